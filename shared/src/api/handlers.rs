@@ -1,0 +1,123 @@
+//! One handler per route: read the request, call the service, shape the answer.
+
+use super::extract::{page_of, JsonBody, Params};
+use super::AppState;
+use crate::error::ApiError;
+use crate::event_type::EventType;
+use crate::ports::DeliveryFilter;
+use crate::schedule::{DeliveryStatus, ScheduleState};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+type Answer = Result<(StatusCode, Json<Value>), ApiError>;
+
+fn ok(value: Value) -> Answer {
+    Ok((StatusCode::OK, Json(value)))
+}
+
+fn created(value: Value) -> Answer {
+    Ok((StatusCode::CREATED, Json(value)))
+}
+
+fn listed(data: Vec<Value>, next_cursor: Option<String>) -> Answer {
+    ok(json!({ "data": data, "next_cursor": next_cursor }))
+}
+
+fn to_json(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).expect("API values serialize")
+}
+
+pub async fn ingest(State(s): State<AppState>, JsonBody(body): JsonBody) -> Answer {
+    let results = s.service.ingest(&body).await?;
+    ok(json!({ "results": results }))
+}
+
+pub async fn create_notification(State(s): State<AppState>, JsonBody(body): JsonBody) -> Answer {
+    created(to_json(s.service.create_notification(&body).await?))
+}
+
+pub async fn list_notifications(State(s): State<AppState>, params: Params) -> Answer {
+    let all = s.service.list_notifications().await?;
+    let (page, next) = page_of(all, |n| &n.id, &params)?;
+    listed(page.into_iter().map(to_json).collect(), next)
+}
+
+pub async fn get_notification(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
+    ok(to_json(s.service.notification(&id).await?))
+}
+
+pub async fn update_notification(State(s): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Answer {
+    ok(to_json(s.service.update_notification(&id, &body).await?))
+}
+
+pub async fn delete_notification(State(s): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    s.service.delete_notification(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn create_endpoint(State(s): State<AppState>, JsonBody(body): JsonBody) -> Answer {
+    created(s.service.create_endpoint(&body).await?.view(true))
+}
+
+pub async fn list_endpoints(State(s): State<AppState>, params: Params) -> Answer {
+    let all = s.service.list_endpoints().await?;
+    let (page, next) = page_of(all, |e| &e.id, &params)?;
+    listed(page.iter().map(|e| e.view(false)).collect(), next)
+}
+
+pub async fn get_endpoint(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
+    ok(s.service.endpoint(&id).await?.view(false))
+}
+
+pub async fn update_endpoint(State(s): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Answer {
+    ok(s.service.update_endpoint(&id, &body).await?.view(false))
+}
+
+pub async fn delete_endpoint(State(s): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    s.service.delete_endpoint(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn rotate_secret(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
+    ok(s.service.rotate_secret(&id).await?.view(true))
+}
+
+pub async fn upcoming(State(s): State<AppState>, Path(customer_id): Path<String>, params: Params) -> Answer {
+    let state = params
+        .parsed("status", |t| {
+            [ScheduleState::Pending, ScheduleState::Skipped, ScheduleState::Fired, ScheduleState::Cancelled]
+                .into_iter()
+                .find(|s| s.as_str() == t)
+        })?
+        .unwrap_or(ScheduleState::Pending);
+    let until = params.time("until")?;
+    let page = s.service.upcoming(&customer_id, state, until, params.text("cursor"), params.limit()?).await?;
+    listed(page.data.iter().map(|s| s.upcoming_view()).collect(), page.next_cursor)
+}
+
+pub async fn list_deliveries(State(s): State<AppState>, params: Params) -> Answer {
+    let filter = DeliveryFilter {
+        customer_id: params.text("customer_id").map(str::to_string),
+        event_type: params.parsed("event_type", EventType::parse)?,
+        status: params.parsed("status", DeliveryStatus::parse)?,
+        endpoint_id: params.text("endpoint_id").map(str::to_string),
+        since: params.time("since")?,
+        until: params.time("until")?,
+    };
+    let page = s.service.deliveries(&filter, params.text("cursor"), params.limit()?).await?;
+    listed(page.data.iter().map(|(d, a)| d.view(a)).collect(), page.next_cursor)
+}
+
+pub async fn get_delivery(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
+    let (delivery, attempts) = s.service.delivery(&id).await?;
+    ok(delivery.view(&attempts))
+}
+
+pub async fn resend(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
+    s.service.resend(&id).await?;
+    let (delivery, attempts) = s.service.delivery(&id).await?;
+    Ok((StatusCode::ACCEPTED, Json(delivery.view(&attempts))))
+}

@@ -1,0 +1,181 @@
+//! Webhook endpoints: where notifications go, which types they take, and the
+//! secrets that sign them (the old one keeps signing for a day after a rotation).
+
+use crate::error::ApiError;
+use crate::event_type::EventType;
+use crate::fields::Fields;
+use crate::ids::random_id;
+use crate::signing::generate_secret;
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// How long a rotated-out secret keeps signing beside the new one.
+pub const ROTATION_GRACE_HOURS: i64 = 24;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    pub description: Option<String>,
+    /// None: every event type.
+    pub event_types: Option<Vec<EventType>>,
+    pub enabled: bool,
+    pub secrets: Vec<Secret>,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Secret {
+    pub value: String,
+    /// None for the current secret.
+    pub expires_at: Option<Time>,
+}
+
+impl Endpoint {
+    pub fn create(body: &Value, allow_http: bool, now: Time) -> Result<Endpoint, ApiError> {
+        let f = Fields::of(body, "")?;
+        let mut endpoint = Endpoint {
+            id: random_id("ep"),
+            url: check_url(&f.string("url")?, allow_http)?,
+            description: None,
+            event_types: None,
+            enabled: true,
+            secrets: vec![Secret { value: generate_secret(), expires_at: None }],
+            created_at: now,
+            updated_at: now,
+        };
+        endpoint.apply(&f, allow_http)?;
+        Ok(endpoint)
+    }
+
+    pub fn patch(&mut self, body: &Value, allow_http: bool, now: Time) -> Result<(), ApiError> {
+        let f = Fields::of(body, "")?;
+        self.apply(&f, allow_http)?;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    fn apply(&mut self, f: &Fields, allow_http: bool) -> Result<(), ApiError> {
+        if let Some(url) = f.optional_string("url")? {
+            self.url = check_url(&url, allow_http)?;
+        }
+        if f.has("description") {
+            self.description = f.optional_string("description")?;
+        }
+        if f.has("event_types") {
+            self.event_types = f
+                .optional_strings("event_types")?
+                .map(|names| {
+                    names
+                        .iter()
+                        .enumerate()
+                        .map(|(i, name)| {
+                            EventType::parse(name).ok_or_else(|| {
+                                ApiError::invalid(format!("event_types[{i}]"), format!("unknown event type `{name}`"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?;
+        }
+        if let Some(enabled) = f.optional_bool("enabled")? {
+            self.enabled = enabled;
+        }
+        Ok(())
+    }
+
+    pub fn accepts(&self, event_type: EventType) -> bool {
+        self.enabled && self.event_types.as_ref().is_none_or(|types| types.contains(&event_type))
+    }
+
+    /// The secrets that sign now: the current one and any still in their grace period.
+    pub fn signing_secrets(&self, now: Time) -> Vec<&str> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|at| at > now))
+            .map(|s| s.value.as_str())
+            .collect()
+    }
+
+    /// A new current secret; the old one signs beside it for the grace period.
+    pub fn rotate_secret(&mut self, now: Time) -> &str {
+        let grace_end = now + chrono::Duration::hours(ROTATION_GRACE_HOURS);
+        self.secrets.retain(|s| s.expires_at.is_none_or(|at| at > now));
+        for secret in &mut self.secrets {
+            if secret.expires_at.is_none() {
+                secret.expires_at = Some(grace_end);
+            }
+        }
+        self.secrets.insert(0, Secret { value: generate_secret(), expires_at: None });
+        self.updated_at = now;
+        &self.secrets[0].value
+    }
+
+    /// The endpoint as the API shows it: secrets only when asked (create, rotate).
+    pub fn view(&self, with_secret: bool) -> Value {
+        let mut view = json!({
+            "id": self.id, "url": self.url, "description": self.description,
+            "event_types": self.event_types, "enabled": self.enabled,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        });
+        if with_secret {
+            view["secret"] = json!(self.secrets[0].value);
+        }
+        view
+    }
+}
+
+fn check_url(url: &str, allow_http: bool) -> Result<String, ApiError> {
+    let refuse = |m: &str| Err(ApiError::invalid("url", m.to_string()));
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        if !allow_http {
+            return refuse("`url` must use https");
+        }
+        rest
+    } else {
+        return refuse("`url` must be an absolute http(s) URL");
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+        return refuse("`url` must be an absolute http(s) URL with a host, without spaces, under 2048 characters");
+    }
+    Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_time;
+
+    fn now() -> Time {
+        parse_time("2026-11-25T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn create_validates_url_and_types() {
+        let ok = Endpoint::create(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["contract.end"]}), true, now()).unwrap();
+        assert!(ok.accepts(EventType::ContractEnd) && !ok.accepts(EventType::ContractStart));
+        assert!(ok.view(true)["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert!(ok.view(false).get("secret").is_none());
+        let bad_type = Endpoint::create(&json!({"url": "https://x.io", "event_types": ["nope"]}), true, now());
+        assert_eq!(bad_type.unwrap_err().field.as_deref(), Some("event_types[0]"));
+        for url in ["ftp://x", "http://", "https:// x", "x.io"] {
+            assert_eq!(Endpoint::create(&json!({"url": url}), true, now()).unwrap_err().field.as_deref(), Some("url"));
+        }
+        assert!(Endpoint::create(&json!({"url": "http://x.io"}), false, now()).is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_a_day() {
+        let mut ep = Endpoint::create(&json!({"url": "https://x.io"}), false, now()).unwrap();
+        let old = ep.secrets[0].value.clone();
+        let new = ep.rotate_secret(now()).to_string();
+        assert_eq!(ep.signing_secrets(now()), vec![new.as_str(), old.as_str()]);
+        let later = now() + chrono::Duration::hours(ROTATION_GRACE_HOURS);
+        assert_eq!(ep.signing_secrets(later), vec![new.as_str()]);
+    }
+}

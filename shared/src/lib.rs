@@ -1,0 +1,23 @@
+//! Lifecycle notifications for usage-based billing: the core shared by the
+//! local runtime and the AWS runtime. The domain modules are pure; `ports`
+//! names what a runtime provides; `service` runs the use cases over the
+//! ports; `api` is the one HTTP router both runtimes serve.
+
+pub mod api;
+pub mod endpoint;
+pub mod entity;
+pub mod error;
+pub mod event_type;
+pub mod fields;
+pub mod ids;
+pub mod notification;
+pub mod offset;
+pub mod payload;
+pub mod planner;
+pub mod ports;
+pub mod retry;
+pub mod schedule;
+pub mod service;
+pub mod signing;
+pub mod time;
+pub mod write_event;

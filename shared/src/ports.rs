@@ -1,0 +1,168 @@
+//! What a runtime provides to the core: a store, a scheduler of timers and a
+//! webhook sender (the clock is in `time`). The local runtime implements them
+//! with SQLite, an in-process timer loop and reqwest; the AWS runtime with
+//! DynamoDB, EventBridge Scheduler and reqwest.
+
+use crate::endpoint::Endpoint;
+use crate::entity::{EntityKey, EntityKind, EntityRecord};
+use crate::event_type::EventType;
+use crate::notification::Notification;
+use crate::planner::{Plan, TimerChange};
+use crate::schedule::{Attempt, Delivery, DeliveryStatus, Schedule, ScheduleState};
+use crate::time::Time;
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost a race; the caller may reload and retry.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the cursor is not one this list gave out")]
+    InvalidCursor,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// What ingesting a batch of writes needs to know first.
+#[derive(Debug, Default)]
+pub struct WriteState {
+    pub seen_events: HashSet<String>,
+    pub records: HashMap<EntityKey, EntityRecord>,
+    /// The time-based schedules of each entity, any state.
+    pub schedules: HashMap<EntityKey, Vec<Schedule>>,
+}
+
+/// The outcome of a batch of writes, committed all at once or not at all.
+#[derive(Debug, Default)]
+pub struct WriteCommit {
+    /// Event ids to remember, with what became of them (accepted or stale).
+    pub events: Vec<(String, &'static str)>,
+    /// New entity states, each with the version it must replace (None: must not exist).
+    pub records: Vec<(EntityRecord, Option<u64>)>,
+    pub plan: Plan,
+}
+
+/// A due schedule's outcome: fired with a message and its deliveries, or skipped.
+#[derive(Debug)]
+pub struct FireCommit {
+    /// The schedule in its new state; committed only if it is still pending at the same fire time.
+    pub schedule: Schedule,
+    pub expected_fire_at: Time,
+    pub message: Option<Message>,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// The exact bytes every attempt of a webhook sends.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: String,
+    pub body: String,
+}
+
+/// One attempt's outcome, with the delivery's new state.
+#[derive(Debug)]
+pub struct AttemptCommit {
+    pub delivery: Delivery,
+    pub attempt: Attempt,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub customer_id: Option<String>,
+    pub event_type: Option<EventType>,
+    pub status: Option<DeliveryStatus>,
+    pub endpoint_id: Option<String>,
+    pub since: Option<Time>,
+    pub until: Option<Time>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Adds the system notifications that are not there yet.
+    async fn install(&self, defaults: &[Notification]) -> StoreResult<()>;
+
+    async fn write_state(&self, event_ids: &[String], keys: &[EntityKey]) -> StoreResult<WriteState>;
+    /// Atomic; `Conflict` if an event id is already seen or a version moved.
+    async fn commit_writes(&self, commit: &WriteCommit) -> StoreResult<()>;
+    async fn entity(&self, key: &EntityKey) -> StoreResult<Option<EntityRecord>>;
+    /// Entities of a kind ordered by id, after the given id.
+    async fn entities_after(&self, kind: EntityKind, after: Option<&str>, limit: usize) -> StoreResult<Vec<EntityRecord>>;
+
+    async fn notifications(&self) -> StoreResult<Vec<Notification>>;
+    async fn notification(&self, id: &str) -> StoreResult<Option<Notification>>;
+    async fn put_notification(&self, notification: &Notification) -> StoreResult<()>;
+    async fn delete_notification(&self, id: &str) -> StoreResult<()>;
+
+    /// The schedules of one notification for these entities, any state.
+    async fn schedules_of(&self, notification_id: &str, entities: &[EntityKey]) -> StoreResult<Vec<Schedule>>;
+    async fn apply_plan(&self, plan: &Plan) -> StoreResult<()>;
+    async fn schedule(&self, id: &str) -> StoreResult<Option<Schedule>>;
+    /// False (and nothing written) if the schedule is no longer pending at the expected time.
+    async fn commit_fire(&self, fire: &FireCommit) -> StoreResult<bool>;
+    /// A customer's schedules in a state, soonest first.
+    async fn customer_schedules(
+        &self,
+        customer_id: &str,
+        state: ScheduleState,
+        until: Option<Time>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Schedule>>;
+
+    async fn endpoints(&self) -> StoreResult<Vec<Endpoint>>;
+    async fn endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>>;
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()>;
+    async fn delete_endpoint(&self, id: &str) -> StoreResult<()>;
+
+    async fn delivery(&self, id: &str) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
+    /// Newest first.
+    async fn deliveries(&self, filter: &DeliveryFilter, cursor: Option<&str>, limit: usize) -> StoreResult<Page<(Delivery, Vec<Attempt>)>>;
+    /// Takes a due pending delivery for one attempt: pushes its next attempt to
+    /// `lease_until` (so a crash mid-attempt retries it then) and returns it
+    /// with the body to send. None if it is not pending or not due.
+    async fn claim_delivery(&self, id: &str, now: Time, lease_until: Time) -> StoreResult<Option<(Delivery, Message)>>;
+    async fn commit_attempt(&self, commit: &AttemptCommit) -> StoreResult<()>;
+    async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+}
+
+/// Keeps timers in step with pending schedules. The local one wakes its
+/// timer loop; the AWS one creates, updates and deletes one-time schedules.
+#[async_trait]
+pub trait Scheduler: Send + Sync {
+    async fn apply(&self, changes: &[TimerChange]) -> Result<(), String>;
+}
+
+/// A signed webhook ready to send.
+#[derive(Clone, Debug)]
+pub struct OutgoingWebhook {
+    pub url: String,
+    pub webhook_id: String,
+    pub timestamp: i64,
+    pub signature: String,
+    pub body: String,
+}
+
+/// What came back from one send.
+#[derive(Clone, Debug, Default)]
+pub struct SendResult {
+    pub status: Option<u16>,
+    pub timed_out: bool,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    pub body_excerpt: Option<String>,
+    pub retry_after: Option<i64>,
+}
+
+#[async_trait]
+pub trait Sender: Send + Sync {
+    async fn send(&self, webhook: &OutgoingWebhook) -> SendResult;
+}

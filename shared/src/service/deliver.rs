@@ -1,0 +1,170 @@
+//! Firing due schedules and attempting their deliveries.
+
+use super::Service;
+use crate::error::ApiError;
+use crate::planner::{stale_reason, TimerChange};
+use crate::ports::{AttemptCommit, FireCommit, Message, OutgoingWebhook};
+use crate::retry::Outcome;
+use crate::schedule::{Attempt, Delivery, DeliveryStatus, ScheduleState};
+use crate::signing::signature_header;
+use crate::payload;
+use chrono::Duration;
+
+/// A schedule that fires later than this after its time says so (`late`).
+const LATE_AFTER_SECS: i64 = 60;
+
+impl Service {
+    /// Fires a due schedule: skips it if it went stale, otherwise makes its
+    /// webhook and one delivery per endpoint. Firing twice does nothing more.
+    /// Returns the ids of the deliveries now due.
+    pub async fn fire(&self, schedule_id: &str) -> Result<Vec<String>, ApiError> {
+        let _changes = self.changes.lock().await;
+        let Some(schedule) = self.store.schedule(schedule_id).await? else { return Ok(Vec::new()) };
+        let now = self.clock.now();
+        if schedule.state != ScheduleState::Pending || schedule.fire_at > now {
+            return Ok(Vec::new());
+        }
+        let notification = self.store.notification(&schedule.notification_id).await?;
+        let record = self.store.entity(&schedule.entity).await?;
+        let mut next = schedule.clone();
+        next.updated_at = now;
+        let commit = match stale_reason(&schedule, record.as_ref(), notification.as_ref(), now) {
+            Some(reason) => {
+                next.state = ScheduleState::Skipped;
+                next.reason = Some(reason.clone());
+                let skipped = Delivery::skipped(&schedule, &reason, now);
+                FireCommit { schedule: next, expected_fire_at: schedule.fire_at, message: None, deliveries: vec![skipped] }
+            }
+            None => {
+                let late = schedule.late || now - schedule.fire_at > Duration::seconds(LATE_AFTER_SECS);
+                let body = payload::build(&schedule, record.as_ref(), late).to_string();
+                let endpoints = self.store.endpoints().await?;
+                let mut deliveries: Vec<_> = endpoints
+                    .iter()
+                    .filter(|e| e.accepts(schedule.event_type))
+                    .map(|e| Delivery::to_endpoint(&schedule, &e.id, now))
+                    .collect();
+                if deliveries.is_empty() {
+                    deliveries.push(Delivery::skipped(&schedule, "no enabled webhook endpoint takes this event type", now));
+                }
+                next.state = ScheduleState::Fired;
+                let message = Message { id: schedule.webhook_id(), body };
+                FireCommit { schedule: next, expected_fire_at: schedule.fire_at, message: Some(message), deliveries }
+            }
+        };
+        if !self.store.commit_fire(&commit).await? {
+            return Ok(Vec::new());
+        }
+        let due: Vec<_> = commit.deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).collect();
+        let timers: Vec<_> = due.iter().map(|d| TimerChange::Set { id: d.id.clone(), at: now }).collect();
+        self.set_timers(&timers).await;
+        Ok(due.into_iter().map(|d| d.id.clone()).collect())
+    }
+
+    /// Runs a timer: `sch_` fires a schedule, `dlv_` attempts a delivery.
+    pub async fn run_timer(&self, id: &str) -> Result<(), ApiError> {
+        if id.starts_with("dlv_") {
+            self.attempt(id).await
+        } else {
+            for delivery in self.fire(id).await? {
+                self.attempt(&delivery).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// One attempt of a due delivery, its outcome recorded and its retry timed.
+    pub async fn attempt(&self, delivery_id: &str) -> Result<(), ApiError> {
+        let now = self.clock.now();
+        let claimed = self.store.claim_delivery(delivery_id, now, now + Self::attempt_lease()).await?;
+        let Some((mut delivery, message)) = claimed else { return Ok(()) };
+        let endpoint_id = delivery.endpoint_id.clone().unwrap_or_default();
+        let endpoint = match self.store.endpoint(&endpoint_id).await? {
+            Some(endpoint) if endpoint.enabled => endpoint,
+            gone => {
+                let why = if gone.is_some() { "endpoint disabled" } else { "endpoint deleted" };
+                return self.finish(&mut delivery, DeliveryStatus::Failed, Some(why), now).await;
+            }
+        };
+        let timestamp = now.timestamp();
+        let signature = signature_header(&endpoint.signing_secrets(now), &message.id, timestamp, message.body.as_bytes())
+            .map_err(|e| ApiError::internal(format!("endpoint {endpoint_id} has a bad secret: {e}")))?;
+        let webhook = OutgoingWebhook { url: endpoint.url.clone(), webhook_id: message.id, timestamp, signature, body: message.body };
+        let sent = self.sender.send(&webhook).await;
+        let outcome = Outcome { status: sent.status, timed_out: sent.timed_out, retry_after: sent.retry_after };
+        delivery.attempt_count += 1;
+        let attempt = Attempt {
+            delivery_id: delivery.id.clone(),
+            number: delivery.attempt_count,
+            at: now,
+            endpoint_id,
+            status_code: sent.status,
+            latency_ms: sent.latency_ms,
+            error: sent.error.clone(),
+            response: sent.body_excerpt.clone(),
+            manual: delivery.manual,
+        };
+        let after = self.clock.now();
+        let retry = if outcome.is_success() || delivery.manual {
+            None
+        } else {
+            self.config.retry.next_delay(delivery.attempt_count, &outcome, &mut rand::thread_rng())
+        };
+        delivery.updated_at = after;
+        delivery.manual = false;
+        match (outcome.is_success(), retry) {
+            (true, _) => {
+                delivery.status = DeliveryStatus::Delivered;
+                delivery.reason = None;
+                delivery.next_attempt_at = None;
+            }
+            (false, Some(delay)) => {
+                delivery.status = DeliveryStatus::Pending;
+                delivery.reason = sent.error.or(sent.status.map(|s| format!("HTTP {s}")));
+                delivery.next_attempt_at = Some(after + delay);
+            }
+            (false, None) => {
+                delivery.status = DeliveryStatus::Failed;
+                delivery.reason = Some(format!("gave up after attempt {}", delivery.attempt_count));
+                delivery.next_attempt_at = None;
+            }
+        }
+        self.store.commit_attempt(&AttemptCommit { delivery: delivery.clone(), attempt }).await?;
+        if let Some(at) = delivery.next_attempt_at {
+            self.set_timers(&[TimerChange::Set { id: delivery.id.clone(), at }]).await;
+        }
+        Ok(())
+    }
+
+    async fn finish(&self, delivery: &mut Delivery, status: DeliveryStatus, reason: Option<&str>, now: crate::time::Time) -> Result<(), ApiError> {
+        delivery.status = status;
+        delivery.reason = reason.map(str::to_string);
+        delivery.next_attempt_at = None;
+        delivery.manual = false;
+        delivery.updated_at = now;
+        Ok(self.store.put_delivery(delivery).await?)
+    }
+
+    /// Sends a delivery once more, same webhook id, one attempt.
+    pub async fn resend(&self, delivery_id: &str) -> Result<Delivery, ApiError> {
+        let (mut delivery, _) = self
+            .store
+            .delivery(delivery_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("delivery", delivery_id))?;
+        match delivery.status {
+            DeliveryStatus::Skipped => return Err(ApiError::conflict("a skipped delivery was never sent and has nothing to resend")),
+            DeliveryStatus::Pending => return Err(ApiError::conflict("the delivery is already pending")),
+            _ => {}
+        }
+        let now = self.clock.now();
+        delivery.status = DeliveryStatus::Pending;
+        delivery.manual = true;
+        delivery.reason = None;
+        delivery.next_attempt_at = Some(now);
+        delivery.updated_at = now;
+        self.store.put_delivery(&delivery).await?;
+        self.set_timers(&[TimerChange::Set { id: delivery.id.clone(), at: now }]).await;
+        Ok(delivery)
+    }
+}

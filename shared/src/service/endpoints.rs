@@ -1,0 +1,44 @@
+//! `/v1/webhook-endpoints`.
+
+use super::Service;
+use crate::endpoint::Endpoint;
+use crate::error::ApiError;
+use serde_json::Value;
+
+impl Service {
+    pub async fn create_endpoint(&self, body: &Value) -> Result<Endpoint, ApiError> {
+        let endpoint = Endpoint::create(body, self.config.allow_http, self.clock.now())?;
+        self.store.put_endpoint(&endpoint).await?;
+        Ok(endpoint)
+    }
+
+    pub async fn endpoint(&self, id: &str) -> Result<Endpoint, ApiError> {
+        self.store.endpoint(id).await?.ok_or_else(|| ApiError::not_found("webhook endpoint", id))
+    }
+
+    pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>, ApiError> {
+        let mut all = self.store.endpoints().await?;
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(all)
+    }
+
+    pub async fn update_endpoint(&self, id: &str, body: &Value) -> Result<Endpoint, ApiError> {
+        let mut endpoint = self.endpoint(id).await?;
+        endpoint.patch(body, self.config.allow_http, self.clock.now())?;
+        self.store.put_endpoint(&endpoint).await?;
+        Ok(endpoint)
+    }
+
+    pub async fn delete_endpoint(&self, id: &str) -> Result<(), ApiError> {
+        self.endpoint(id).await?;
+        Ok(self.store.delete_endpoint(id).await?)
+    }
+
+    /// A new secret; the old one keeps signing beside it for 24 hours.
+    pub async fn rotate_secret(&self, id: &str) -> Result<Endpoint, ApiError> {
+        let mut endpoint = self.endpoint(id).await?;
+        endpoint.rotate_secret(self.clock.now());
+        self.store.put_endpoint(&endpoint).await?;
+        Ok(endpoint)
+    }
+}

@@ -1,0 +1,121 @@
+//! `POST /v1/events`: a batch of writes applied all at once or not at all.
+
+use super::Service;
+use crate::entity::EntityRecord;
+use crate::error::ApiError;
+use crate::event_type::WriteAction;
+use crate::notification::Notification;
+use crate::planner::{plan, write_schedules, Plan, TimerChange};
+use crate::ports::{StoreError, WriteCommit, WriteState};
+use crate::time::Time;
+use crate::write_event::{parse_events, Change, WriteEvent};
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WriteResult {
+    pub id: String,
+    pub status: &'static str,
+}
+
+/// Conditional writes that lose a race are retried this many times.
+const ATTEMPTS: usize = 5;
+
+impl Service {
+    pub async fn ingest(&self, body: &serde_json::Value) -> Result<Vec<WriteResult>, ApiError> {
+        let events = parse_events(body)?;
+        let batch = body.get("events").is_some();
+        let event_ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+        let mut keys: Vec<_> = events.iter().map(WriteEvent::key).collect();
+        keys.sort();
+        keys.dedup();
+        let _changes = self.changes.lock().await;
+        for _ in 0..ATTEMPTS {
+            let state = self.store.write_state(&event_ids, &keys).await?;
+            let notifications = self.store.notifications().await?;
+            let (results, commit) = decide(&events, batch, state, &notifications, self.clock.now())?;
+            match self.store.commit_writes(&commit).await {
+                Ok(()) => {
+                    self.set_timers(&commit.plan.timers).await;
+                    return Ok(results);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ApiError::conflict("the entities changed concurrently too often; retry the request"))
+    }
+}
+
+/// What a batch of writes comes to, given what is stored: results per event
+/// and everything to commit. Pure, so a refusal has written nothing.
+fn decide(
+    events: &[WriteEvent],
+    batch: bool,
+    mut state: WriteState,
+    notifications: &[Notification],
+    now: Time,
+) -> Result<(Vec<WriteResult>, WriteCommit), ApiError> {
+    let stored_versions: Vec<_> = state.records.iter().map(|(k, r)| (k.clone(), r.version)).collect();
+    let mut results = Vec::with_capacity(events.len());
+    let mut commit = WriteCommit::default();
+    let mut touched = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let result = |status| WriteResult { id: event.id.clone(), status };
+        if !state.seen_events.insert(event.id.clone()) {
+            results.push(result("duplicate"));
+            continue;
+        }
+        let key = event.key();
+        let current = state.records.get(&key);
+        if current.is_some_and(|c| event.occurred_at < c.occurred_at) {
+            results.push(result("stale"));
+            commit.events.push((event.id.clone(), "stale"));
+            continue;
+        }
+        let next = apply(event, current, now).map_err(|e| if batch { e.under(&format!("events[{i}]")) } else { e })?;
+        for schedule in write_schedules(&next, event, notifications, now) {
+            commit.plan.timers.push(TimerChange::Set { id: schedule.id.clone(), at: schedule.fire_at });
+            commit.plan.schedules.push(schedule);
+        }
+        if !touched.contains(&key) {
+            touched.push(key.clone());
+        }
+        state.records.insert(key, next);
+        results.push(result("accepted"));
+        commit.events.push((event.id.clone(), "accepted"));
+    }
+    let mut time_plan = Plan::default();
+    for key in touched {
+        let record = state.records.remove(&key).expect("touched entities have a record");
+        let existing = state.schedules.remove(&key).unwrap_or_default();
+        time_plan.extend(plan(&record, notifications, &existing, now));
+        let expected = stored_versions.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        commit.records.push((record, expected));
+    }
+    commit.plan.extend(time_plan);
+    Ok((results, commit))
+}
+
+/// The entity after one write, or why the write cannot apply.
+fn apply(event: &WriteEvent, current: Option<&EntityRecord>, now: Time) -> Result<EntityRecord, ApiError> {
+    let kind = event.kind.as_str();
+    let id = event.key().id;
+    let refuse = |why: String| Err(ApiError::conflict(why).at("data.id"));
+    match (event.action, current, &event.change) {
+        (WriteAction::Create, Some(_), _) => refuse(format!("{kind} `{id}` already exists")),
+        (WriteAction::Create, None, Change::Put(entity)) => {
+            Ok(EntityRecord { entity: entity.clone(), version: 1, occurred_at: event.occurred_at, archived_at: None })
+        }
+        (_, None, _) => refuse(format!("there is no {kind} `{id}`")),
+        (_, Some(c), _) if c.is_archived() => refuse(format!("{kind} `{id}` is archived")),
+        (_, Some(c), Change::Put(entity)) => {
+            Ok(EntityRecord { entity: entity.clone(), version: c.version + 1, occurred_at: event.occurred_at, archived_at: None })
+        }
+        (_, Some(c), Change::Archive { .. }) => Ok(EntityRecord {
+            entity: c.entity.clone(),
+            version: c.version + 1,
+            occurred_at: event.occurred_at,
+            archived_at: Some(now),
+        }),
+    }
+}

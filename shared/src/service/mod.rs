@@ -1,0 +1,79 @@
+//! The use cases, written once over the ports: ingest writes, manage
+//! notifications and endpoints, fire due schedules, attempt deliveries.
+
+mod deliver;
+mod endpoints;
+mod ingest;
+mod notifications;
+mod views;
+
+pub use ingest::WriteResult;
+
+use crate::ports::{Scheduler, Sender, Store};
+use crate::retry::RetryPolicy;
+use crate::time::Clock;
+use chrono::Duration;
+use std::sync::Arc;
+
+/// A webhook must answer within this long.
+pub const SEND_TIMEOUT_SECS: i64 = 15;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub retry: RetryPolicy,
+    /// Plain http webhook URLs (the local runtime allows them).
+    pub allow_http: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { retry: RetryPolicy::default(), allow_http: true }
+    }
+}
+
+pub struct Service {
+    pub store: Arc<dyn Store>,
+    pub scheduler: Arc<dyn Scheduler>,
+    pub sender: Arc<dyn Sender>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+    /// Serializes this process's changes to entities, notifications and
+    /// schedules, so a plan never races a concurrent edit. The store's
+    /// conditional writes still guard against other processes.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        scheduler: Arc<dyn Scheduler>,
+        sender: Arc<dyn Sender>,
+        clock: Arc<dyn Clock>,
+        config: Config,
+    ) -> Self {
+        Self { store, scheduler, sender, clock, config, changes: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Installs the system notifications a fresh install has.
+    pub async fn install(&self) -> Result<(), crate::error::ApiError> {
+        let defaults = crate::notification::Notification::system_defaults(self.clock.now());
+        Ok(self.store.install(&defaults).await?)
+    }
+
+    /// How long an attempt holds its delivery: past the send timeout, so a
+    /// crash mid-attempt is retried after it and a live attempt is never doubled.
+    fn attempt_lease() -> Duration {
+        Duration::seconds(SEND_TIMEOUT_SECS + 30)
+    }
+
+    async fn set_timers(&self, changes: &[crate::planner::TimerChange]) {
+        if changes.is_empty() {
+            return;
+        }
+        // The schedules are committed; a timer that fails to register is
+        // found again by the scheduler's own sweep of due schedules.
+        if let Err(error) = self.scheduler.apply(changes).await {
+            tracing::warn!(%error, "could not register timers; the sweep will pick them up");
+        }
+    }
+}

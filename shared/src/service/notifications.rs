@@ -1,0 +1,86 @@
+//! `/v1/notifications`: every change reschedules the moments it affects.
+
+use super::Service;
+use crate::error::ApiError;
+use crate::notification::Notification;
+use crate::planner::{plan, Plan};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Entities planned per store round trip while fanning out.
+const FAN_OUT_PAGE: usize = 500;
+
+impl Service {
+    pub async fn create_notification(&self, body: &Value) -> Result<Notification, ApiError> {
+        let notification = Notification::create(body, self.clock.now())?;
+        let _changes = self.changes.lock().await;
+        self.store.put_notification(&notification).await?;
+        self.reschedule(&notification, true).await?;
+        Ok(notification)
+    }
+
+    pub async fn notification(&self, id: &str) -> Result<Notification, ApiError> {
+        self.store.notification(id).await?.ok_or_else(|| ApiError::not_found("notification", id))
+    }
+
+    pub async fn list_notifications(&self) -> Result<Vec<Notification>, ApiError> {
+        let mut all = self.store.notifications().await?;
+        all.sort_by(|a, b| (b.system, a.created_at, &a.id).cmp(&(a.system, b.created_at, &b.id)));
+        Ok(all)
+    }
+
+    pub async fn update_notification(&self, id: &str, body: &Value) -> Result<Notification, ApiError> {
+        let _changes = self.changes.lock().await;
+        let mut notification = self.notification(id).await?;
+        notification.patch(body, self.clock.now())?;
+        self.store.put_notification(&notification).await?;
+        self.reschedule(&notification, true).await?;
+        Ok(notification)
+    }
+
+    pub async fn delete_notification(&self, id: &str) -> Result<(), ApiError> {
+        let _changes = self.changes.lock().await;
+        let notification = self.notification(id).await?;
+        if notification.system {
+            return Err(ApiError::conflict("system notifications cannot be deleted; disable them instead"));
+        }
+        self.reschedule(&notification, false).await?;
+        self.store.delete_notification(id).await?;
+        Ok(())
+    }
+
+    /// Plans one notification over every entity of its kind, a page at a
+    /// time; `exists: false` cancels all its pending schedules.
+    async fn reschedule(&self, notification: &Notification, exists: bool) -> Result<(), ApiError> {
+        if !notification.event_type.is_time_based() {
+            return Ok(());
+        }
+        let scope: &[Notification] = if exists { std::slice::from_ref(notification) } else { &[] };
+        let kind = notification.event_type.kind();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.entities_after(kind, after.as_deref(), FAN_OUT_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.entity.id().to_string());
+            let keys: Vec<_> = page.iter().map(|r| r.key()).collect();
+            let mut existing: HashMap<_, Vec<_>> = HashMap::new();
+            for schedule in self.store.schedules_of(&notification.id, &keys).await? {
+                existing.entry(schedule.entity.clone()).or_default().push(schedule);
+            }
+            let now = self.clock.now();
+            let mut changes = Plan::default();
+            for record in &page {
+                let mine = existing.remove(&record.key()).unwrap_or_default();
+                changes.extend(plan(record, scope, &mine, now));
+            }
+            if !changes.is_empty() {
+                self.store.apply_plan(&changes).await?;
+                self.set_timers(&changes.timers).await;
+            }
+            if page.len() < FAN_OUT_PAGE {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
