@@ -1,1 +1,105 @@
-fn main() {}
+//! `lifecycle serve`: the whole product in one process, on SQLite, with the
+//! embedded scheduler and webhook sender.
+
+mod sender;
+mod sqlite;
+mod timers;
+
+use clap::{Parser, Subcommand};
+use lifecycle_core::retry::RetryPolicy;
+use lifecycle_core::service::{Config, Service};
+use lifecycle_core::time::SystemClock;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Parser)]
+#[command(name = "lifecycle", version, about = "Lifecycle notifications for usage-based billing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the page, run the scheduler, deliver webhooks.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "LIFECYCLE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Folder for the database and the generated API key.
+    #[arg(long, env = "LIFECYCLE_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// API key for `Authorization: Bearer`; generated and stored in the data folder if not given.
+    #[arg(long, env = "LIFECYCLE_API_KEY")]
+    api_key: Option<String>,
+    /// Retry delays replacing the default timetable, e.g. `1s,1s,5s` (for tests).
+    #[arg(long, env = "LIFECYCLE_RETRY_DELAYS")]
+    retry_delays: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    serve(args).await
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(&args.data)?;
+    let api_key = match args.api_key {
+        Some(key) => key,
+        None => stored_api_key(&args.data)?,
+    };
+    let retry = match &args.retry_delays {
+        Some(list) => RetryPolicy::from_list(list)?,
+        None => RetryPolicy::default(),
+    };
+    let store = sqlite::SqliteStore::open(&args.data.join("lifecycle.db"))?;
+    let wake = Arc::new(Notify::new());
+    let service = Arc::new(Service::new(
+        Arc::new(store.clone()),
+        Arc::new(timers::LocalScheduler::new(wake.clone())),
+        Arc::new(sender::HttpSender::new()),
+        Arc::new(SystemClock),
+        Config { retry, allow_http: true },
+    ));
+    service.install().await?;
+    tokio::spawn(timers::run(service.clone(), store, wake));
+
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let app = lifecycle_core::api::router(service, &api_key);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+/// The API key kept in the data folder, made on first start.
+fn stored_api_key(data: &Path) -> std::io::Result<String> {
+    let path = data.join("api_key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_string());
+    }
+    let key = lifecycle_core::ids::random_id("lk");
+    std::fs::write(&path, &key)?;
+    println!("generated API key {key} (stored in {})", path.display());
+    Ok(key)
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -42,7 +42,7 @@ pub struct WriteState {
 }
 
 /// The outcome of a batch of writes, committed all at once or not at all.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct WriteCommit {
     /// Event ids to remember, with what became of them (accepted or stale).
     pub events: Vec<(String, &'static str)>,
@@ -52,7 +52,7 @@ pub struct WriteCommit {
 }
 
 /// A due schedule's outcome: fired with a message and its deliveries, or skipped.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FireCommit {
     /// The schedule in its new state; committed only if it is still pending at the same fire time.
     pub schedule: Schedule,
@@ -69,7 +69,7 @@ pub struct Message {
 }
 
 /// One attempt's outcome, with the delivery's new state.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AttemptCommit {
     pub delivery: Delivery,
     pub attempt: Attempt,

@@ -1,0 +1,155 @@
+//! Deliveries, their messages and their attempts.
+
+use super::{all, from_json, millis, one, to_json, unavailable, SqliteStore};
+use lifecycle_core::ports::{AttemptCommit, DeliveryFilter, Message, Page, StoreError, StoreResult};
+use lifecycle_core::schedule::{Attempt, Delivery};
+use lifecycle_core::time::Time;
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+/// At most one delivery per endpoint per webhook: a second insert is a no-op.
+pub(super) fn insert_delivery(tx: &Transaction, d: &Delivery) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO deliveries (id, customer_id, event_type, status, endpoint_id, created_at, next_attempt_at, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            d.id,
+            d.customer_id,
+            d.event_type.as_str(),
+            d.status.as_str(),
+            d.endpoint_id,
+            millis(d.created_at),
+            d.next_attempt_at.map(millis),
+            to_json(d),
+        ])
+    })
+    .map(drop)
+    .map_err(unavailable)
+}
+
+fn update_delivery(c: &Connection, d: &Delivery) -> StoreResult<()> {
+    c.execute(
+        "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, record = ?4 WHERE id = ?1",
+        params![d.id, d.status.as_str(), d.next_attempt_at.map(millis), to_json(d)],
+    )
+    .map(drop)
+    .map_err(unavailable)
+}
+
+fn attempts_of(c: &Connection, id: &str) -> StoreResult<Vec<Attempt>> {
+    all(c, "SELECT record FROM attempts WHERE delivery_id = ?1 ORDER BY number", [id])
+}
+
+impl SqliteStore {
+    pub(super) async fn load_delivery(&self, id: String) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
+        self.with(move |c| {
+            let Some(delivery) = one::<Delivery>(c, "SELECT record FROM deliveries WHERE id = ?1", [&id])? else {
+                return Ok(None);
+            };
+            let attempts = attempts_of(c, &id)?;
+            Ok(Some((delivery, attempts)))
+        })
+        .await
+    }
+
+    pub(super) async fn delivery_page(
+        &self,
+        filter: DeliveryFilter,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<(Delivery, Vec<Attempt>)>> {
+        let before: i64 = match cursor {
+            None => i64::MAX,
+            Some(cursor) => cursor.parse().map_err(|_| StoreError::InvalidCursor)?,
+        };
+        self.with(move |c| {
+            let mut sql = String::from("SELECT seq, record FROM deliveries WHERE seq < ?");
+            let mut values: Vec<Sql> = vec![Sql::Integer(before)];
+            let mut and = |clause: &str, value: Sql| {
+                sql.push_str(clause);
+                values.push(value);
+            };
+            if let Some(customer) = filter.customer_id {
+                and(" AND customer_id = ?", Sql::Text(customer));
+            }
+            if let Some(event_type) = filter.event_type {
+                and(" AND event_type = ?", Sql::Text(event_type.as_str().into()));
+            }
+            if let Some(status) = filter.status {
+                and(" AND status = ?", Sql::Text(status.as_str().into()));
+            }
+            if let Some(endpoint) = filter.endpoint_id {
+                and(" AND endpoint_id = ?", Sql::Text(endpoint));
+            }
+            if let Some(since) = filter.since {
+                and(" AND created_at >= ?", Sql::Integer(millis(since)));
+            }
+            if let Some(until) = filter.until {
+                and(" AND created_at <= ?", Sql::Integer(millis(until)));
+            }
+            and(" ORDER BY seq DESC LIMIT ?", Sql::Integer(limit as i64 + 1));
+            let mut statement = c.prepare(&sql).map_err(unavailable)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].0.to_string());
+            let mut data = Vec::new();
+            for (_, text) in rows.into_iter().take(limit) {
+                let delivery: Delivery = from_json(&text)?;
+                let attempts = attempts_of(c, &delivery.id)?;
+                data.push((delivery, attempts));
+            }
+            Ok(Page { data, next_cursor })
+        })
+        .await
+    }
+
+    pub(super) async fn claim(&self, id: String, now: Time, lease_until: Time) -> StoreResult<Option<(Delivery, Message)>> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let Some(mut delivery) = one::<Delivery>(
+                &tx,
+                "SELECT record FROM deliveries WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?2",
+                params![id, millis(now)],
+            )?
+            else {
+                return Ok(None);
+            };
+            let body: Option<String> = tx
+                .query_row("SELECT body FROM messages WHERE id = ?1", [&delivery.webhook_id], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            let Some(body) = body else {
+                return Err(StoreError::Unavailable(format!("message {} of delivery {id} is missing", delivery.webhook_id)));
+            };
+            delivery.next_attempt_at = Some(lease_until);
+            update_delivery(&tx, &delivery)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(Some((delivery.clone(), Message { id: delivery.webhook_id, body })))
+        })
+        .await
+    }
+
+    pub(super) async fn record_attempt(&self, commit: AttemptCommit) -> StoreResult<()> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            update_delivery(&tx, &commit.delivery)?;
+            let a = &commit.attempt;
+            tx.execute(
+                "INSERT OR REPLACE INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
+                params![a.delivery_id, a.number, to_json(a)],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn save_delivery(&self, delivery: Delivery) -> StoreResult<()> {
+        self.with(move |c| update_delivery(c, &delivery)).await
+    }
+}

@@ -1,0 +1,158 @@
+//! The store port on SQLite (WAL mode): one file in the data folder, one
+//! connection behind a mutex, each call on the blocking thread pool.
+//! Records are JSON beside the columns that queries filter and sort on.
+
+mod deliveries;
+mod port;
+mod schedules;
+mod writes;
+
+use lifecycle_core::ports::{StoreError, StoreResult};
+use lifecycle_core::time::{from_millis, Time};
+use rusqlite::{Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS write_events (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, received_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS entities (
+    kind TEXT NOT NULL, id TEXT NOT NULL, customer_id TEXT NOT NULL, version INTEGER NOT NULL,
+    record TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS notifications (id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY, notification_id TEXT NOT NULL, entity_kind TEXT NOT NULL,
+    entity_id TEXT NOT NULL, customer_id TEXT NOT NULL, state TEXT NOT NULL,
+    fire_at INTEGER NOT NULL, is_write INTEGER NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS schedules_by_entity ON schedules (entity_kind, entity_id);
+CREATE INDEX IF NOT EXISTS schedules_by_customer ON schedules (customer_id, state, fire_at, id);
+CREATE INDEX IF NOT EXISTS schedules_due ON schedules (fire_at) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS endpoints (id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, customer_id TEXT NOT NULL,
+    event_type TEXT NOT NULL, status TEXT NOT NULL, endpoint_id TEXT, created_at INTEGER NOT NULL,
+    next_attempt_at INTEGER, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_by_customer ON deliveries (customer_id, seq);
+CREATE TABLE IF NOT EXISTS attempts (
+    delivery_id TEXT NOT NULL, number INTEGER NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (delivery_id, number)) WITHOUT ROWID;
+"#;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let connection = Connection::open(path).map_err(unavailable)?;
+        // WAL lets readers and the writer overlap; FULL syncs every commit, so
+        // an accepted write survives a power cut as well as a kill -9.
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+            .map_err(unavailable)?;
+        connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    /// Runs `work` with the connection on the blocking pool.
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut connection)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+pub(crate) fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+pub(crate) fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("records serialize")
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(format!("unreadable record: {e}")))
+}
+
+pub(crate) fn millis(time: Time) -> i64 {
+    time.timestamp_millis()
+}
+
+/// One record by key, or None.
+pub(crate) fn one<T: DeserializeOwned>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Option<T>> {
+    let text: Option<String> = connection.query_row(sql, params, |row| row.get(0)).optional().map_err(unavailable)?;
+    text.map(|t| from_json(&t)).transpose()
+}
+
+/// Every record a query returns.
+pub(crate) fn all<T: DeserializeOwned>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql).map_err(unavailable)?;
+    let texts = statement
+        .query_map(params, |row| row.get::<_, String>(0))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    texts.iter().map(|t| from_json(t)).collect()
+}
+
+/// Local-only queries the timer loop needs beyond the port.
+impl SqliteStore {
+    /// Timers due by `now`: schedules to fire, then deliveries to attempt.
+    pub async fn due_timers(&self, now: Time, limit: usize) -> StoreResult<Vec<String>> {
+        self.with(move |c| {
+            let mut ids = Vec::new();
+            for sql in [
+                "SELECT id FROM schedules WHERE state = 'pending' AND fire_at <= ?1 ORDER BY fire_at LIMIT ?2",
+                "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
+            ] {
+                let mut statement = c.prepare_cached(sql).map_err(unavailable)?;
+                let rows = statement
+                    .query_map(rusqlite::params![millis(now), limit as i64], |row| row.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                for row in rows {
+                    ids.push(row.map_err(unavailable)?);
+                }
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// The soonest due time after `now`, if any.
+    pub async fn next_due_after(&self, now: Time) -> StoreResult<Option<Time>> {
+        self.with(move |c| {
+            let next: Option<i64> = c
+                .query_row(
+                    "SELECT MIN(t) FROM (
+                        SELECT MIN(fire_at) AS t FROM schedules WHERE state = 'pending' AND fire_at > ?1
+                        UNION ALL
+                        SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at > ?1)",
+                    [millis(now)],
+                    |row| row.get(0),
+                )
+                .map_err(unavailable)?;
+            Ok(next.map(from_millis))
+        })
+        .await
+    }
+}

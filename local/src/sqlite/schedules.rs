@@ -1,0 +1,134 @@
+//! Schedules: plans, fires and the per-customer view.
+
+use super::deliveries::insert_delivery;
+use super::{all, millis, one, to_json, unavailable, SqliteStore};
+use lifecycle_core::entity::EntityKey;
+use lifecycle_core::planner::Plan;
+use lifecycle_core::ports::{FireCommit, Page, StoreError, StoreResult};
+use lifecycle_core::schedule::{Schedule, ScheduleState};
+use lifecycle_core::time::Time;
+use rusqlite::{params, Transaction};
+
+pub(super) fn put_schedule(tx: &Transaction, s: &Schedule) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO schedules (id, notification_id, entity_kind, entity_id, customer_id, state, fire_at, is_write, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, fire_at = excluded.fire_at,
+             customer_id = excluded.customer_id, record = excluded.record",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            s.id,
+            s.notification_id,
+            s.entity.kind.as_str(),
+            s.entity.id,
+            s.customer_id,
+            s.state.as_str(),
+            millis(s.fire_at),
+            s.write.is_some(),
+            to_json(s),
+        ])
+    })
+    .map(drop)
+    .map_err(unavailable)
+}
+
+pub(super) fn write_plan(tx: &Transaction, plan: &Plan) -> StoreResult<()> {
+    for schedule in &plan.schedules {
+        put_schedule(tx, schedule)?;
+    }
+    for delivery in &plan.skipped {
+        insert_delivery(tx, delivery)?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub(super) async fn schedules_of_notification(&self, notification_id: String, entities: Vec<EntityKey>) -> StoreResult<Vec<Schedule>> {
+        self.with(move |c| {
+            let mut found = Vec::new();
+            for key in entities {
+                found.extend(all::<Schedule>(
+                    c,
+                    "SELECT record FROM schedules WHERE entity_kind = ?1 AND entity_id = ?2 AND notification_id = ?3",
+                    params![key.kind.as_str(), key.id, notification_id],
+                )?);
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    pub(super) async fn write_plan(&self, plan: Plan) -> StoreResult<()> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            write_plan(&tx, &plan)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn load_schedule(&self, id: String) -> StoreResult<Option<Schedule>> {
+        self.with(move |c| one(c, "SELECT record FROM schedules WHERE id = ?1", [id])).await
+    }
+
+    pub(super) async fn fire(&self, fire: FireCommit) -> StoreResult<bool> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let s = &fire.schedule;
+            let changed = tx
+                .execute(
+                    "UPDATE schedules SET state = ?2, record = ?3 WHERE id = ?1 AND state = 'pending' AND fire_at = ?4",
+                    params![s.id, s.state.as_str(), to_json(s), millis(fire.expected_fire_at)],
+                )
+                .map_err(unavailable)?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            if let Some(message) = &fire.message {
+                tx.execute("INSERT OR IGNORE INTO messages (id, body) VALUES (?1, ?2)", params![message.id, message.body])
+                    .map_err(unavailable)?;
+            }
+            for delivery in &fire.deliveries {
+                insert_delivery(&tx, delivery)?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub(super) async fn customer_page(
+        &self,
+        customer_id: String,
+        state: ScheduleState,
+        until: Option<Time>,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Page<Schedule>> {
+        let (after_time, after_id) = match cursor.as_deref() {
+            None => (i64::MIN, String::new()),
+            Some(cursor) => {
+                let (time, id) = cursor.split_once(':').ok_or(StoreError::InvalidCursor)?;
+                (time.parse().map_err(|_| StoreError::InvalidCursor)?, id.to_string())
+            }
+        };
+        let until = until.map_or(i64::MAX, millis);
+        self.with(move |c| {
+            let mut data: Vec<Schedule> = all(
+                c,
+                "SELECT record FROM schedules WHERE customer_id = ?1 AND state = ?2 AND fire_at <= ?3
+                   AND (fire_at > ?4 OR (fire_at = ?4 AND id > ?5))
+                 ORDER BY fire_at, id LIMIT ?6",
+                params![customer_id, state.as_str(), until, after_time, after_id, limit as i64 + 1],
+            )?;
+            let next_cursor = (data.len() > limit).then(|| {
+                let last = &data[limit - 1];
+                format!("{}:{}", millis(last.fire_at), last.id)
+            });
+            data.truncate(limit);
+            Ok(Page { data, next_cursor })
+        })
+        .await
+    }
+}

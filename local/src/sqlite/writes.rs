@@ -1,0 +1,130 @@
+//! Entities, write events, notifications and endpoints.
+
+use super::{all, millis, one, to_json, unavailable, SqliteStore};
+use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
+use lifecycle_core::notification::Notification;
+use lifecycle_core::ports::{StoreError, StoreResult, WriteCommit, WriteState};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+impl SqliteStore {
+    pub(super) async fn install_notifications(&self, defaults: Vec<Notification>) -> StoreResult<()> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            for n in &defaults {
+                tx.execute("INSERT OR IGNORE INTO notifications (id, record) VALUES (?1, ?2)", params![n.id, to_json(n)])
+                    .map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn load_write_state(&self, event_ids: Vec<String>, keys: Vec<EntityKey>) -> StoreResult<WriteState> {
+        self.with(move |c| {
+            let mut state = WriteState::default();
+            for id in event_ids {
+                let seen: Option<String> = c
+                    .prepare_cached("SELECT id FROM write_events WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([&id], |row| row.get(0)).optional())
+                    .map_err(unavailable)?;
+                if seen.is_some() {
+                    state.seen_events.insert(id);
+                }
+            }
+            for key in keys {
+                if let Some(record) = load_entity(c, &key)? {
+                    state.records.insert(key.clone(), record);
+                }
+                let schedules = all(
+                    c,
+                    "SELECT record FROM schedules WHERE entity_kind = ?1 AND entity_id = ?2 AND is_write = 0",
+                    params![key.kind.as_str(), key.id],
+                )?;
+                state.schedules.insert(key, schedules);
+            }
+            Ok(state)
+        })
+        .await
+    }
+
+    pub(super) async fn commit_write_batch(&self, commit: WriteCommit) -> StoreResult<()> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            let now = millis(chrono::Utc::now());
+            for (id, status) in &commit.events {
+                let inserted = tx
+                    .execute("INSERT OR IGNORE INTO write_events (id, status, received_at) VALUES (?1, ?2, ?3)", params![id, status, now])
+                    .map_err(unavailable)?;
+                if inserted == 0 {
+                    return Err(StoreError::Conflict(format!("write event {id} was applied concurrently")));
+                }
+            }
+            for (record, expected) in &commit.records {
+                put_entity(&tx, record, *expected)?;
+            }
+            super::schedules::write_plan(&tx, &commit.plan)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn load_entity(&self, key: EntityKey) -> StoreResult<Option<EntityRecord>> {
+        self.with(move |c| load_entity(c, &key)).await
+    }
+
+    pub(super) async fn load_entities_after(&self, kind: EntityKind, after: Option<String>, limit: usize) -> StoreResult<Vec<EntityRecord>> {
+        self.with(move |c| {
+            all(
+                c,
+                "SELECT record FROM entities WHERE kind = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                params![kind.as_str(), after.unwrap_or_default(), limit as i64],
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn load_by_id<T: serde::de::DeserializeOwned + Send + 'static>(&self, table: &'static str, id: String) -> StoreResult<Option<T>> {
+        self.with(move |c| one(c, &format!("SELECT record FROM {table} WHERE id = ?1"), [id])).await
+    }
+
+    pub(super) async fn load_table<T: serde::de::DeserializeOwned + Send + 'static>(&self, table: &'static str) -> StoreResult<Vec<T>> {
+        self.with(move |c| all(c, &format!("SELECT record FROM {table}"), [])).await
+    }
+
+    pub(super) async fn put_record(&self, table: &'static str, id: String, record: String) -> StoreResult<()> {
+        self.with(move |c| {
+            c.execute(&format!("INSERT OR REPLACE INTO {table} (id, record) VALUES (?1, ?2)"), params![id, record])
+                .map(drop)
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn delete_record(&self, table: &'static str, id: String) -> StoreResult<()> {
+        self.with(move |c| c.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id]).map(drop).map_err(unavailable)).await
+    }
+}
+
+fn load_entity(c: &Connection, key: &EntityKey) -> StoreResult<Option<EntityRecord>> {
+    one(c, "SELECT record FROM entities WHERE kind = ?1 AND id = ?2", params![key.kind.as_str(), key.id])
+}
+
+/// Inserts a new entity or replaces the expected version of one.
+fn put_entity(tx: &Transaction, record: &EntityRecord, expected: Option<u64>) -> StoreResult<()> {
+    let key = record.key();
+    let changed = match expected {
+        None => tx.execute(
+            "INSERT OR IGNORE INTO entities (kind, id, customer_id, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, to_json(record)],
+        ),
+        Some(version) => tx.execute(
+            "UPDATE entities SET customer_id = ?3, version = ?4, record = ?5 WHERE kind = ?1 AND id = ?2 AND version = ?6",
+            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, to_json(record), version as i64],
+        ),
+    }
+    .map_err(unavailable)?;
+    if changed == 0 {
+        return Err(StoreError::Conflict(format!("{} {} changed concurrently", key.kind.as_str(), key.id)));
+    }
+    Ok(())
+}
