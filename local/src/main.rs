@@ -1,11 +1,8 @@
 //! `lifecycle serve`: the whole product in one process, on SQLite, with the
 //! embedded scheduler and webhook sender.
 
-mod sender;
-mod sqlite;
-mod timers;
-
 use clap::{Parser, Subcommand};
+use lifecycle_local::{sender, sqlite, timers};
 use lifecycle_core::retry::RetryPolicy;
 use lifecycle_core::service::{Config, Service};
 use lifecycle_core::time::SystemClock;
@@ -14,7 +11,11 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 #[derive(Parser)]
-#[command(name = "lifecycle", version, about = "Lifecycle notifications for usage-based billing")]
+#[command(
+    name = "lifecycle",
+    version,
+    about = "Lifecycle notifications for usage-based billing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,7 +72,10 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(timers::LocalScheduler::new(wake.clone())),
         Arc::new(sender::HttpSender::new()),
         Arc::new(SystemClock),
-        Config { retry, allow_http: true },
+        Config {
+            retry,
+            allow_http: true,
+        },
     ));
     service.install().await?;
     tokio::spawn(timers::run(service.clone(), store, wake));
@@ -79,7 +83,9 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     let app = lifecycle_core::api::router(service, &api_key);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 
@@ -97,7 +103,8 @@ fn stored_api_key(data: &Path) -> std::io::Result<String> {
 
 async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}

@@ -18,7 +18,10 @@ impl HttpSender {
             .timeout(Duration::from_secs(SEND_TIMEOUT_SECS as u64))
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("lifecycle-notifications/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "lifecycle-notifications/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .expect("the HTTP client builds");
         Self { client }
@@ -57,7 +60,8 @@ impl Sender for HttpSender {
                 match response.bytes().await {
                     Ok(bytes) => {
                         let end = bytes.len().min(EXCERPT_BYTES);
-                        result.body_excerpt = Some(String::from_utf8_lossy(&bytes[..end]).into_owned());
+                        result.body_excerpt =
+                            Some(String::from_utf8_lossy(&bytes[..end]).into_owned());
                     }
                     Err(error) => {
                         result.timed_out = error.is_timeout();

@@ -61,7 +61,11 @@ pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
                 continue;
             }
             started += 1;
-            let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let (service, in_flight, wake) = (service.clone(), in_flight.clone(), wake.clone());
             tokio::spawn(async move {
                 if let Err(error) = service.run_timer(&id).await {

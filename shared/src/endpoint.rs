@@ -42,7 +42,10 @@ impl Endpoint {
             description: None,
             event_types: None,
             enabled: true,
-            secrets: vec![Secret { value: generate_secret(), expires_at: None }],
+            secrets: vec![Secret {
+                value: generate_secret(),
+                expires_at: None,
+            }],
             created_at: now,
             updated_at: now,
         };
@@ -73,7 +76,10 @@ impl Endpoint {
                         .enumerate()
                         .map(|(i, name)| {
                             EventType::parse(name).ok_or_else(|| {
-                                ApiError::invalid(format!("event_types[{i}]"), format!("unknown event type `{name}`"))
+                                ApiError::invalid(
+                                    format!("event_types[{i}]"),
+                                    format!("unknown event type `{name}`"),
+                                )
                             })
                         })
                         .collect::<Result<Vec<_>, _>>()
@@ -87,7 +93,11 @@ impl Endpoint {
     }
 
     pub fn accepts(&self, event_type: EventType) -> bool {
-        self.enabled && self.event_types.as_ref().is_none_or(|types| types.contains(&event_type))
+        self.enabled
+            && self
+                .event_types
+                .as_ref()
+                .is_none_or(|types| types.contains(&event_type))
     }
 
     /// The secrets that sign now: the current one and any still in their grace period.
@@ -102,13 +112,20 @@ impl Endpoint {
     /// A new current secret; the old one signs beside it for the grace period.
     pub fn rotate_secret(&mut self, now: Time) -> &str {
         let grace_end = now + chrono::Duration::hours(ROTATION_GRACE_HOURS);
-        self.secrets.retain(|s| s.expires_at.is_none_or(|at| at > now));
+        self.secrets
+            .retain(|s| s.expires_at.is_none_or(|at| at > now));
         for secret in &mut self.secrets {
             if secret.expires_at.is_none() {
                 secret.expires_at = Some(grace_end);
             }
         }
-        self.secrets.insert(0, Secret { value: generate_secret(), expires_at: None });
+        self.secrets.insert(
+            0,
+            Secret {
+                value: generate_secret(),
+                expires_at: None,
+            },
+        );
         self.updated_at = now;
         &self.secrets[0].value
     }
@@ -157,14 +174,35 @@ mod tests {
 
     #[test]
     fn create_validates_url_and_types() {
-        let ok = Endpoint::create(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["contract.end"]}), true, now()).unwrap();
+        let ok = Endpoint::create(
+            &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["contract.end"]}),
+            true,
+            now(),
+        )
+        .unwrap();
         assert!(ok.accepts(EventType::ContractEnd) && !ok.accepts(EventType::ContractStart));
-        assert!(ok.view(true)["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert!(ok.view(true)["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_"));
         assert!(ok.view(false).get("secret").is_none());
-        let bad_type = Endpoint::create(&json!({"url": "https://x.io", "event_types": ["nope"]}), true, now());
-        assert_eq!(bad_type.unwrap_err().field.as_deref(), Some("event_types[0]"));
+        let bad_type = Endpoint::create(
+            &json!({"url": "https://x.io", "event_types": ["nope"]}),
+            true,
+            now(),
+        );
+        assert_eq!(
+            bad_type.unwrap_err().field.as_deref(),
+            Some("event_types[0]")
+        );
         for url in ["ftp://x", "http://", "https:// x", "x.io"] {
-            assert_eq!(Endpoint::create(&json!({"url": url}), true, now()).unwrap_err().field.as_deref(), Some("url"));
+            assert_eq!(
+                Endpoint::create(&json!({"url": url}), true, now())
+                    .unwrap_err()
+                    .field
+                    .as_deref(),
+                Some("url")
+            );
         }
         assert!(Endpoint::create(&json!({"url": "http://x.io"}), false, now()).is_err());
     }

@@ -26,7 +26,9 @@ impl EntityKind {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Contract, Self::Commit, Self::Credit].into_iter().find(|k| k.as_str() == text)
+        [Self::Contract, Self::Commit, Self::Credit]
+            .into_iter()
+            .find(|k| k.as_str() == text)
     }
 
     /// The payload field that carries this kind's id: `contract_id`, ...
@@ -115,7 +117,10 @@ impl Entity {
     }
 
     pub fn key(&self) -> EntityKey {
-        EntityKey { kind: self.kind(), id: self.id().to_string() }
+        EntityKey {
+            kind: self.kind(),
+            id: self.id().to_string(),
+        }
     }
 
     pub fn customer_id(&self) -> &str {
@@ -160,9 +165,19 @@ impl Entity {
                 let starting_at = f.time("starting_at")?;
                 let ending_before = f.optional_time("ending_before")?;
                 if ending_before.is_some_and(|end| end <= starting_at) {
-                    return Err(ApiError::invalid("ending_before", "`ending_before` must be after `starting_at`"));
+                    return Err(ApiError::invalid(
+                        "ending_before",
+                        "`ending_before` must be after `starting_at`",
+                    ));
                 }
-                Entity::Contract(Contract { id, customer_id, name, starting_at, ending_before, custom_fields })
+                Entity::Contract(Contract {
+                    id,
+                    customer_id,
+                    name,
+                    starting_at,
+                    ending_before,
+                    custom_fields,
+                })
             }
             EntityKind::Commit | EntityKind::Credit => {
                 let contract_id = f.optional_id("contract_id")?;
@@ -171,15 +186,30 @@ impl Entity {
                         "prepaid" => CommitType::Prepaid,
                         "postpaid" => CommitType::Postpaid,
                         other => {
-                            return Err(ApiError::invalid("type", format!("`type` must be prepaid or postpaid, not `{other}`")))
+                            return Err(ApiError::invalid(
+                                "type",
+                                format!("`type` must be prepaid or postpaid, not `{other}`"),
+                            ))
                         }
                     })
                 } else {
                     None
                 };
                 let access_schedule = parse_segments(f.array("access_schedule")?)?;
-                let grant = Grant { id, customer_id, contract_id, name, commit_type, access_schedule, custom_fields };
-                if kind == EntityKind::Commit { Entity::Commit(grant) } else { Entity::Credit(grant) }
+                let grant = Grant {
+                    id,
+                    customer_id,
+                    contract_id,
+                    name,
+                    commit_type,
+                    access_schedule,
+                    custom_fields,
+                };
+                if kind == EntityKind::Commit {
+                    Entity::Commit(grant)
+                } else {
+                    Entity::Credit(grant)
+                }
             }
         })
     }
@@ -192,7 +222,10 @@ fn parse_segments(items: &[Value]) -> Result<Vec<Segment>, ApiError> {
         let path = format!("access_schedule[{i}]");
         let segment = parse_segment(item).map_err(|e| e.under(&path))?;
         if !seen.insert(segment.id.clone()) {
-            return Err(ApiError::invalid(format!("{path}.id"), format!("segment id `{}` is used twice", segment.id)));
+            return Err(ApiError::invalid(
+                format!("{path}.id"),
+                format!("segment id `{}` is used twice", segment.id),
+            ));
         }
         segments.push(segment);
     }
@@ -208,7 +241,10 @@ fn parse_segment(item: &Value) -> Result<Segment, ApiError> {
         amount: f.amount("amount")?,
     };
     if segment.ending_before <= segment.starting_at {
-        return Err(ApiError::invalid("ending_before", "`ending_before` must be after `starting_at`"));
+        return Err(ApiError::invalid(
+            "ending_before",
+            "`ending_before` must be after `starting_at`",
+        ));
     }
     Ok(segment)
 }
@@ -254,15 +290,31 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let cases = [
-            (EntityKind::Contract, json!({"customer_id": "c", "starting_at": "2026-01-01T00:00:00Z"}), "id"),
-            (EntityKind::Contract, json!({"id": 5, "customer_id": "c", "starting_at": "2026-01-01T00:00:00Z"}), "id"),
-            (EntityKind::Contract, json!({"id": "k", "customer_id": "c", "starting_at": "soon"}), "starting_at"),
+            (
+                EntityKind::Contract,
+                json!({"customer_id": "c", "starting_at": "2026-01-01T00:00:00Z"}),
+                "id",
+            ),
+            (
+                EntityKind::Contract,
+                json!({"id": 5, "customer_id": "c", "starting_at": "2026-01-01T00:00:00Z"}),
+                "id",
+            ),
+            (
+                EntityKind::Contract,
+                json!({"id": "k", "customer_id": "c", "starting_at": "soon"}),
+                "starting_at",
+            ),
             (
                 EntityKind::Contract,
                 json!({"id": "k", "customer_id": "c", "starting_at": "2026-01-02T00:00:00Z", "ending_before": "2026-01-02T00:00:00Z"}),
                 "ending_before",
             ),
-            (EntityKind::Commit, json!({"id": "m", "customer_id": "c", "type": "gift", "access_schedule": []}), "type"),
+            (
+                EntityKind::Commit,
+                json!({"id": "m", "customer_id": "c", "type": "gift", "access_schedule": []}),
+                "type",
+            ),
             (
                 EntityKind::Credit,
                 json!({"id": "m", "customer_id": "c", "access_schedule": [
@@ -276,7 +328,11 @@ mod tests {
                     {"id": "s1", "starting_at": "2026-01-01T00:00:00Z", "ending_before": "2026-02-01T00:00:00Z", "amount": -1}]}),
                 "access_schedule[0].amount",
             ),
-            (EntityKind::Contract, json!({"id": "k", "customer_id": "c", "starting_at": "2026-01-01T00:00:00Z", "custom_fields": {"a": 1}}), "custom_fields.a"),
+            (
+                EntityKind::Contract,
+                json!({"id": "k", "customer_id": "c", "starting_at": "2026-01-01T00:00:00Z", "custom_fields": {"a": 1}}),
+                "custom_fields.a",
+            ),
         ];
         for (kind, data, field) in cases {
             let error = Entity::parse(kind, &data).unwrap_err();

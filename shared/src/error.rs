@@ -15,7 +15,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
@@ -23,7 +28,11 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(401, "unauthorized", "a valid `Authorization: Bearer <api key>` header is required")
+        Self::new(
+            401,
+            "unauthorized",
+            "a valid `Authorization: Bearer <api key>` header is required",
+        )
     }
 
     pub fn not_found(what: &str, id: &str) -> Self {
@@ -35,7 +44,11 @@ impl ApiError {
     }
 
     pub fn too_large() -> Self {
-        Self::new(413, "payload_too_large", "the request body is over the limit of 256 KiB")
+        Self::new(
+            413,
+            "payload_too_large",
+            "the request body is over the limit of 256 KiB",
+        )
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {

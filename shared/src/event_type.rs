@@ -162,19 +162,29 @@ mod tests {
 
     #[test]
     fn fifteen_types_round_trip() {
-        let names: std::collections::BTreeSet<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        let names: std::collections::BTreeSet<_> =
+            EventType::ALL.iter().map(|t| t.as_str()).collect();
         assert_eq!(names.len(), 15);
         for t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
             assert!(t.as_str().starts_with(t.kind().as_str()));
         }
-        assert_eq!(EventType::ALL.iter().filter(|t| t.is_time_based()).count(), 6);
+        assert_eq!(
+            EventType::ALL.iter().filter(|t| t.is_time_based()).count(),
+            6
+        );
         assert_eq!(EventType::parse("credit.end"), None);
     }
 
     #[test]
     fn lookups_by_kind() {
-        assert_eq!(EventType::for_write(EntityKind::Credit, WriteAction::Archive), CreditArchive);
-        assert_eq!(EventType::for_moment(EntityKind::Commit, Edge::End), CommitSegmentEnd);
+        assert_eq!(
+            EventType::for_write(EntityKind::Credit, WriteAction::Archive),
+            CreditArchive
+        );
+        assert_eq!(
+            EventType::for_moment(EntityKind::Commit, Edge::End),
+            CommitSegmentEnd
+        );
     }
 }

@@ -50,7 +50,9 @@ impl<'a> Fields<'a> {
     }
 
     pub fn optional_id(&self, name: &str) -> Result<Option<String>, ApiError> {
-        self.optional_string(name)?.map(|id| check_id(id, name)).transpose()
+        self.optional_string(name)?
+            .map(|id| check_id(id, name))
+            .transpose()
     }
 
     pub fn time(&self, name: &str) -> Result<Time, ApiError> {
@@ -63,7 +65,11 @@ impl<'a> Fields<'a> {
 
     pub fn optional_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
         self.given(name)
-            .map(|v| v.as_bool().ok_or_else(|| ApiError::invalid(name, format!("`{name}` must be true or false"))))
+            .map(|v| {
+                v.as_bool().ok_or_else(|| {
+                    ApiError::invalid(name, format!("`{name}` must be true or false"))
+                })
+            })
             .transpose()
     }
 
@@ -74,7 +80,10 @@ impl<'a> Fields<'a> {
             .as_f64()
             .ok_or_else(|| ApiError::invalid(name, format!("`{name}` must be a number")))?;
         if !number.is_finite() || number < 0.0 {
-            return Err(ApiError::invalid(name, format!("`{name}` must be a finite number >= 0")));
+            return Err(ApiError::invalid(
+                name,
+                format!("`{name}` must be a finite number >= 0"),
+            ));
         }
         Ok(number)
     }
@@ -87,10 +96,12 @@ impl<'a> Fields<'a> {
 
     /// An optional array of strings.
     pub fn optional_strings(&self, name: &str) -> Result<Option<Vec<String>>, ApiError> {
-        let Some(value) = self.given(name) else { return Ok(None) };
-        let items = value
-            .as_array()
-            .ok_or_else(|| ApiError::invalid(name, format!("`{name}` must be an array of strings")))?;
+        let Some(value) = self.given(name) else {
+            return Ok(None);
+        };
+        let items = value.as_array().ok_or_else(|| {
+            ApiError::invalid(name, format!("`{name}` must be an array of strings"))
+        })?;
         items
             .iter()
             .enumerate()
@@ -101,10 +112,12 @@ impl<'a> Fields<'a> {
 
     /// An optional object of string values (custom fields).
     pub fn string_map(&self, name: &str) -> Result<BTreeMap<String, String>, ApiError> {
-        let Some(value) = self.given(name) else { return Ok(BTreeMap::new()) };
-        let object = value
-            .as_object()
-            .ok_or_else(|| ApiError::invalid(name, format!("`{name}` must be an object of strings")))?;
+        let Some(value) = self.given(name) else {
+            return Ok(BTreeMap::new());
+        };
+        let object = value.as_object().ok_or_else(|| {
+            ApiError::invalid(name, format!("`{name}` must be an object of strings"))
+        })?;
         object
             .iter()
             .map(|(key, v)| Ok((key.clone(), as_string(v, &format!("{name}.{key}"))?)))
@@ -121,13 +134,19 @@ fn as_string(value: &Value, name: &str) -> Result<String, ApiError> {
 
 fn as_time(value: &Value, name: &str) -> Result<Time, ApiError> {
     value.as_str().and_then(parse_time).ok_or_else(|| {
-        ApiError::invalid(name, format!("`{name}` must be an RFC 3339 time such as 2026-12-31T00:00:00Z"))
+        ApiError::invalid(
+            name,
+            format!("`{name}` must be an RFC 3339 time such as 2026-12-31T00:00:00Z"),
+        )
     })
 }
 
 fn check_id(id: String, name: &str) -> Result<String, ApiError> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(ApiError::invalid(name, format!("`{name}` must be 1 to {MAX_ID_LEN} characters")));
+        return Err(ApiError::invalid(
+            name,
+            format!("`{name}` must be 1 to {MAX_ID_LEN} characters"),
+        ));
     }
     Ok(id)
 }

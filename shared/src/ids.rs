@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn hashed_ids_are_stable_and_unambiguous() {
         assert_eq!(hashed_id("msg", &["a", "b"]), hashed_id("msg", &["a", "b"]));
-        assert_ne!(hashed_id("msg", &["a/b", "c"]), hashed_id("msg", &["a", "b/c"]));
+        assert_ne!(
+            hashed_id("msg", &["a/b", "c"]),
+            hashed_id("msg", &["a", "b/c"])
+        );
         assert_eq!(hashed_id("msg", &["x"]).len(), 4 + 32);
     }
 

@@ -40,7 +40,11 @@ impl Filter {
             .customer_ids
             .as_ref()
             .is_none_or(|ids| ids.iter().any(|id| id == customer_id));
-        customer_ok && self.custom_fields.iter().all(|(k, v)| custom_fields.get(k) == Some(v))
+        customer_ok
+            && self
+                .custom_fields
+                .iter()
+                .all(|(k, v)| custom_fields.get(k) == Some(v))
     }
 
     fn parse(value: &Value) -> Result<Filter, ApiError> {
@@ -60,7 +64,9 @@ impl Notification {
     pub fn applies_to(&self, entity: &Entity) -> bool {
         self.enabled
             && self.event_type.kind() == entity.kind()
-            && self.filter.matches(entity.customer_id(), entity.custom_fields())
+            && self
+                .filter
+                .matches(entity.customer_id(), entity.custom_fields())
     }
 
     /// The fixed id of the system notification of a type.
@@ -94,7 +100,9 @@ impl Notification {
         let event_type = parse_event_type(&type_name)?;
         let mut notification = Notification {
             id: random_id("ntf"),
-            name: f.optional_string("name")?.unwrap_or_else(|| type_name.clone()),
+            name: f
+                .optional_string("name")?
+                .unwrap_or_else(|| type_name.clone()),
             event_type,
             offset: Offset::zero(),
             catch_up: Offset::parse(DEFAULT_CATCH_UP).expect("default catch-up parses"),
@@ -113,12 +121,21 @@ impl Notification {
         let f = Fields::of(body, "")?;
         if let Some(type_name) = f.optional_string("event_type")? {
             if type_name != self.event_type.as_str() {
-                return Err(ApiError::invalid("event_type", "`event_type` cannot be changed; create a new notification"));
+                return Err(ApiError::invalid(
+                    "event_type",
+                    "`event_type` cannot be changed; create a new notification",
+                ));
             }
         }
         if self.system {
-            if let Some(field) = ["name", "offset", "catch_up", "filter"].into_iter().find(|k| f.has(k)) {
-                return Err(ApiError::conflict("system notifications can be enabled or disabled, not edited").at(field));
+            if let Some(field) = ["name", "offset", "catch_up", "filter"]
+                .into_iter()
+                .find(|k| f.has(k))
+            {
+                return Err(ApiError::conflict(
+                    "system notifications can be enabled or disabled, not edited",
+                )
+                .at(field));
             }
         }
         if let Some(name) = f.optional_string("name")? {
@@ -131,7 +148,10 @@ impl Notification {
 
     fn apply_fields(&mut self, f: &Fields) -> Result<(), ApiError> {
         if self.name.is_empty() || self.name.len() > 200 {
-            return Err(ApiError::invalid("name", "`name` must be 1 to 200 characters"));
+            return Err(ApiError::invalid(
+                "name",
+                "`name` must be 1 to 200 characters",
+            ));
         }
         if let Some(text) = f.optional_string("offset")? {
             let offset = Offset::parse(&text).map_err(|m| ApiError::invalid("offset", m))?;
@@ -148,7 +168,10 @@ impl Notification {
         if let Some(text) = f.optional_string("catch_up")? {
             let catch_up = Offset::parse(&text).map_err(|m| ApiError::invalid("catch_up", m))?;
             if catch_up.is_negative() {
-                return Err(ApiError::invalid("catch_up", "`catch_up` must not be negative"));
+                return Err(ApiError::invalid(
+                    "catch_up",
+                    "`catch_up` must not be negative",
+                ));
             }
             self.catch_up = catch_up;
         }
@@ -187,7 +210,9 @@ mod tests {
     fn fifteen_enabled_system_notifications() {
         let defaults = Notification::system_defaults(now());
         assert_eq!(defaults.len(), 15);
-        assert!(defaults.iter().all(|n| n.system && n.enabled && n.offset.is_zero()));
+        assert!(defaults
+            .iter()
+            .all(|n| n.system && n.enabled && n.offset.is_zero()));
         assert_eq!(defaults[1].id, "ntf_system_contract_end");
         assert_eq!(defaults[1].catch_up.as_str(), "PT24H");
     }
@@ -211,19 +236,59 @@ mod tests {
     fn refusals_name_the_field() {
         let cases = [
             (json!({"event_type": "contract.finish"}), "event_type", 422),
-            (json!({"event_type": "alerts.spend_threshold_reached", "threshold": 5}), "event_type", 422),
-            (json!({"event_type": "contract.end", "offset": "-P30X"}), "offset", 422),
-            (json!({"event_type": "contract.end", "offset": "P11Y"}), "offset", 422),
-            (json!({"event_type": "contract.end", "offset": 30}), "offset", 422),
-            (json!({"event_type": "contract.create", "offset": "-P1D"}), "offset", 422),
-            (json!({"event_type": "contract.end", "catch_up": "-PT1H"}), "catch_up", 422),
-            (json!({"event_type": "contract.end", "enabled": "yes"}), "enabled", 422),
-            (json!({"event_type": "contract.end", "filter": {"customer_ids": "c_1"}}), "filter.customer_ids", 422),
-            (json!({"event_type": "contract.end", "name": ""}), "name", 422),
+            (
+                json!({"event_type": "alerts.spend_threshold_reached", "threshold": 5}),
+                "event_type",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.end", "offset": "-P30X"}),
+                "offset",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.end", "offset": "P11Y"}),
+                "offset",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.end", "offset": 30}),
+                "offset",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.create", "offset": "-P1D"}),
+                "offset",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.end", "catch_up": "-PT1H"}),
+                "catch_up",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.end", "enabled": "yes"}),
+                "enabled",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.end", "filter": {"customer_ids": "c_1"}}),
+                "filter.customer_ids",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.end", "name": ""}),
+                "name",
+                422,
+            ),
         ];
         for (body, field, status) in cases {
             let error = Notification::create(&body, now()).unwrap_err();
-            assert_eq!((error.field.as_deref(), error.status), (Some(field), status), "{body}: {error}");
+            assert_eq!(
+                (error.field.as_deref(), error.status),
+                (Some(field), status),
+                "{body}: {error}"
+            );
         }
     }
 
@@ -233,14 +298,33 @@ mod tests {
         n.patch(&json!({"enabled": false}), now()).unwrap();
         assert!(!n.enabled);
         let error = n.patch(&json!({"offset": "-P1D"}), now()).unwrap_err();
-        assert_eq!((error.status, error.field.as_deref()), (409, Some("offset")));
+        assert_eq!(
+            (error.status, error.field.as_deref()),
+            (409, Some("offset"))
+        );
     }
 
     #[test]
     fn patch_edits_fields() {
-        let mut n = Notification::create(&json!({"event_type": "credit.segment.end", "offset": "PT2H"}), now()).unwrap();
-        n.patch(&json!({"offset": "-P1M", "name": "x", "catch_up": "PT0S"}), now()).unwrap();
-        assert_eq!((n.offset.as_str(), n.name.as_str(), n.catch_up.as_str()), ("-P1M", "x", "PT0S"));
-        assert_eq!(n.patch(&json!({"event_type": "credit.segment.start"}), now()).unwrap_err().status, 422);
+        let mut n = Notification::create(
+            &json!({"event_type": "credit.segment.end", "offset": "PT2H"}),
+            now(),
+        )
+        .unwrap();
+        n.patch(
+            &json!({"offset": "-P1M", "name": "x", "catch_up": "PT0S"}),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            (n.offset.as_str(), n.name.as_str(), n.catch_up.as_str()),
+            ("-P1M", "x", "PT0S")
+        );
+        assert_eq!(
+            n.patch(&json!({"event_type": "credit.segment.start"}), now())
+                .unwrap_err()
+                .status,
+            422
+        );
     }
 }

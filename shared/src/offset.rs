@@ -26,7 +26,8 @@ impl Offset {
     /// Parses and range-checks an offset. The error says what is wrong.
     pub fn parse(input: &str) -> Result<Self, String> {
         let text = input.trim();
-        let bad = || format!("`{input}` is not a signed ISO 8601 duration such as -P30D, PT2H or -PT90M");
+        let bad =
+            || format!("`{input}` is not a signed ISO 8601 duration such as -P30D, PT2H or -PT90M");
         let (negative, rest) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, text.strip_prefix('+').unwrap_or(text)),
@@ -65,7 +66,9 @@ impl Offset {
         }
         let nominal = months as f64 * 30.436875 * 86_400.0 + seconds as f64;
         if nominal > MAX_SECONDS {
-            return Err(format!("`{input}` is beyond the limit of 10 years either way"));
+            return Err(format!(
+                "`{input}` is beyond the limit of 10 years either way"
+            ));
         }
         Ok(Self {
             text: text.to_string(),
@@ -79,9 +82,13 @@ impl Offset {
     pub fn apply(&self, moment: Time) -> Option<Time> {
         let months = Months::new(self.months);
         if self.negative {
-            moment.checked_sub_months(months)?.checked_sub_signed(self.exact)
+            moment
+                .checked_sub_months(months)?
+                .checked_sub_signed(self.exact)
         } else {
-            moment.checked_add_months(months)?.checked_add_signed(self.exact)
+            moment
+                .checked_add_months(months)?
+                .checked_add_signed(self.exact)
         }
     }
 
@@ -167,11 +174,26 @@ mod tests {
 
     #[test]
     fn months_are_calendar_months() {
-        assert_eq!(shifted("-P1M", "2026-03-31T10:00:00Z"), "2026-02-28T10:00:00Z");
-        assert_eq!(shifted("-P1M", "2028-03-31T10:00:00Z"), "2028-02-29T10:00:00Z");
-        assert_eq!(shifted("P1M", "2026-01-31T00:00:00Z"), "2026-02-28T00:00:00Z");
-        assert_eq!(shifted("-P1Y", "2028-02-29T00:00:00Z"), "2027-02-28T00:00:00Z");
-        assert_eq!(shifted("-P1M1D", "2026-03-31T00:00:00Z"), "2026-02-27T00:00:00Z");
+        assert_eq!(
+            shifted("-P1M", "2026-03-31T10:00:00Z"),
+            "2026-02-28T10:00:00Z"
+        );
+        assert_eq!(
+            shifted("-P1M", "2028-03-31T10:00:00Z"),
+            "2028-02-29T10:00:00Z"
+        );
+        assert_eq!(
+            shifted("P1M", "2026-01-31T00:00:00Z"),
+            "2026-02-28T00:00:00Z"
+        );
+        assert_eq!(
+            shifted("-P1Y", "2028-02-29T00:00:00Z"),
+            "2027-02-28T00:00:00Z"
+        );
+        assert_eq!(
+            shifted("-P1M1D", "2026-03-31T00:00:00Z"),
+            "2026-02-27T00:00:00Z"
+        );
     }
 
     #[test]
@@ -197,8 +219,23 @@ mod tests {
     #[test]
     fn malformed_offsets_are_refused() {
         for bad in [
-            "", "P", "PT", "-P", "30D", "P30", "P30X", "-P1.5D", "P1D2Y", "PT1H1H", "P1DT", "--P1D",
-            "p1d", "PT1D", "P1H", "P 1D", "P1234567890D",
+            "",
+            "P",
+            "PT",
+            "-P",
+            "30D",
+            "P30",
+            "P30X",
+            "-P1.5D",
+            "P1D2Y",
+            "PT1H1H",
+            "P1DT",
+            "--P1D",
+            "p1d",
+            "PT1D",
+            "P1H",
+            "P 1D",
+            "P1234567890D",
         ] {
             assert!(Offset::parse(bad).is_err(), "{bad:?} should be refused");
         }

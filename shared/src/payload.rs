@@ -29,7 +29,10 @@ pub fn build(schedule: &Schedule, record: Option<&EntityRecord>, late: bool) -> 
     if let Some(contract_id) = snapshot.get("contract_id").filter(|v| !v.is_null()) {
         data["contract_id"] = contract_id.clone();
     }
-    data["custom_fields"] = snapshot.get("custom_fields").cloned().unwrap_or_else(|| json!({}));
+    data["custom_fields"] = snapshot
+        .get("custom_fields")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     data["version"] = json!(version);
     if let Some(segment) = &schedule.segment {
         data["segment_id"] = json!(segment.id);

@@ -25,9 +25,17 @@ pub fn moments(entity: &Entity) -> Vec<Moment> {
     let kind = entity.kind();
     match entity {
         Entity::Contract(c) => {
-            let mut moments = vec![Moment { event_type: EventType::ContractStart, event_time: c.starting_at, segment: None }];
+            let mut moments = vec![Moment {
+                event_type: EventType::ContractStart,
+                event_time: c.starting_at,
+                segment: None,
+            }];
             if let Some(end) = c.ending_before {
-                moments.push(Moment { event_type: EventType::ContractEnd, event_time: end, segment: None });
+                moments.push(Moment {
+                    event_type: EventType::ContractEnd,
+                    event_time: end,
+                    segment: None,
+                });
             }
             moments
         }
@@ -37,12 +45,18 @@ pub fn moments(entity: &Entity) -> Vec<Moment> {
                 .iter()
                 .enumerate()
                 .flat_map(|(index, s)| {
-                    let segment = SegmentRef { id: s.id.clone(), index, count };
-                    [(Edge::Start, s.starting_at), (Edge::End, s.ending_before)].map(|(edge, event_time)| Moment {
-                        event_type: EventType::for_moment(kind, edge),
-                        event_time,
-                        segment: Some(segment.clone()),
-                    })
+                    let segment = SegmentRef {
+                        id: s.id.clone(),
+                        index,
+                        count,
+                    };
+                    [(Edge::Start, s.starting_at), (Edge::End, s.ending_before)].map(
+                        |(edge, event_time)| Moment {
+                            event_type: EventType::for_moment(kind, edge),
+                            event_time,
+                            segment: Some(segment.clone()),
+                        },
+                    )
                 })
                 .collect()
         }
@@ -55,8 +69,13 @@ pub fn moments(entity: &Entity) -> Vec<Moment> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TimerChange {
     /// Create, or move, a timer.
-    Set { id: String, at: Time },
-    Clear { id: String },
+    Set {
+        id: String,
+        at: Time,
+    },
+    Clear {
+        id: String,
+    },
 }
 
 /// What to write: schedules to upsert, timers to change, skips to record.
@@ -78,18 +97,27 @@ impl Plan {
         self.skipped.extend(other.skipped);
     }
 
-    fn pending_or_skipped(&mut self, mut schedule: Schedule, notification: &Notification, now: Time) {
+    fn pending_or_skipped(
+        &mut self,
+        mut schedule: Schedule,
+        notification: &Notification,
+        now: Time,
+    ) {
         match decide(schedule.fire_at, notification, now) {
             Ok(late) => {
                 schedule.state = ScheduleState::Pending;
                 schedule.late = late;
                 schedule.reason = None;
-                self.timers.push(TimerChange::Set { id: schedule.id.clone(), at: schedule.fire_at });
+                self.timers.push(TimerChange::Set {
+                    id: schedule.id.clone(),
+                    at: schedule.fire_at,
+                });
             }
             Err(reason) => {
                 schedule.state = ScheduleState::Skipped;
                 schedule.late = false;
-                self.skipped.push(Delivery::skipped(&schedule, &reason, now));
+                self.skipped
+                    .push(Delivery::skipped(&schedule, &reason, now));
                 schedule.reason = Some(reason);
             }
         }
@@ -116,7 +144,11 @@ pub fn decide(fire_at: Time, notification: &Notification, now: Time) -> Result<b
 }
 
 /// The schedules that should exist for an entity under these notifications.
-pub fn desired(record: &EntityRecord, notifications: &[Notification], now: Time) -> Vec<(Schedule, usize)> {
+pub fn desired(
+    record: &EntityRecord,
+    notifications: &[Notification],
+    now: Time,
+) -> Vec<(Schedule, usize)> {
     if record.is_archived() {
         return Vec::new();
     }
@@ -127,20 +159,38 @@ pub fn desired(record: &EntityRecord, notifications: &[Notification], now: Time)
         if !notification.event_type.is_time_based() || !notification.applies_to(entity) {
             continue;
         }
-        for moment in moments.iter().filter(|m| m.event_type == notification.event_type) {
-            let Some(fire_at) = notification.offset.apply(moment.event_time) else { continue };
+        for moment in moments
+            .iter()
+            .filter(|m| m.event_type == notification.event_type)
+        {
+            let Some(fire_at) = notification.offset.apply(moment.event_time) else {
+                continue;
+            };
             desired.push((time_schedule(entity, notification, moment, fire_at, now), n));
         }
     }
     desired
 }
 
-fn time_schedule(entity: &Entity, notification: &Notification, moment: &Moment, fire_at: Time, now: Time) -> Schedule {
+fn time_schedule(
+    entity: &Entity,
+    notification: &Notification,
+    moment: &Moment,
+    fire_at: Time,
+    now: Time,
+) -> Schedule {
     let event_time = format_time(moment.event_time);
     let segment_id = moment.segment.as_ref().map_or("", |s| s.id.as_str());
     let id = hashed_id(
         "sch",
-        &[&notification.id, entity.kind().as_str(), entity.id(), moment.event_type.as_str(), segment_id, &event_time],
+        &[
+            &notification.id,
+            entity.kind().as_str(),
+            entity.id(),
+            moment.event_type.as_str(),
+            segment_id,
+            &event_time,
+        ],
     );
     Schedule {
         id,
@@ -163,22 +213,35 @@ fn time_schedule(entity: &Entity, notification: &Notification, moment: &Moment, 
 /// The changes that take `existing` (this entity's time-based schedules of
 /// the notifications in scope) to what `notifications` want now.
 /// A fired or skipped schedule is never planned again: nothing fires twice.
-pub fn plan(record: &EntityRecord, notifications: &[Notification], existing: &[Schedule], now: Time) -> Plan {
+pub fn plan(
+    record: &EntityRecord,
+    notifications: &[Notification],
+    existing: &[Schedule],
+    now: Time,
+) -> Plan {
     let mut by_id: HashMap<&str, &Schedule> = existing.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut plan = Plan::default();
     for (wanted, n) in desired(record, notifications, now) {
         let notification = &notifications[n];
         match by_id.remove(wanted.id.as_str()) {
             None => plan.pending_or_skipped(wanted, notification, now),
-            Some(old) if old.state == ScheduleState::Cancelled => plan.pending_or_skipped(wanted, notification, now),
+            Some(old) if old.state == ScheduleState::Cancelled => {
+                plan.pending_or_skipped(wanted, notification, now)
+            }
             Some(old) if old.state == ScheduleState::Pending && old.fire_at != wanted.fire_at => {
                 plan.pending_or_skipped(wanted, notification, now)
             }
             Some(_) => {}
         }
     }
-    for old in by_id.into_values().filter(|s| s.state == ScheduleState::Pending && s.write.is_none()) {
-        let reason = cancel_reason(record, notifications.iter().find(|n| n.id == old.notification_id));
+    for old in by_id
+        .into_values()
+        .filter(|s| s.state == ScheduleState::Pending && s.write.is_none())
+    {
+        let reason = cancel_reason(
+            record,
+            notifications.iter().find(|n| n.id == old.notification_id),
+        );
         let mut cancelled = old.clone();
         cancelled.state = ScheduleState::Cancelled;
         cancelled.reason = Some(reason.to_string());
@@ -194,7 +257,11 @@ fn cancel_reason(record: &EntityRecord, notification: Option<&Notification>) -> 
         _ if record.is_archived() => "entity archived",
         None => "notification deleted",
         Some(n) if !n.enabled => "notification disabled",
-        Some(n) if !n.filter.matches(record.entity.customer_id(), record.entity.custom_fields()) => {
+        Some(n)
+            if !n
+                .filter
+                .matches(record.entity.customer_id(), record.entity.custom_fields()) =>
+        {
             "notification filter no longer matches"
         }
         Some(_) => "moment moved or removed",
@@ -202,15 +269,32 @@ fn cancel_reason(record: &EntityRecord, notification: Option<&Notification>) -> 
 }
 
 /// Schedules due now for the write-based notifications a write triggers.
-pub fn write_schedules(record: &EntityRecord, event: &WriteEvent, notifications: &[Notification], now: Time) -> Vec<Schedule> {
+pub fn write_schedules(
+    record: &EntityRecord,
+    event: &WriteEvent,
+    notifications: &[Notification],
+    now: Time,
+) -> Vec<Schedule> {
     let event_type = EventType::for_write(event.kind, event.action);
     let entity = &record.entity;
     notifications
         .iter()
         .filter(|n| n.event_type == event_type && n.enabled)
-        .filter(|n| n.filter.matches(entity.customer_id(), entity.custom_fields()))
+        .filter(|n| {
+            n.filter
+                .matches(entity.customer_id(), entity.custom_fields())
+        })
         .map(|n| Schedule {
-            id: hashed_id("sch", &[&n.id, event.kind.as_str(), entity.id(), event_type.as_str(), &event.id]),
+            id: hashed_id(
+                "sch",
+                &[
+                    &n.id,
+                    event.kind.as_str(),
+                    entity.id(),
+                    event_type.as_str(),
+                    &event.id,
+                ],
+            ),
             notification_id: n.id.clone(),
             event_type,
             customer_id: entity.customer_id().to_string(),
@@ -235,13 +319,22 @@ pub fn write_schedules(record: &EntityRecord, event: &WriteEvent, notifications:
 
 /// Whether a due schedule still stands: the guard run when it fires.
 /// Returns the reason to skip it, if any.
-pub fn stale_reason(schedule: &Schedule, record: Option<&EntityRecord>, notification: Option<&Notification>, now: Time) -> Option<String> {
-    let Some(notification) = notification else { return Some("notification deleted".into()) };
+pub fn stale_reason(
+    schedule: &Schedule,
+    record: Option<&EntityRecord>,
+    notification: Option<&Notification>,
+    now: Time,
+) -> Option<String> {
+    let Some(notification) = notification else {
+        return Some("notification deleted".into());
+    };
     if !notification.enabled {
         return Some("notification disabled".into());
     }
     if schedule.write.is_none() {
-        let Some(record) = record else { return Some("entity not found".into()) };
+        let Some(record) = record else {
+            return Some("entity not found".into());
+        };
         if record.is_archived() {
             return Some("entity archived".into());
         }
@@ -253,8 +346,10 @@ pub fn stale_reason(schedule: &Schedule, record: Option<&EntityRecord>, notifica
         }
     }
     if let Err(reason) = decide(schedule.fire_at, notification, now) {
-        return Some(reason.replace("when it was planned", "when it came due (was the process down?)"));
+        return Some(reason.replace(
+            "when it was planned",
+            "when it came due (was the process down?)",
+        ));
     }
     None
 }
-

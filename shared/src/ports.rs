@@ -90,12 +90,21 @@ pub trait Store: Send + Sync {
     /// Adds the system notifications that are not there yet.
     async fn install(&self, defaults: &[Notification]) -> StoreResult<()>;
 
-    async fn write_state(&self, event_ids: &[String], keys: &[EntityKey]) -> StoreResult<WriteState>;
+    async fn write_state(
+        &self,
+        event_ids: &[String],
+        keys: &[EntityKey],
+    ) -> StoreResult<WriteState>;
     /// Atomic; `Conflict` if an event id is already seen or a version moved.
     async fn commit_writes(&self, commit: &WriteCommit) -> StoreResult<()>;
     async fn entity(&self, key: &EntityKey) -> StoreResult<Option<EntityRecord>>;
     /// Entities of a kind ordered by id, after the given id.
-    async fn entities_after(&self, kind: EntityKind, after: Option<&str>, limit: usize) -> StoreResult<Vec<EntityRecord>>;
+    async fn entities_after(
+        &self,
+        kind: EntityKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<EntityRecord>>;
 
     async fn notifications(&self) -> StoreResult<Vec<Notification>>;
     async fn notification(&self, id: &str) -> StoreResult<Option<Notification>>;
@@ -103,7 +112,11 @@ pub trait Store: Send + Sync {
     async fn delete_notification(&self, id: &str) -> StoreResult<()>;
 
     /// The schedules of one notification for these entities, any state.
-    async fn schedules_of(&self, notification_id: &str, entities: &[EntityKey]) -> StoreResult<Vec<Schedule>>;
+    async fn schedules_of(
+        &self,
+        notification_id: &str,
+        entities: &[EntityKey],
+    ) -> StoreResult<Vec<Schedule>>;
     async fn apply_plan(&self, plan: &Plan) -> StoreResult<()>;
     async fn schedule(&self, id: &str) -> StoreResult<Option<Schedule>>;
     /// False (and nothing written) if the schedule is no longer pending at the expected time.
@@ -125,11 +138,21 @@ pub trait Store: Send + Sync {
 
     async fn delivery(&self, id: &str) -> StoreResult<Option<(Delivery, Vec<Attempt>)>>;
     /// Newest first.
-    async fn deliveries(&self, filter: &DeliveryFilter, cursor: Option<&str>, limit: usize) -> StoreResult<Page<(Delivery, Vec<Attempt>)>>;
+    async fn deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<(Delivery, Vec<Attempt>)>>;
     /// Takes a due pending delivery for one attempt: pushes its next attempt to
     /// `lease_until` (so a crash mid-attempt retries it then) and returns it
     /// with the body to send. None if it is not pending or not due.
-    async fn claim_delivery(&self, id: &str, now: Time, lease_until: Time) -> StoreResult<Option<(Delivery, Message)>>;
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Option<(Delivery, Message)>>;
     async fn commit_attempt(&self, commit: &AttemptCommit) -> StoreResult<()>;
     async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
 }

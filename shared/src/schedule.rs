@@ -113,7 +113,9 @@ impl DeliveryStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Delivered, Self::Failed, Self::Skipped].into_iter().find(|s| s.as_str() == text)
+        [Self::Pending, Self::Delivered, Self::Failed, Self::Skipped]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -141,7 +143,12 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn new(schedule: &Schedule, endpoint_id: Option<&str>, status: DeliveryStatus, now: Time) -> Self {
+    fn new(
+        schedule: &Schedule,
+        endpoint_id: Option<&str>,
+        status: DeliveryStatus,
+        now: Time,
+    ) -> Self {
         Delivery {
             id: hashed_id("dlv", &[&schedule.id, endpoint_id.unwrap_or("-")]),
             webhook_id: schedule.webhook_id(),

@@ -49,12 +49,19 @@ fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
 
 /// One `v1,...` signature.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, SignatureError> {
-    let digest = mac(&key(secret)?, id, timestamp, body).finalize().into_bytes();
+    let digest = mac(&key(secret)?, id, timestamp, body)
+        .finalize()
+        .into_bytes();
     Ok(format!("v1,{}", B64.encode(digest)))
 }
 
 /// The `webhook-signature` header: one signature per secret, space-separated.
-pub fn signature_header(secrets: &[&str], id: &str, timestamp: i64, body: &[u8]) -> Result<String, SignatureError> {
+pub fn signature_header(
+    secrets: &[&str],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, SignatureError> {
     let signatures = secrets
         .iter()
         .map(|secret| sign(secret, id, timestamp, body))
@@ -65,13 +72,28 @@ pub fn signature_header(secrets: &[&str], id: &str, timestamp: i64, body: &[u8])
 /// Checks the headers of a received webhook against a secret, in constant
 /// time per signature. Receivers should also bound the timestamp: see
 /// [`verify_with_tolerance`].
-pub fn verify(secret: &str, id: &str, timestamp: &str, signatures: &str, body: &[u8]) -> Result<(), SignatureError> {
+pub fn verify(
+    secret: &str,
+    id: &str,
+    timestamp: &str,
+    signatures: &str,
+    body: &[u8],
+) -> Result<(), SignatureError> {
     let key = key(secret)?;
-    let timestamp: i64 = timestamp.trim().parse().map_err(|_| SignatureError::BadTimestamp)?;
-    let matches = signatures.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|encoded| {
-        B64.decode(encoded)
-            .is_ok_and(|expected| mac(&key, id, timestamp, body).verify_slice(&expected).is_ok())
-    });
+    let timestamp: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::BadTimestamp)?;
+    let matches = signatures
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|encoded| {
+            B64.decode(encoded).is_ok_and(|expected| {
+                mac(&key, id, timestamp, body)
+                    .verify_slice(&expected)
+                    .is_ok()
+            })
+        });
     matches.then_some(()).ok_or(SignatureError::NoMatch)
 }
 
@@ -86,7 +108,10 @@ pub fn verify_with_tolerance(
     now_unix: i64,
     tolerance_secs: i64,
 ) -> Result<(), SignatureError> {
-    let sent: i64 = timestamp.trim().parse().map_err(|_| SignatureError::BadTimestamp)?;
+    let sent: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::BadTimestamp)?;
     if (now_unix - sent).abs() > tolerance_secs {
         return Err(SignatureError::Expired);
     }
@@ -125,15 +150,37 @@ mod tests {
         let (secret, id, ts, body, good) = B;
         let ts = ts.to_string();
         let bad = "v1,R3PTzyfHASBKHH98a7yexTwaJ4yNIcGhFQc1yuN+BPU=";
-        assert_eq!(verify(secret, id, &ts, bad, body.as_bytes()), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(secret, id, &ts, bad, body.as_bytes()),
+            Err(SignatureError::NoMatch)
+        );
         let truncated = &good[..good.len() - 4];
-        assert_eq!(verify(secret, id, &ts, truncated, body.as_bytes()), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify(secret, id, &ts, truncated, body.as_bytes()),
+            Err(SignatureError::NoMatch)
+        );
         let (a_secret, a_id, a_ts, a_body, _) = A;
         let changed = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=";
-        assert!(verify(a_secret, a_id, &a_ts.to_string(), changed, a_body.as_bytes()).is_err());
-        assert_eq!(verify("", id, &ts, good, body.as_bytes()), Err(SignatureError::BadSecret));
-        assert_eq!(verify("whsec_", id, &ts, good, body.as_bytes()), Err(SignatureError::BadSecret));
-        assert_eq!(verify(secret, id, &ts, good, b"{}"), Err(SignatureError::NoMatch));
+        assert!(verify(
+            a_secret,
+            a_id,
+            &a_ts.to_string(),
+            changed,
+            a_body.as_bytes()
+        )
+        .is_err());
+        assert_eq!(
+            verify("", id, &ts, good, body.as_bytes()),
+            Err(SignatureError::BadSecret)
+        );
+        assert_eq!(
+            verify("whsec_", id, &ts, good, body.as_bytes()),
+            Err(SignatureError::BadSecret)
+        );
+        assert_eq!(
+            verify(secret, id, &ts, good, b"{}"),
+            Err(SignatureError::NoMatch)
+        );
     }
 
     #[test]
@@ -156,8 +203,25 @@ mod tests {
     #[test]
     fn tolerance_bounds_the_timestamp() {
         let (secret, id, ts, body, good) = A;
-        verify_with_tolerance(secret, id, &ts.to_string(), good, body.as_bytes(), ts + 299, 300).unwrap();
-        let late = verify_with_tolerance(secret, id, &ts.to_string(), good, body.as_bytes(), ts + 301, 300);
+        verify_with_tolerance(
+            secret,
+            id,
+            &ts.to_string(),
+            good,
+            body.as_bytes(),
+            ts + 299,
+            300,
+        )
+        .unwrap();
+        let late = verify_with_tolerance(
+            secret,
+            id,
+            &ts.to_string(),
+            good,
+            body.as_bytes(),
+            ts + 301,
+            300,
+        );
         assert_eq!(late, Err(SignatureError::Expired));
     }
 }

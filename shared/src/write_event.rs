@@ -23,7 +23,10 @@ pub struct WriteEvent {
 pub enum Change {
     /// The full state after a create or an edit.
     Put(Entity),
-    Archive { id: String, customer_id: String },
+    Archive {
+        id: String,
+        customer_id: String,
+    },
 }
 
 impl WriteEvent {
@@ -32,7 +35,10 @@ impl WriteEvent {
             Change::Put(entity) => entity.id().to_string(),
             Change::Archive { id, .. } => id.clone(),
         };
-        EntityKey { kind: self.kind, id }
+        EntityKey {
+            kind: self.kind,
+            id,
+        }
     }
 
     pub fn customer_id(&self) -> &str {
@@ -46,7 +52,9 @@ impl WriteEvent {
 /// The events of a request body; one bad event refuses them all, naming it.
 pub fn parse_events(body: &Value) -> Result<Vec<WriteEvent>, ApiError> {
     let Value::Object(object) = body else {
-        return Err(ApiError::malformed("the body must be a JSON object: one event or {\"events\": [...]}"));
+        return Err(ApiError::malformed(
+            "the body must be a JSON object: one event or {\"events\": [...]}",
+        ));
     };
     let Some(events) = object.get("events") else {
         return Ok(vec![parse_event(body)?]);
@@ -55,7 +63,10 @@ pub fn parse_events(body: &Value) -> Result<Vec<WriteEvent>, ApiError> {
         .as_array()
         .ok_or_else(|| ApiError::invalid("events", "`events` must be an array"))?;
     if items.is_empty() || items.len() > MAX_BATCH {
-        return Err(ApiError::invalid("events", format!("`events` must hold 1 to {MAX_BATCH} events")));
+        return Err(ApiError::invalid(
+            "events",
+            format!("`events` must hold 1 to {MAX_BATCH} events"),
+        ));
     }
     items
         .iter()
@@ -81,7 +92,13 @@ pub fn parse_event(value: &Value) -> Result<WriteEvent, ApiError> {
         }
         _ => Change::Put(Entity::parse(kind, data).map_err(|e| e.under("data"))?),
     };
-    Ok(WriteEvent { id, kind, action, occurred_at, change })
+    Ok(WriteEvent {
+        id,
+        kind,
+        action,
+        occurred_at,
+        change,
+    })
 }
 
 fn parse_type(name: &str) -> Result<(EntityKind, WriteAction), ApiError> {
@@ -119,7 +136,13 @@ mod tests {
         assert_eq!(parse_events(&contract("k_1")).unwrap().len(), 1);
         let batch = json!({"events": [contract("k_1"), contract("k_2")]});
         let events = parse_events(&batch).unwrap();
-        assert_eq!(events[1].key(), EntityKey { kind: EntityKind::Contract, id: "k_2".into() });
+        assert_eq!(
+            events[1].key(),
+            EntityKey {
+                kind: EntityKind::Contract,
+                id: "k_2".into()
+            }
+        );
     }
 
     #[test]
@@ -136,14 +159,29 @@ mod tests {
     fn refusals() {
         let mut unknown = contract("k");
         unknown["type"] = json!("contract.delete");
-        assert_eq!(parse_events(&unknown).unwrap_err().field.as_deref(), Some("type"));
+        assert_eq!(
+            parse_events(&unknown).unwrap_err().field.as_deref(),
+            Some("type")
+        );
         let mut no_time = contract("k");
         no_time.as_object_mut().unwrap().remove("occurred_at");
-        assert_eq!(parse_events(&no_time).unwrap_err().field.as_deref(), Some("occurred_at"));
+        assert_eq!(
+            parse_events(&no_time).unwrap_err().field.as_deref(),
+            Some("occurred_at")
+        );
         assert_eq!(parse_events(&json!([1])).unwrap_err().status, 400);
-        assert_eq!(parse_events(&json!({"events": []})).unwrap_err().field.as_deref(), Some("events"));
+        assert_eq!(
+            parse_events(&json!({"events": []}))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("events")
+        );
         let archive = json!({"id": "wr_2", "type": "credit.archive", "occurred_at": "2026-11-25T10:00:00Z", "data": {"id": "cr_1"}});
-        assert_eq!(parse_events(&archive).unwrap_err().field.as_deref(), Some("data.customer_id"));
+        assert_eq!(
+            parse_events(&archive).unwrap_err().field.as_deref(),
+            Some("data.customer_id")
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Deliveries, their messages and their attempts.
 
 use super::{all, from_json, millis, one, to_json, unavailable, SqliteStore};
-use lifecycle_core::ports::{AttemptCommit, DeliveryFilter, Message, Page, StoreError, StoreResult};
+use lifecycle_core::ports::{
+    AttemptCommit, DeliveryFilter, Message, Page, StoreError, StoreResult,
+};
 use lifecycle_core::schedule::{Attempt, Delivery};
 use lifecycle_core::time::Time;
 use rusqlite::types::Value as Sql;
@@ -32,20 +34,34 @@ pub(super) fn insert_delivery(tx: &Transaction, d: &Delivery) -> StoreResult<()>
 fn update_delivery(c: &Connection, d: &Delivery) -> StoreResult<()> {
     c.execute(
         "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, record = ?4 WHERE id = ?1",
-        params![d.id, d.status.as_str(), d.next_attempt_at.map(millis), to_json(d)],
+        params![
+            d.id,
+            d.status.as_str(),
+            d.next_attempt_at.map(millis),
+            to_json(d)
+        ],
     )
     .map(drop)
     .map_err(unavailable)
 }
 
 fn attempts_of(c: &Connection, id: &str) -> StoreResult<Vec<Attempt>> {
-    all(c, "SELECT record FROM attempts WHERE delivery_id = ?1 ORDER BY number", [id])
+    all(
+        c,
+        "SELECT record FROM attempts WHERE delivery_id = ?1 ORDER BY number",
+        [id],
+    )
 }
 
 impl SqliteStore {
-    pub(super) async fn load_delivery(&self, id: String) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
+    pub(super) async fn load_delivery(
+        &self,
+        id: String,
+    ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
         self.with(move |c| {
-            let Some(delivery) = one::<Delivery>(c, "SELECT record FROM deliveries WHERE id = ?1", [&id])? else {
+            let Some(delivery) =
+                one::<Delivery>(c, "SELECT record FROM deliveries WHERE id = ?1", [&id])?
+            else {
                 return Ok(None);
             };
             let attempts = attempts_of(c, &id)?;
@@ -92,7 +108,9 @@ impl SqliteStore {
             and(" ORDER BY seq DESC LIMIT ?", Sql::Integer(limit as i64 + 1));
             let mut statement = c.prepare(&sql).map_err(unavailable)?;
             let rows = statement
-                .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+                .query_map(rusqlite::params_from_iter(values), |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })
                 .map_err(unavailable)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(unavailable)?;
@@ -108,7 +126,12 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn claim(&self, id: String, now: Time, lease_until: Time) -> StoreResult<Option<(Delivery, Message)>> {
+    pub(super) async fn claim(
+        &self,
+        id: String,
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Option<(Delivery, Message)>> {
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             let Some(mut delivery) = one::<Delivery>(

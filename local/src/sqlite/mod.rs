@@ -53,10 +53,14 @@ impl SqliteStore {
         // WAL lets readers and the writer overlap; FULL syncs every commit, so
         // an accepted write survives a power cut as well as a kill -9.
         connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
             .map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -66,7 +70,9 @@ impl SqliteStore {
     ) -> StoreResult<T> {
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut connection = connection
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut connection)
         })
         .await
@@ -83,7 +89,8 @@ pub(crate) fn to_json(value: &impl Serialize) -> String {
 }
 
 pub(crate) fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(format!("unreadable record: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Unavailable(format!("unreadable record: {e}")))
 }
 
 pub(crate) fn millis(time: Time) -> i64 {
@@ -96,7 +103,10 @@ pub(crate) fn one<T: DeserializeOwned>(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Option<T>> {
-    let text: Option<String> = connection.query_row(sql, params, |row| row.get(0)).optional().map_err(unavailable)?;
+    let text: Option<String> = connection
+        .query_row(sql, params, |row| row.get(0))
+        .optional()
+        .map_err(unavailable)?;
     text.map(|t| from_json(&t)).transpose()
 }
 

@@ -7,7 +7,8 @@ use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
 use lifecycle_core::planner::Plan;
 use lifecycle_core::ports::{
-    AttemptCommit, DeliveryFilter, FireCommit, Message, Page, Store, StoreResult, WriteCommit, WriteState,
+    AttemptCommit, DeliveryFilter, FireCommit, Message, Page, Store, StoreResult, WriteCommit,
+    WriteState,
 };
 use lifecycle_core::schedule::{Attempt, Delivery, Schedule, ScheduleState};
 use lifecycle_core::time::Time;
@@ -18,8 +19,13 @@ impl Store for SqliteStore {
         self.install_notifications(defaults.to_vec()).await
     }
 
-    async fn write_state(&self, event_ids: &[String], keys: &[EntityKey]) -> StoreResult<WriteState> {
-        self.load_write_state(event_ids.to_vec(), keys.to_vec()).await
+    async fn write_state(
+        &self,
+        event_ids: &[String],
+        keys: &[EntityKey],
+    ) -> StoreResult<WriteState> {
+        self.load_write_state(event_ids.to_vec(), keys.to_vec())
+            .await
     }
 
     async fn commit_writes(&self, commit: &WriteCommit) -> StoreResult<()> {
@@ -30,8 +36,14 @@ impl Store for SqliteStore {
         self.load_entity(key.clone()).await
     }
 
-    async fn entities_after(&self, kind: EntityKind, after: Option<&str>, limit: usize) -> StoreResult<Vec<EntityRecord>> {
-        self.load_entities_after(kind, after.map(str::to_string), limit).await
+    async fn entities_after(
+        &self,
+        kind: EntityKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<EntityRecord>> {
+        self.load_entities_after(kind, after.map(str::to_string), limit)
+            .await
     }
 
     async fn notifications(&self) -> StoreResult<Vec<Notification>> {
@@ -43,15 +55,25 @@ impl Store for SqliteStore {
     }
 
     async fn put_notification(&self, notification: &Notification) -> StoreResult<()> {
-        self.put_record("notifications", notification.id.clone(), to_json(notification)).await
+        self.put_record(
+            "notifications",
+            notification.id.clone(),
+            to_json(notification),
+        )
+        .await
     }
 
     async fn delete_notification(&self, id: &str) -> StoreResult<()> {
         self.delete_record("notifications", id.to_string()).await
     }
 
-    async fn schedules_of(&self, notification_id: &str, entities: &[EntityKey]) -> StoreResult<Vec<Schedule>> {
-        self.schedules_of_notification(notification_id.to_string(), entities.to_vec()).await
+    async fn schedules_of(
+        &self,
+        notification_id: &str,
+        entities: &[EntityKey],
+    ) -> StoreResult<Vec<Schedule>> {
+        self.schedules_of_notification(notification_id.to_string(), entities.to_vec())
+            .await
     }
 
     async fn apply_plan(&self, plan: &Plan) -> StoreResult<()> {
@@ -74,7 +96,14 @@ impl Store for SqliteStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<Schedule>> {
-        self.customer_page(customer_id.to_string(), state, until, cursor.map(str::to_string), limit).await
+        self.customer_page(
+            customer_id.to_string(),
+            state,
+            until,
+            cursor.map(str::to_string),
+            limit,
+        )
+        .await
     }
 
     async fn endpoints(&self) -> StoreResult<Vec<Endpoint>> {
@@ -86,7 +115,8 @@ impl Store for SqliteStore {
     }
 
     async fn put_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
-        self.put_record("endpoints", endpoint.id.clone(), to_json(endpoint)).await
+        self.put_record("endpoints", endpoint.id.clone(), to_json(endpoint))
+            .await
     }
 
     async fn delete_endpoint(&self, id: &str) -> StoreResult<()> {
@@ -97,11 +127,22 @@ impl Store for SqliteStore {
         self.load_delivery(id.to_string()).await
     }
 
-    async fn deliveries(&self, filter: &DeliveryFilter, cursor: Option<&str>, limit: usize) -> StoreResult<Page<(Delivery, Vec<Attempt>)>> {
-        self.delivery_page(filter.clone(), cursor.map(str::to_string), limit).await
+    async fn deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<(Delivery, Vec<Attempt>)>> {
+        self.delivery_page(filter.clone(), cursor.map(str::to_string), limit)
+            .await
     }
 
-    async fn claim_delivery(&self, id: &str, now: Time, lease_until: Time) -> StoreResult<Option<(Delivery, Message)>> {
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Option<(Delivery, Message)>> {
         self.claim(id.to_string(), now, lease_until).await
     }
 

@@ -44,7 +44,11 @@ pub(super) fn write_plan(tx: &Transaction, plan: &Plan) -> StoreResult<()> {
 }
 
 impl SqliteStore {
-    pub(super) async fn schedules_of_notification(&self, notification_id: String, entities: Vec<EntityKey>) -> StoreResult<Vec<Schedule>> {
+    pub(super) async fn schedules_of_notification(
+        &self,
+        notification_id: String,
+        entities: Vec<EntityKey>,
+    ) -> StoreResult<Vec<Schedule>> {
         self.with(move |c| {
             let mut found = Vec::new();
             for key in entities {
@@ -69,7 +73,8 @@ impl SqliteStore {
     }
 
     pub(super) async fn load_schedule(&self, id: String) -> StoreResult<Option<Schedule>> {
-        self.with(move |c| one(c, "SELECT record FROM schedules WHERE id = ?1", [id])).await
+        self.with(move |c| one(c, "SELECT record FROM schedules WHERE id = ?1", [id]))
+            .await
     }
 
     pub(super) async fn fire(&self, fire: FireCommit) -> StoreResult<bool> {
@@ -110,7 +115,10 @@ impl SqliteStore {
             None => (i64::MIN, String::new()),
             Some(cursor) => {
                 let (time, id) = cursor.split_once(':').ok_or(StoreError::InvalidCursor)?;
-                (time.parse().map_err(|_| StoreError::InvalidCursor)?, id.to_string())
+                (
+                    time.parse().map_err(|_| StoreError::InvalidCursor)?,
+                    id.to_string(),
+                )
             }
         };
         let until = until.map_or(i64::MAX, millis);

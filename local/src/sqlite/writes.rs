@@ -7,19 +7,29 @@ use lifecycle_core::ports::{StoreError, StoreResult, WriteCommit, WriteState};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 impl SqliteStore {
-    pub(super) async fn install_notifications(&self, defaults: Vec<Notification>) -> StoreResult<()> {
+    pub(super) async fn install_notifications(
+        &self,
+        defaults: Vec<Notification>,
+    ) -> StoreResult<()> {
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             for n in &defaults {
-                tx.execute("INSERT OR IGNORE INTO notifications (id, record) VALUES (?1, ?2)", params![n.id, to_json(n)])
-                    .map_err(unavailable)?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO notifications (id, record) VALUES (?1, ?2)",
+                    params![n.id, to_json(n)],
+                )
+                .map_err(unavailable)?;
             }
             tx.commit().map_err(unavailable)
         })
         .await
     }
 
-    pub(super) async fn load_write_state(&self, event_ids: Vec<String>, keys: Vec<EntityKey>) -> StoreResult<WriteState> {
+    pub(super) async fn load_write_state(
+        &self,
+        event_ids: Vec<String>,
+        keys: Vec<EntityKey>,
+    ) -> StoreResult<WriteState> {
         self.with(move |c| {
             let mut state = WriteState::default();
             for id in event_ids {
@@ -72,7 +82,12 @@ impl SqliteStore {
         self.with(move |c| load_entity(c, &key)).await
     }
 
-    pub(super) async fn load_entities_after(&self, kind: EntityKind, after: Option<String>, limit: usize) -> StoreResult<Vec<EntityRecord>> {
+    pub(super) async fn load_entities_after(
+        &self,
+        kind: EntityKind,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<Vec<EntityRecord>> {
         self.with(move |c| {
             all(
                 c,
@@ -83,30 +98,62 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn load_by_id<T: serde::de::DeserializeOwned + Send + 'static>(&self, table: &'static str, id: String) -> StoreResult<Option<T>> {
-        self.with(move |c| one(c, &format!("SELECT record FROM {table} WHERE id = ?1"), [id])).await
-    }
-
-    pub(super) async fn load_table<T: serde::de::DeserializeOwned + Send + 'static>(&self, table: &'static str) -> StoreResult<Vec<T>> {
-        self.with(move |c| all(c, &format!("SELECT record FROM {table}"), [])).await
-    }
-
-    pub(super) async fn put_record(&self, table: &'static str, id: String, record: String) -> StoreResult<()> {
+    pub(super) async fn load_by_id<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        id: String,
+    ) -> StoreResult<Option<T>> {
         self.with(move |c| {
-            c.execute(&format!("INSERT OR REPLACE INTO {table} (id, record) VALUES (?1, ?2)"), params![id, record])
-                .map(drop)
-                .map_err(unavailable)
+            one(
+                c,
+                &format!("SELECT record FROM {table} WHERE id = ?1"),
+                [id],
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn load_table<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+    ) -> StoreResult<Vec<T>> {
+        self.with(move |c| all(c, &format!("SELECT record FROM {table}"), []))
+            .await
+    }
+
+    pub(super) async fn put_record(
+        &self,
+        table: &'static str,
+        id: String,
+        record: String,
+    ) -> StoreResult<()> {
+        self.with(move |c| {
+            c.execute(
+                &format!("INSERT OR REPLACE INTO {table} (id, record) VALUES (?1, ?2)"),
+                params![id, record],
+            )
+            .map(drop)
+            .map_err(unavailable)
         })
         .await
     }
 
     pub(super) async fn delete_record(&self, table: &'static str, id: String) -> StoreResult<()> {
-        self.with(move |c| c.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id]).map(drop).map_err(unavailable)).await
+        self.with(move |c| {
+            c.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])
+                .map(drop)
+                .map_err(unavailable)
+        })
+        .await
     }
 }
 
 fn load_entity(c: &Connection, key: &EntityKey) -> StoreResult<Option<EntityRecord>> {
-    one(c, "SELECT record FROM entities WHERE kind = ?1 AND id = ?2", params![key.kind.as_str(), key.id])
+    one(
+        c,
+        "SELECT record FROM entities WHERE kind = ?1 AND id = ?2",
+        params![key.kind.as_str(), key.id],
+    )
 }
 
 /// Inserts a new entity or replaces the expected version of one.
@@ -124,7 +171,11 @@ fn put_entity(tx: &Transaction, record: &EntityRecord, expected: Option<u64>) ->
     }
     .map_err(unavailable)?;
     if changed == 0 {
-        return Err(StoreError::Conflict(format!("{} {} changed concurrently", key.kind.as_str(), key.id)));
+        return Err(StoreError::Conflict(format!(
+            "{} {} changed concurrently",
+            key.kind.as_str(),
+            key.id
+        )));
     }
     Ok(())
 }

@@ -14,13 +14,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::too_large()
-            } else {
-                ApiError::malformed(rejection.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::too_large()
+                } else {
+                    ApiError::malformed(rejection.body_text())
+                }
+            })?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))
@@ -38,24 +40,41 @@ impl Params {
                 .parse()
                 .ok()
                 .filter(|n| (1..=500).contains(n))
-                .ok_or_else(|| ApiError::invalid("limit", "`limit` must be a whole number from 1 to 500")),
+                .ok_or_else(|| {
+                    ApiError::invalid("limit", "`limit` must be a whole number from 1 to 500")
+                }),
         }
     }
 
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn time(&self, name: &str) -> Result<Option<Time>, ApiError> {
         self.text(name)
-            .map(|text| parse_time(text).ok_or_else(|| ApiError::invalid(name, format!("`{name}` must be an RFC 3339 time"))))
+            .map(|text| {
+                parse_time(text).ok_or_else(|| {
+                    ApiError::invalid(name, format!("`{name}` must be an RFC 3339 time"))
+                })
+            })
             .transpose()
     }
 
     /// A parsed value, or 422 naming the parameter.
-    pub fn parsed<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+    pub fn parsed<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
         self.text(name)
-            .map(|text| parse(text).ok_or_else(|| ApiError::invalid(name, format!("`{text}` is not a valid {name}"))))
+            .map(|text| {
+                parse(text).ok_or_else(|| {
+                    ApiError::invalid(name, format!("`{text}` is not a valid {name}"))
+                })
+            })
             .transpose()
     }
 }
@@ -63,7 +82,10 @@ impl Params {
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
         axum::extract::Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))
@@ -72,7 +94,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
 }
 
 /// One page of an in-memory list, the cursor being the last id shown.
-pub fn page_of<T>(items: Vec<T>, id: impl Fn(&T) -> &str, params: &Params) -> Result<(Vec<T>, Option<String>), ApiError> {
+pub fn page_of<T>(
+    items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    params: &Params,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
     let limit = params.limit()?;
     let start = match params.text("cursor") {
         None => 0,
@@ -80,7 +106,9 @@ pub fn page_of<T>(items: Vec<T>, id: impl Fn(&T) -> &str, params: &Params) -> Re
             items
                 .iter()
                 .position(|item| id(item) == cursor)
-                .ok_or_else(|| ApiError::invalid("cursor", "`cursor` is not one this list gave out"))?
+                .ok_or_else(|| {
+                    ApiError::invalid("cursor", "`cursor` is not one this list gave out")
+                })?
                 + 1
         }
     };

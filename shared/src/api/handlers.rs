@@ -49,11 +49,18 @@ pub async fn get_notification(State(s): State<AppState>, Path(id): Path<String>)
     ok(to_json(s.service.notification(&id).await?))
 }
 
-pub async fn update_notification(State(s): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Answer {
+pub async fn update_notification(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Answer {
     ok(to_json(s.service.update_notification(&id, &body).await?))
 }
 
-pub async fn delete_notification(State(s): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn delete_notification(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     s.service.delete_notification(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -72,11 +79,18 @@ pub async fn get_endpoint(State(s): State<AppState>, Path(id): Path<String>) -> 
     ok(s.service.endpoint(&id).await?.view(false))
 }
 
-pub async fn update_endpoint(State(s): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Answer {
+pub async fn update_endpoint(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Answer {
     ok(s.service.update_endpoint(&id, &body).await?.view(false))
 }
 
-pub async fn delete_endpoint(State(s): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn delete_endpoint(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     s.service.delete_endpoint(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -85,17 +99,38 @@ pub async fn rotate_secret(State(s): State<AppState>, Path(id): Path<String>) ->
     ok(s.service.rotate_secret(&id).await?.view(true))
 }
 
-pub async fn upcoming(State(s): State<AppState>, Path(customer_id): Path<String>, params: Params) -> Answer {
+pub async fn upcoming(
+    State(s): State<AppState>,
+    Path(customer_id): Path<String>,
+    params: Params,
+) -> Answer {
     let state = params
         .parsed("status", |t| {
-            [ScheduleState::Pending, ScheduleState::Skipped, ScheduleState::Fired, ScheduleState::Cancelled]
-                .into_iter()
-                .find(|s| s.as_str() == t)
+            [
+                ScheduleState::Pending,
+                ScheduleState::Skipped,
+                ScheduleState::Fired,
+                ScheduleState::Cancelled,
+            ]
+            .into_iter()
+            .find(|s| s.as_str() == t)
         })?
         .unwrap_or(ScheduleState::Pending);
     let until = params.time("until")?;
-    let page = s.service.upcoming(&customer_id, state, until, params.text("cursor"), params.limit()?).await?;
-    listed(page.data.iter().map(|s| s.upcoming_view()).collect(), page.next_cursor)
+    let page = s
+        .service
+        .upcoming(
+            &customer_id,
+            state,
+            until,
+            params.text("cursor"),
+            params.limit()?,
+        )
+        .await?;
+    listed(
+        page.data.iter().map(|s| s.upcoming_view()).collect(),
+        page.next_cursor,
+    )
 }
 
 pub async fn list_deliveries(State(s): State<AppState>, params: Params) -> Answer {
@@ -107,8 +142,14 @@ pub async fn list_deliveries(State(s): State<AppState>, params: Params) -> Answe
         since: params.time("since")?,
         until: params.time("until")?,
     };
-    let page = s.service.deliveries(&filter, params.text("cursor"), params.limit()?).await?;
-    listed(page.data.iter().map(|(d, a)| d.view(a)).collect(), page.next_cursor)
+    let page = s
+        .service
+        .deliveries(&filter, params.text("cursor"), params.limit()?)
+        .await?;
+    listed(
+        page.data.iter().map(|(d, a)| d.view(a)).collect(),
+        page.next_cursor,
+    )
 }
 
 pub async fn get_delivery(State(s): State<AppState>, Path(id): Path<String>) -> Answer {

@@ -24,20 +24,36 @@ pub struct AppState {
 }
 
 pub fn router(service: Arc<Service>, api_key: &str) -> Router {
-    let state = AppState { service, api_key: api_key.into() };
+    let state = AppState {
+        service,
+        api_key: api_key.into(),
+    };
     let v1 = Router::new()
         .route("/events", post(handlers::ingest))
-        .route("/notifications", post(handlers::create_notification).get(handlers::list_notifications))
+        .route(
+            "/notifications",
+            post(handlers::create_notification).get(handlers::list_notifications),
+        )
         .route(
             "/notifications/{id}",
-            get(handlers::get_notification).patch(handlers::update_notification).delete(handlers::delete_notification),
+            get(handlers::get_notification)
+                .patch(handlers::update_notification)
+                .delete(handlers::delete_notification),
         )
-        .route("/webhook-endpoints", post(handlers::create_endpoint).get(handlers::list_endpoints))
+        .route(
+            "/webhook-endpoints",
+            post(handlers::create_endpoint).get(handlers::list_endpoints),
+        )
         .route(
             "/webhook-endpoints/{id}",
-            get(handlers::get_endpoint).patch(handlers::update_endpoint).delete(handlers::delete_endpoint),
+            get(handlers::get_endpoint)
+                .patch(handlers::update_endpoint)
+                .delete(handlers::delete_endpoint),
         )
-        .route("/webhook-endpoints/{id}/rotate-secret", post(handlers::rotate_secret))
+        .route(
+            "/webhook-endpoints/{id}/rotate-secret",
+            post(handlers::rotate_secret),
+        )
         .route("/customers/{customer_id}/upcoming", get(handlers::upcoming))
         .route("/deliveries", get(handlers::list_deliveries))
         .route("/deliveries/{id}", get(handlers::get_delivery))
@@ -46,7 +62,10 @@ pub fn router(service: Arc<Service>, api_key: &str) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
-        .route("/healthz", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/", get(|| async { Html(PAGE) }))
         .nest("/v1", v1)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -2,12 +2,12 @@
 
 use super::Service;
 use crate::error::ApiError;
+use crate::payload;
 use crate::planner::{stale_reason, TimerChange};
 use crate::ports::{AttemptCommit, FireCommit, Message, OutgoingWebhook};
 use crate::retry::Outcome;
 use crate::schedule::{Attempt, Delivery, DeliveryStatus, ScheduleState};
 use crate::signing::signature_header;
-use crate::payload;
 use chrono::Duration;
 
 /// A schedule that fires later than this after its time says so (`late`).
@@ -19,7 +19,9 @@ impl Service {
     /// Returns the ids of the deliveries now due.
     pub async fn fire(&self, schedule_id: &str) -> Result<Vec<String>, ApiError> {
         let _changes = self.changes.lock().await;
-        let Some(schedule) = self.store.schedule(schedule_id).await? else { return Ok(Vec::new()) };
+        let Some(schedule) = self.store.schedule(schedule_id).await? else {
+            return Ok(Vec::new());
+        };
         let now = self.clock.now();
         if schedule.state != ScheduleState::Pending || schedule.fire_at > now {
             return Ok(Vec::new());
@@ -33,10 +35,16 @@ impl Service {
                 next.state = ScheduleState::Skipped;
                 next.reason = Some(reason.clone());
                 let skipped = Delivery::skipped(&schedule, &reason, now);
-                FireCommit { schedule: next, expected_fire_at: schedule.fire_at, message: None, deliveries: vec![skipped] }
+                FireCommit {
+                    schedule: next,
+                    expected_fire_at: schedule.fire_at,
+                    message: None,
+                    deliveries: vec![skipped],
+                }
             }
             None => {
-                let late = schedule.late || now - schedule.fire_at > Duration::seconds(LATE_AFTER_SECS);
+                let late =
+                    schedule.late || now - schedule.fire_at > Duration::seconds(LATE_AFTER_SECS);
                 let body = payload::build(&schedule, record.as_ref(), late).to_string();
                 let endpoints = self.store.endpoints().await?;
                 let mut deliveries: Vec<_> = endpoints
@@ -45,18 +53,40 @@ impl Service {
                     .map(|e| Delivery::to_endpoint(&schedule, &e.id, now))
                     .collect();
                 if deliveries.is_empty() {
-                    deliveries.push(Delivery::skipped(&schedule, "no enabled webhook endpoint takes this event type", now));
+                    deliveries.push(Delivery::skipped(
+                        &schedule,
+                        "no enabled webhook endpoint takes this event type",
+                        now,
+                    ));
                 }
                 next.state = ScheduleState::Fired;
-                let message = Message { id: schedule.webhook_id(), body };
-                FireCommit { schedule: next, expected_fire_at: schedule.fire_at, message: Some(message), deliveries }
+                let message = Message {
+                    id: schedule.webhook_id(),
+                    body,
+                };
+                FireCommit {
+                    schedule: next,
+                    expected_fire_at: schedule.fire_at,
+                    message: Some(message),
+                    deliveries,
+                }
             }
         };
         if !self.store.commit_fire(&commit).await? {
             return Ok(Vec::new());
         }
-        let due: Vec<_> = commit.deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).collect();
-        let timers: Vec<_> = due.iter().map(|d| TimerChange::Set { id: d.id.clone(), at: now }).collect();
+        let due: Vec<_> = commit
+            .deliveries
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Pending)
+            .collect();
+        let timers: Vec<_> = due
+            .iter()
+            .map(|d| TimerChange::Set {
+                id: d.id.clone(),
+                at: now,
+            })
+            .collect();
         self.set_timers(&timers).await;
         Ok(due.into_iter().map(|d| d.id.clone()).collect())
     }
@@ -76,22 +106,48 @@ impl Service {
     /// One attempt of a due delivery, its outcome recorded and its retry timed.
     pub async fn attempt(&self, delivery_id: &str) -> Result<(), ApiError> {
         let now = self.clock.now();
-        let claimed = self.store.claim_delivery(delivery_id, now, now + Self::attempt_lease()).await?;
-        let Some((mut delivery, message)) = claimed else { return Ok(()) };
+        let claimed = self
+            .store
+            .claim_delivery(delivery_id, now, now + Self::attempt_lease())
+            .await?;
+        let Some((mut delivery, message)) = claimed else {
+            return Ok(());
+        };
         let endpoint_id = delivery.endpoint_id.clone().unwrap_or_default();
         let endpoint = match self.store.endpoint(&endpoint_id).await? {
             Some(endpoint) if endpoint.enabled => endpoint,
             gone => {
-                let why = if gone.is_some() { "endpoint disabled" } else { "endpoint deleted" };
-                return self.finish(&mut delivery, DeliveryStatus::Failed, Some(why), now).await;
+                let why = if gone.is_some() {
+                    "endpoint disabled"
+                } else {
+                    "endpoint deleted"
+                };
+                return self
+                    .finish(&mut delivery, DeliveryStatus::Failed, Some(why), now)
+                    .await;
             }
         };
         let timestamp = now.timestamp();
-        let signature = signature_header(&endpoint.signing_secrets(now), &message.id, timestamp, message.body.as_bytes())
-            .map_err(|e| ApiError::internal(format!("endpoint {endpoint_id} has a bad secret: {e}")))?;
-        let webhook = OutgoingWebhook { url: endpoint.url.clone(), webhook_id: message.id, timestamp, signature, body: message.body };
+        let signature = signature_header(
+            &endpoint.signing_secrets(now),
+            &message.id,
+            timestamp,
+            message.body.as_bytes(),
+        )
+        .map_err(|e| ApiError::internal(format!("endpoint {endpoint_id} has a bad secret: {e}")))?;
+        let webhook = OutgoingWebhook {
+            url: endpoint.url.clone(),
+            webhook_id: message.id,
+            timestamp,
+            signature,
+            body: message.body,
+        };
         let sent = self.sender.send(&webhook).await;
-        let outcome = Outcome { status: sent.status, timed_out: sent.timed_out, retry_after: sent.retry_after };
+        let outcome = Outcome {
+            status: sent.status,
+            timed_out: sent.timed_out,
+            retry_after: sent.retry_after,
+        };
         delivery.attempt_count += 1;
         let attempt = Attempt {
             delivery_id: delivery.id.clone(),
@@ -108,7 +164,9 @@ impl Service {
         let retry = if outcome.is_success() || delivery.manual {
             None
         } else {
-            self.config.retry.next_delay(delivery.attempt_count, &outcome, &mut rand::thread_rng())
+            self.config
+                .retry
+                .next_delay(delivery.attempt_count, &outcome, &mut rand::thread_rng())
         };
         delivery.updated_at = after;
         delivery.manual = false;
@@ -129,14 +187,29 @@ impl Service {
                 delivery.next_attempt_at = None;
             }
         }
-        self.store.commit_attempt(&AttemptCommit { delivery: delivery.clone(), attempt }).await?;
+        self.store
+            .commit_attempt(&AttemptCommit {
+                delivery: delivery.clone(),
+                attempt,
+            })
+            .await?;
         if let Some(at) = delivery.next_attempt_at {
-            self.set_timers(&[TimerChange::Set { id: delivery.id.clone(), at }]).await;
+            self.set_timers(&[TimerChange::Set {
+                id: delivery.id.clone(),
+                at,
+            }])
+            .await;
         }
         Ok(())
     }
 
-    async fn finish(&self, delivery: &mut Delivery, status: DeliveryStatus, reason: Option<&str>, now: crate::time::Time) -> Result<(), ApiError> {
+    async fn finish(
+        &self,
+        delivery: &mut Delivery,
+        status: DeliveryStatus,
+        reason: Option<&str>,
+        now: crate::time::Time,
+    ) -> Result<(), ApiError> {
         delivery.status = status;
         delivery.reason = reason.map(str::to_string);
         delivery.next_attempt_at = None;
@@ -153,8 +226,14 @@ impl Service {
             .await?
             .ok_or_else(|| ApiError::not_found("delivery", delivery_id))?;
         match delivery.status {
-            DeliveryStatus::Skipped => return Err(ApiError::conflict("a skipped delivery was never sent and has nothing to resend")),
-            DeliveryStatus::Pending => return Err(ApiError::conflict("the delivery is already pending")),
+            DeliveryStatus::Skipped => {
+                return Err(ApiError::conflict(
+                    "a skipped delivery was never sent and has nothing to resend",
+                ))
+            }
+            DeliveryStatus::Pending => {
+                return Err(ApiError::conflict("the delivery is already pending"))
+            }
             _ => {}
         }
         let now = self.clock.now();
@@ -164,7 +243,11 @@ impl Service {
         delivery.next_attempt_at = Some(now);
         delivery.updated_at = now;
         self.store.put_delivery(&delivery).await?;
-        self.set_timers(&[TimerChange::Set { id: delivery.id.clone(), at: now }]).await;
+        self.set_timers(&[TimerChange::Set {
+            id: delivery.id.clone(),
+            at: now,
+        }])
+        .await;
         Ok(delivery)
     }
 }

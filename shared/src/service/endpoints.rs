@@ -13,7 +13,10 @@ impl Service {
     }
 
     pub async fn endpoint(&self, id: &str) -> Result<Endpoint, ApiError> {
-        self.store.endpoint(id).await?.ok_or_else(|| ApiError::not_found("webhook endpoint", id))
+        self.store
+            .endpoint(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("webhook endpoint", id))
     }
 
     pub async fn list_endpoints(&self) -> Result<Vec<Endpoint>, ApiError> {

@@ -32,7 +32,8 @@ impl Service {
         for _ in 0..ATTEMPTS {
             let state = self.store.write_state(&event_ids, &keys).await?;
             let notifications = self.store.notifications().await?;
-            let (results, commit) = decide(&events, batch, state, &notifications, self.clock.now())?;
+            let (results, commit) =
+                decide(&events, batch, state, &notifications, self.clock.now())?;
             match self.store.commit_writes(&commit).await {
                 Ok(()) => {
                     self.set_timers(&commit.plan.timers).await;
@@ -42,7 +43,9 @@ impl Service {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ApiError::conflict("the entities changed concurrently too often; retry the request"))
+        Err(ApiError::conflict(
+            "the entities changed concurrently too often; retry the request",
+        ))
     }
 }
 
@@ -55,12 +58,19 @@ fn decide(
     notifications: &[Notification],
     now: Time,
 ) -> Result<(Vec<WriteResult>, WriteCommit), ApiError> {
-    let stored_versions: Vec<_> = state.records.iter().map(|(k, r)| (k.clone(), r.version)).collect();
+    let stored_versions: Vec<_> = state
+        .records
+        .iter()
+        .map(|(k, r)| (k.clone(), r.version))
+        .collect();
     let mut results = Vec::with_capacity(events.len());
     let mut commit = WriteCommit::default();
     let mut touched = Vec::new();
     for (i, event) in events.iter().enumerate() {
-        let result = |status| WriteResult { id: event.id.clone(), status };
+        let result = |status| WriteResult {
+            id: event.id.clone(),
+            status,
+        };
         if !state.seen_events.insert(event.id.clone()) {
             results.push(result("duplicate"));
             continue;
@@ -72,9 +82,18 @@ fn decide(
             commit.events.push((event.id.clone(), "stale"));
             continue;
         }
-        let next = apply(event, current, now).map_err(|e| if batch { e.under(&format!("events[{i}]")) } else { e })?;
+        let next = apply(event, current, now).map_err(|e| {
+            if batch {
+                e.under(&format!("events[{i}]"))
+            } else {
+                e
+            }
+        })?;
         for schedule in write_schedules(&next, event, notifications, now) {
-            commit.plan.timers.push(TimerChange::Set { id: schedule.id.clone(), at: schedule.fire_at });
+            commit.plan.timers.push(TimerChange::Set {
+                id: schedule.id.clone(),
+                at: schedule.fire_at,
+            });
             commit.plan.schedules.push(schedule);
         }
         if !touched.contains(&key) {
@@ -86,10 +105,16 @@ fn decide(
     }
     let mut time_plan = Plan::default();
     for key in touched {
-        let record = state.records.remove(&key).expect("touched entities have a record");
+        let record = state
+            .records
+            .remove(&key)
+            .expect("touched entities have a record");
         let existing = state.schedules.remove(&key).unwrap_or_default();
         time_plan.extend(plan(&record, notifications, &existing, now));
-        let expected = stored_versions.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let expected = stored_versions
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v);
         commit.records.push((record, expected));
     }
     commit.plan.extend(time_plan);
@@ -97,20 +122,30 @@ fn decide(
 }
 
 /// The entity after one write, or why the write cannot apply.
-fn apply(event: &WriteEvent, current: Option<&EntityRecord>, now: Time) -> Result<EntityRecord, ApiError> {
+fn apply(
+    event: &WriteEvent,
+    current: Option<&EntityRecord>,
+    now: Time,
+) -> Result<EntityRecord, ApiError> {
     let kind = event.kind.as_str();
     let id = event.key().id;
     let refuse = |why: String| Err(ApiError::conflict(why).at("data.id"));
     match (event.action, current, &event.change) {
         (WriteAction::Create, Some(_), _) => refuse(format!("{kind} `{id}` already exists")),
-        (WriteAction::Create, None, Change::Put(entity)) => {
-            Ok(EntityRecord { entity: entity.clone(), version: 1, occurred_at: event.occurred_at, archived_at: None })
-        }
+        (WriteAction::Create, None, Change::Put(entity)) => Ok(EntityRecord {
+            entity: entity.clone(),
+            version: 1,
+            occurred_at: event.occurred_at,
+            archived_at: None,
+        }),
         (_, None, _) => refuse(format!("there is no {kind} `{id}`")),
         (_, Some(c), _) if c.is_archived() => refuse(format!("{kind} `{id}` is archived")),
-        (_, Some(c), Change::Put(entity)) => {
-            Ok(EntityRecord { entity: entity.clone(), version: c.version + 1, occurred_at: event.occurred_at, archived_at: None })
-        }
+        (_, Some(c), Change::Put(entity)) => Ok(EntityRecord {
+            entity: entity.clone(),
+            version: c.version + 1,
+            occurred_at: event.occurred_at,
+            archived_at: None,
+        }),
         (_, Some(c), Change::Archive { .. }) => Ok(EntityRecord {
             entity: c.entity.clone(),
             version: c.version + 1,

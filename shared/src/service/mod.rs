@@ -27,7 +27,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { retry: RetryPolicy::default(), allow_http: true }
+        Self {
+            retry: RetryPolicy::default(),
+            allow_http: true,
+        }
     }
 }
 
@@ -51,7 +54,14 @@ impl Service {
         clock: Arc<dyn Clock>,
         config: Config,
     ) -> Self {
-        Self { store, scheduler, sender, clock, config, changes: tokio::sync::Mutex::new(()) }
+        Self {
+            store,
+            scheduler,
+            sender,
+            clock,
+            config,
+            changes: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Installs the system notifications a fresh install has.

@@ -20,7 +20,10 @@ impl Service {
     }
 
     pub async fn notification(&self, id: &str) -> Result<Notification, ApiError> {
-        self.store.notification(id).await?.ok_or_else(|| ApiError::not_found("notification", id))
+        self.store
+            .notification(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("notification", id))
     }
 
     pub async fn list_notifications(&self) -> Result<Vec<Notification>, ApiError> {
@@ -29,7 +32,11 @@ impl Service {
         Ok(all)
     }
 
-    pub async fn update_notification(&self, id: &str, body: &Value) -> Result<Notification, ApiError> {
+    pub async fn update_notification(
+        &self,
+        id: &str,
+        body: &Value,
+    ) -> Result<Notification, ApiError> {
         let _changes = self.changes.lock().await;
         let mut notification = self.notification(id).await?;
         notification.patch(body, self.clock.now())?;
@@ -42,7 +49,9 @@ impl Service {
         let _changes = self.changes.lock().await;
         let notification = self.notification(id).await?;
         if notification.system {
-            return Err(ApiError::conflict("system notifications cannot be deleted; disable them instead"));
+            return Err(ApiError::conflict(
+                "system notifications cannot be deleted; disable them instead",
+            ));
         }
         self.reschedule(&notification, false).await?;
         self.store.delete_notification(id).await?;
@@ -55,17 +64,27 @@ impl Service {
         if !notification.event_type.is_time_based() {
             return Ok(());
         }
-        let scope: &[Notification] = if exists { std::slice::from_ref(notification) } else { &[] };
+        let scope: &[Notification] = if exists {
+            std::slice::from_ref(notification)
+        } else {
+            &[]
+        };
         let kind = notification.event_type.kind();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.entities_after(kind, after.as_deref(), FAN_OUT_PAGE).await?;
+            let page = self
+                .store
+                .entities_after(kind, after.as_deref(), FAN_OUT_PAGE)
+                .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.entity.id().to_string());
             let keys: Vec<_> = page.iter().map(|r| r.key()).collect();
             let mut existing: HashMap<_, Vec<_>> = HashMap::new();
             for schedule in self.store.schedules_of(&notification.id, &keys).await? {
-                existing.entry(schedule.entity.clone()).or_default().push(schedule);
+                existing
+                    .entry(schedule.entity.clone())
+                    .or_default()
+                    .push(schedule);
             }
             let now = self.clock.now();
             let mut changes = Plan::default();

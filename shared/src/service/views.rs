@@ -15,7 +15,10 @@ impl Service {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Schedule>, ApiError> {
-        Ok(self.store.customer_schedules(customer_id, state, until, cursor, limit).await?)
+        Ok(self
+            .store
+            .customer_schedules(customer_id, state, until, cursor, limit)
+            .await?)
     }
 
     pub async fn deliveries(
@@ -28,6 +31,9 @@ impl Service {
     }
 
     pub async fn delivery(&self, id: &str) -> Result<(Delivery, Vec<Attempt>), ApiError> {
-        self.store.delivery(id).await?.ok_or_else(|| ApiError::not_found("delivery", id))
+        self.store
+            .delivery(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("delivery", id))
     }
 }

@@ -1,0 +1,307 @@
+//! The service over the real SQLite store, with a pinned clock and a real
+//! HTTP receiver on loopback: firing, attempts, leases and fan-out, without
+//! sleeping for the moments themselves.
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use chrono::Duration;
+use lifecycle_core::planner::TimerChange;
+use lifecycle_core::ports::{Scheduler, Store};
+use lifecycle_core::service::{Config, Service};
+use lifecycle_core::signing::verify;
+use lifecycle_core::time::{parse_time, Clock, FixedClock, Time};
+use lifecycle_local::sender::HttpSender;
+use lifecycle_local::sqlite::SqliteStore;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Timers are driven by hand here; registering one is a no-op.
+struct ManualTimers;
+
+#[async_trait::async_trait]
+impl Scheduler for ManualTimers {
+    async fn apply(&self, _: &[TimerChange]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[derive(Clone, Default)]
+struct Received {
+    requests: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    answers: Arc<Mutex<VecDeque<u16>>>,
+}
+
+impl Received {
+    fn bodies(&self) -> Vec<Value> {
+        self.requests.lock().unwrap().iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect()
+    }
+}
+
+async fn receiver(answers: &[u16]) -> (String, Received) {
+    let received = Received::default();
+    received.answers.lock().unwrap().extend(answers);
+    let state = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                state.requests.lock().unwrap().push((headers, body));
+                let code = state.answers.lock().unwrap().pop_front().unwrap_or(200);
+                StatusCode::from_u16(code).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+struct Harness {
+    service: Service,
+    store: Arc<SqliteStore>,
+    clock: Arc<FixedClock>,
+    _dir: tempfile::TempDir,
+}
+
+fn t(text: &str) -> Time {
+    parse_time(text).unwrap()
+}
+
+async fn harness(now: &str) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let clock = Arc::new(FixedClock::new(t(now)));
+    let service = Service::new(store.clone(), Arc::new(ManualTimers), Arc::new(HttpSender::new()), clock.clone(), Config::default());
+    service.install().await.unwrap();
+    Harness { service, store, clock, _dir: dir }
+}
+
+impl Harness {
+    async fn endpoint(&self, url: &str, types: &[&str]) -> String {
+        let ep = self.service.create_endpoint(&json!({"url": url, "event_types": types})).await.unwrap();
+        ep.secrets[0].value.clone()
+    }
+
+    async fn contract(&self, event_id: &str, action: &str, id: &str, end: Option<&str>, occurred_at: &str) -> Value {
+        let body = json!({"id": event_id, "type": format!("contract.{action}"), "occurred_at": occurred_at,
+            "data": {"id": id, "customer_id": "c_1", "starting_at": "2026-01-01T00:00:00Z", "ending_before": end}});
+        let results = self.service.ingest(&body).await.unwrap();
+        json!(results[0].status)
+    }
+
+    /// Runs every timer due now, as the timer loop would.
+    async fn run_due(&self) {
+        for id in self.store.due_timers(self.clock.now(), 1000).await.unwrap() {
+            self.service.run_timer(&id).await.unwrap();
+        }
+    }
+
+    async fn pending(&self) -> Vec<lifecycle_core::schedule::Schedule> {
+        self.pending_of("c_1").await
+    }
+
+    /// A customer's pending schedules, every page of them.
+    async fn pending_of(&self, customer: &str) -> Vec<lifecycle_core::schedule::Schedule> {
+        let state = lifecycle_core::schedule::ScheduleState::Pending;
+        let (mut all, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let page = self.service.upcoming(customer, state, None, cursor.as_deref(), 500).await.unwrap();
+            all.extend(page.data);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return all;
+            }
+        }
+    }
+
+    async fn of_notification(&self, customer: &str, notification_id: &str) -> Vec<lifecycle_core::schedule::Schedule> {
+        self.pending_of(customer).await.into_iter().filter(|s| s.notification_id == notification_id).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_due_schedule_fires_once_however_often_it_is_run() {
+    let h = harness("2026-11-25T00:00:00Z").await;
+    let (url, received) = receiver(&[]).await;
+    let secret = h.endpoint(&url, &["contract.end"]).await;
+    h.contract("wr_1", "create", "k_1", Some("2026-12-01T00:00:00Z"), "2026-11-25T00:00:00Z").await;
+    let schedule = h.pending().await.into_iter().find(|s| s.event_type.as_str() == "contract.end").unwrap();
+
+    h.clock.set(t("2026-11-30T23:59:59Z"));
+    h.run_due().await;
+    assert!(received.bodies().is_empty(), "nothing is due a second early");
+
+    h.clock.set(t("2026-12-01T00:00:00Z"));
+    h.service.run_timer(&schedule.id).await.unwrap();
+    h.service.run_timer(&schedule.id).await.unwrap();
+    h.run_due().await;
+    let requests = received.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "one webhook for one moment");
+    let (headers, body) = &requests[0];
+    let header = |name: &str| headers[name].to_str().unwrap().to_string();
+    verify(&secret, &header("webhook-id"), &header("webhook-timestamp"), &header("webhook-signature"), body.as_bytes()).unwrap();
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["id"], json!(schedule.webhook_id()));
+    assert_eq!(body["data"]["late"], json!(false));
+    assert_eq!(body["data"]["contract"]["id"], json!("k_1"));
+    assert_eq!(body["data"]["version"], json!(1));
+}
+
+#[tokio::test]
+async fn an_attempt_in_flight_holds_its_delivery_until_the_lease_ends() {
+    let h = harness("2026-11-25T00:00:00Z").await;
+    let (url, received) = receiver(&[]).await;
+    h.endpoint(&url, &["contract.create"]).await;
+    h.contract("wr_1", "create", "k_1", None, "2026-11-25T00:00:00Z").await;
+    let schedule_id = h.store.due_timers(h.clock.now(), 10).await.unwrap().remove(0);
+    let deliveries = h.service.fire(&schedule_id).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+
+    // A process claims the attempt and dies before recording it.
+    let now = h.clock.now();
+    let claimed = h.store.claim_delivery(&deliveries[0], now, now + Duration::seconds(45)).await.unwrap();
+    assert!(claimed.is_some());
+    h.run_due().await;
+    assert!(received.bodies().is_empty(), "a held delivery is not attempted twice at once");
+
+    h.clock.advance(Duration::seconds(46));
+    h.run_due().await;
+    assert_eq!(received.bodies().len(), 1, "after the lease the delivery is attempted again");
+    let (delivery, attempts) = h.service.delivery(&deliveries[0]).await.unwrap();
+    assert_eq!(delivery.status.as_str(), "delivered");
+    assert_eq!(attempts.len(), 1);
+}
+
+#[tokio::test]
+async fn failures_retry_on_the_timetable_then_give_up() {
+    let h = harness("2026-11-25T00:00:00Z").await;
+    let (url, received) = receiver(&[500; 20]).await;
+    h.endpoint(&url, &["contract.create"]).await;
+    h.contract("wr_1", "create", "k_1", None, "2026-11-25T00:00:00Z").await;
+    h.run_due().await;
+    let bases = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
+    let id = h.service.deliveries(&Default::default(), None, 10).await.unwrap().data[0].0.id.clone();
+    for (i, base) in bases.iter().enumerate() {
+        let (delivery, _) = h.service.delivery(&id).await.unwrap();
+        assert_eq!(delivery.status.as_str(), "pending");
+        let wait = delivery.next_attempt_at.unwrap() - h.clock.now();
+        let ms = wait.num_milliseconds() as f64;
+        assert!(ms >= *base as f64 * 800.0 && ms <= *base as f64 * 1200.0, "retry {} after {ms} ms", i + 1);
+        h.clock.advance(wait);
+        h.run_due().await;
+    }
+    let (delivery, attempts) = h.service.delivery(&id).await.unwrap();
+    assert_eq!(delivery.status.as_str(), "failed");
+    assert_eq!(attempts.len(), 8);
+    assert!(attempts.iter().all(|a| a.status_code == Some(500)));
+    let ids: std::collections::HashSet<_> = received.bodies().iter().map(|b| b["id"].clone()).collect();
+    assert_eq!((received.bodies().len(), ids.len()), (8, 1), "eight attempts, one webhook id");
+
+    // A resend is one attempt, not a new chain.
+    h.service.resend(&id).await.unwrap();
+    h.run_due().await;
+    let (delivery, attempts) = h.service.delivery(&id).await.unwrap();
+    assert_eq!((delivery.status.as_str(), attempts.len()), ("failed", 9));
+    assert!(attempts[8].manual);
+}
+
+#[tokio::test]
+async fn a_moment_missed_while_down_fires_late_within_catch_up_and_is_skipped_after() {
+    let h = harness("2026-11-25T00:00:00Z").await;
+    let (url, received) = receiver(&[]).await;
+    h.endpoint(&url, &["contract.end"]).await;
+    h.contract("wr_1", "create", "k_1", Some("2026-11-26T00:00:00Z"), "2026-11-25T00:00:00Z").await;
+    h.contract("wr_2", "create", "k_2", Some("2026-11-27T00:00:00Z"), "2026-11-25T00:00:00Z").await;
+
+    // "Down" from before the first end until 25 h after it: the first is past
+    // its 24 h catch-up, the second (1 h after its end) is not.
+    h.clock.set(t("2026-11-27T01:00:00Z"));
+    h.run_due().await;
+    let bodies = received.bodies();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["data"]["contract_id"], json!("k_2"));
+    assert_eq!(bodies[0]["data"]["late"], json!(true));
+    let ends = lifecycle_core::ports::DeliveryFilter {
+        event_type: lifecycle_core::event_type::EventType::parse("contract.end"),
+        ..Default::default()
+    };
+    let skipped = h.service.deliveries(&ends, None, 50).await.unwrap().data;
+    let skipped: Vec<_> = skipped.iter().filter(|(d, _)| d.status.as_str() == "skipped").collect();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].0.reason.as_deref().unwrap().contains("catch-up"), "{:?}", skipped[0].0.reason);
+}
+
+#[tokio::test]
+async fn edits_move_and_archives_cancel_and_replays_change_nothing() {
+    let h = harness("2026-11-25T00:00:00Z").await;
+    assert_eq!(h.contract("wr_1", "create", "k_1", Some("2026-12-01T00:00:00Z"), "2026-11-25T00:00:00Z").await, json!("accepted"));
+    assert_eq!(h.contract("wr_1", "create", "k_1", Some("2026-12-01T00:00:00Z"), "2026-11-25T00:00:00Z").await, json!("duplicate"));
+    let ends = |s: Vec<lifecycle_core::schedule::Schedule>| {
+        s.into_iter().filter(|s| s.event_type.as_str() == "contract.end").map(|s| s.fire_at).collect::<Vec<_>>()
+    };
+    assert_eq!(ends(h.pending().await), vec![t("2026-12-01T00:00:00Z")]);
+
+    h.contract("wr_2", "edit", "k_1", Some("2026-12-05T00:00:00Z"), "2026-11-25T01:00:00Z").await;
+    assert_eq!(ends(h.pending().await), vec![t("2026-12-05T00:00:00Z")]);
+    let stale = h.contract("wr_3", "edit", "k_1", Some("2026-12-09T00:00:00Z"), "2026-11-25T00:30:00Z").await;
+    assert_eq!(stale, json!("stale"));
+    assert_eq!(ends(h.pending().await), vec![t("2026-12-05T00:00:00Z")], "a stale edit changes nothing");
+
+    h.service
+        .ingest(&json!({"id": "wr_4", "type": "contract.archive", "occurred_at": "2026-11-25T02:00:00Z",
+                        "data": {"id": "k_1", "customer_id": "c_1"}}))
+        .await
+        .unwrap();
+    assert!(h.pending().await.iter().all(|s| s.write.is_some()), "only write events stay pending after an archive");
+    let refused = h.service
+        .ingest(&json!({"id": "wr_5", "type": "contract.edit", "occurred_at": "2026-11-25T03:00:00Z",
+                        "data": {"id": "k_1", "customer_id": "c_1", "starting_at": "2026-01-01T00:00:00Z"}}))
+        .await
+        .unwrap_err();
+    assert_eq!((refused.status, refused.field.as_deref()), (409, Some("data.id")));
+}
+
+#[tokio::test]
+async fn a_batch_with_a_conflict_writes_nothing() {
+    let h = harness("2026-11-25T00:00:00Z").await;
+    h.contract("wr_0", "create", "k_0", None, "2026-11-25T00:00:00Z").await;
+    let event = |id: &str, contract: &str| {
+        json!({"id": id, "type": "contract.create", "occurred_at": "2026-11-25T00:00:00Z",
+               "data": {"id": contract, "customer_id": "c_1", "starting_at": "2026-12-01T00:00:00Z"}})
+    };
+    let batch = json!({"events": [event("wr_1", "k_1"), event("wr_2", "k_0")]});
+    let error = h.service.ingest(&batch).await.unwrap_err();
+    assert_eq!((error.status, error.field.as_deref()), (409, Some("events[1].data.id")));
+    let retried = h.service.ingest(&json!({"events": [event("wr_1", "k_1")]})).await.unwrap();
+    assert_eq!(retried[0].status, "accepted", "the refused batch left no trace of wr_1");
+}
+
+#[tokio::test]
+async fn notifications_fan_out_over_existing_entities_and_deletes_cancel() {
+    let h = harness("2026-11-25T00:00:00Z").await;
+    for i in 0..1_200 {
+        h.service
+            .ingest(&json!({"id": format!("wr_{i}"), "type": "contract.create", "occurred_at": "2026-11-25T00:00:00Z",
+                "data": {"id": format!("k_{i:04}"), "customer_id": format!("c_{}", i % 2), "starting_at": "2026-01-01T00:00:00Z",
+                         "ending_before": "2027-01-01T00:00:00Z", "custom_fields": {"tier": if i % 3 == 0 { "gold" } else { "free" }}}}))
+            .await
+            .unwrap();
+    }
+    let n = h.service
+        .create_notification(&json!({"event_type": "contract.end", "offset": "-P30D", "filter": {"custom_fields": {"tier": "gold"}}}))
+        .await
+        .unwrap();
+    let gold_0 = h.of_notification("c_0", &n.id).await;
+    let gold_1 = h.of_notification("c_1", &n.id).await;
+    assert_eq!(gold_0.len() + gold_1.len(), 400, "one schedule per gold contract, across fan-out pages");
+    assert!(gold_0.iter().all(|s| s.fire_at == t("2026-12-02T00:00:00Z")));
+
+    h.service.delete_notification(&n.id).await.unwrap();
+    assert!(h.of_notification("c_0", &n.id).await.is_empty());
+    assert!(h.of_notification("c_1", &n.id).await.is_empty());
+    let system = h.service.delete_notification("ntf_system_contract_end").await.unwrap_err();
+    assert_eq!(system.status, 409);
+}
