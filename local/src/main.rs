@@ -2,10 +2,10 @@
 //! embedded scheduler and webhook sender.
 
 use clap::{Parser, Subcommand};
-use lifecycle_local::{sender, sqlite, timers};
-use lifecycle_core::retry::RetryPolicy;
+use lifecycle_core::retry::{parse_short_duration, RetryPolicy};
 use lifecycle_core::service::{Config, Service};
 use lifecycle_core::time::SystemClock;
+use lifecycle_local::{sender, sqlite, timers};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -41,6 +41,9 @@ struct ServeArgs {
     /// Retry delays replacing the default timetable, e.g. `1s,1s,5s` (for tests).
     #[arg(long, env = "LIFECYCLE_RETRY_DELAYS")]
     retry_delays: Option<String>,
+    /// Disable an endpoint whose every attempt failed for this long (`5d`, `120h`, `30s`).
+    #[arg(long, env = "LIFECYCLE_DISABLE_ENDPOINT_AFTER", default_value = "5d")]
+    disable_endpoint_after: String,
 }
 
 #[tokio::main]
@@ -65,6 +68,8 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         Some(list) => RetryPolicy::from_list(list)?,
         None => RetryPolicy::default(),
     };
+    let disable_after = parse_short_duration(&args.disable_endpoint_after)
+        .ok_or("--disable-endpoint-after takes a duration such as 5d, 120h or 30s")?;
     let store = sqlite::SqliteStore::open(&args.data.join("lifecycle.db"))?;
     let wake = Arc::new(Notify::new());
     let service = Arc::new(Service::new(
@@ -75,6 +80,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         Config {
             retry,
             allow_http: true,
+            disable_after,
         },
     ));
     service.install().await?;

@@ -34,7 +34,12 @@ struct Received {
 
 impl Received {
     fn bodies(&self) -> Vec<Value> {
-        self.requests.lock().unwrap().iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect()
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .collect()
     }
 }
 
@@ -74,18 +79,40 @@ async fn harness(now: &str) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
     let clock = Arc::new(FixedClock::new(t(now)));
-    let service = Service::new(store.clone(), Arc::new(ManualTimers), Arc::new(HttpSender::new()), clock.clone(), Config::default());
+    let service = Service::new(
+        store.clone(),
+        Arc::new(ManualTimers),
+        Arc::new(HttpSender::new()),
+        clock.clone(),
+        Config::default(),
+    );
     service.install().await.unwrap();
-    Harness { service, store, clock, _dir: dir }
+    Harness {
+        service,
+        store,
+        clock,
+        _dir: dir,
+    }
 }
 
 impl Harness {
     async fn endpoint(&self, url: &str, types: &[&str]) -> String {
-        let ep = self.service.create_endpoint(&json!({"url": url, "event_types": types})).await.unwrap();
+        let ep = self
+            .service
+            .create_endpoint(&json!({"url": url, "event_types": types}))
+            .await
+            .unwrap();
         ep.secrets[0].value.clone()
     }
 
-    async fn contract(&self, event_id: &str, action: &str, id: &str, end: Option<&str>, occurred_at: &str) -> Value {
+    async fn contract(
+        &self,
+        event_id: &str,
+        action: &str,
+        id: &str,
+        end: Option<&str>,
+        occurred_at: &str,
+    ) -> Value {
         let body = json!({"id": event_id, "type": format!("contract.{action}"), "occurred_at": occurred_at,
             "data": {"id": id, "customer_id": "c_1", "starting_at": "2026-01-01T00:00:00Z", "ending_before": end}});
         let results = self.service.ingest(&body).await.unwrap();
@@ -94,7 +121,12 @@ impl Harness {
 
     /// Runs every timer due now, as the timer loop would.
     async fn run_due(&self) {
-        for id in self.store.due_timers(self.clock.now(), 1000).await.unwrap() {
+        for (id, _) in self
+            .store
+            .due_timers(self.clock.now(), 1000, Vec::new())
+            .await
+            .unwrap()
+        {
             self.service.run_timer(&id).await.unwrap();
         }
     }
@@ -108,7 +140,11 @@ impl Harness {
         let state = lifecycle_core::schedule::ScheduleState::Pending;
         let (mut all, mut cursor) = (Vec::new(), None::<String>);
         loop {
-            let page = self.service.upcoming(customer, state, None, cursor.as_deref(), 500).await.unwrap();
+            let page = self
+                .service
+                .upcoming(customer, state, None, cursor.as_deref(), 500)
+                .await
+                .unwrap();
             all.extend(page.data);
             cursor = page.next_cursor;
             if cursor.is_none() {
@@ -117,8 +153,16 @@ impl Harness {
         }
     }
 
-    async fn of_notification(&self, customer: &str, notification_id: &str) -> Vec<lifecycle_core::schedule::Schedule> {
-        self.pending_of(customer).await.into_iter().filter(|s| s.notification_id == notification_id).collect()
+    async fn of_notification(
+        &self,
+        customer: &str,
+        notification_id: &str,
+    ) -> Vec<lifecycle_core::schedule::Schedule> {
+        self.pending_of(customer)
+            .await
+            .into_iter()
+            .filter(|s| s.notification_id == notification_id)
+            .collect()
     }
 }
 
@@ -127,12 +171,27 @@ async fn a_due_schedule_fires_once_however_often_it_is_run() {
     let h = harness("2026-11-25T00:00:00Z").await;
     let (url, received) = receiver(&[]).await;
     let secret = h.endpoint(&url, &["contract.end"]).await;
-    h.contract("wr_1", "create", "k_1", Some("2026-12-01T00:00:00Z"), "2026-11-25T00:00:00Z").await;
-    let schedule = h.pending().await.into_iter().find(|s| s.event_type.as_str() == "contract.end").unwrap();
+    h.contract(
+        "wr_1",
+        "create",
+        "k_1",
+        Some("2026-12-01T00:00:00Z"),
+        "2026-11-25T00:00:00Z",
+    )
+    .await;
+    let schedule = h
+        .pending()
+        .await
+        .into_iter()
+        .find(|s| s.event_type.as_str() == "contract.end")
+        .unwrap();
 
     h.clock.set(t("2026-11-30T23:59:59Z"));
     h.run_due().await;
-    assert!(received.bodies().is_empty(), "nothing is due a second early");
+    assert!(
+        received.bodies().is_empty(),
+        "nothing is due a second early"
+    );
 
     h.clock.set(t("2026-12-01T00:00:00Z"));
     h.service.run_timer(&schedule.id).await.unwrap();
@@ -142,7 +201,14 @@ async fn a_due_schedule_fires_once_however_often_it_is_run() {
     assert_eq!(requests.len(), 1, "one webhook for one moment");
     let (headers, body) = &requests[0];
     let header = |name: &str| headers[name].to_str().unwrap().to_string();
-    verify(&secret, &header("webhook-id"), &header("webhook-timestamp"), &header("webhook-signature"), body.as_bytes()).unwrap();
+    verify(
+        &secret,
+        &header("webhook-id"),
+        &header("webhook-timestamp"),
+        &header("webhook-signature"),
+        body.as_bytes(),
+    )
+    .unwrap();
     let body: Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["id"], json!(schedule.webhook_id()));
     assert_eq!(body["data"]["late"], json!(false));
@@ -155,21 +221,39 @@ async fn an_attempt_in_flight_holds_its_delivery_until_the_lease_ends() {
     let h = harness("2026-11-25T00:00:00Z").await;
     let (url, received) = receiver(&[]).await;
     h.endpoint(&url, &["contract.create"]).await;
-    h.contract("wr_1", "create", "k_1", None, "2026-11-25T00:00:00Z").await;
-    let schedule_id = h.store.due_timers(h.clock.now(), 10).await.unwrap().remove(0);
+    h.contract("wr_1", "create", "k_1", None, "2026-11-25T00:00:00Z")
+        .await;
+    let schedule_id = h
+        .store
+        .due_timers(h.clock.now(), 10, Vec::new())
+        .await
+        .unwrap()
+        .remove(0)
+        .0;
     let deliveries = h.service.fire(&schedule_id).await.unwrap();
     assert_eq!(deliveries.len(), 1);
 
     // A process claims the attempt and dies before recording it.
     let now = h.clock.now();
-    let claimed = h.store.claim_delivery(&deliveries[0], now, now + Duration::seconds(45)).await.unwrap();
+    let claimed = h
+        .store
+        .claim_delivery(&deliveries[0], now, now + Duration::seconds(45))
+        .await
+        .unwrap();
     assert!(claimed.is_some());
     h.run_due().await;
-    assert!(received.bodies().is_empty(), "a held delivery is not attempted twice at once");
+    assert!(
+        received.bodies().is_empty(),
+        "a held delivery is not attempted twice at once"
+    );
 
     h.clock.advance(Duration::seconds(46));
     h.run_due().await;
-    assert_eq!(received.bodies().len(), 1, "after the lease the delivery is attempted again");
+    assert_eq!(
+        received.bodies().len(),
+        1,
+        "after the lease the delivery is attempted again"
+    );
     let (delivery, attempts) = h.service.delivery(&deliveries[0]).await.unwrap();
     assert_eq!(delivery.status.as_str(), "delivered");
     assert_eq!(attempts.len(), 1);
@@ -180,16 +264,29 @@ async fn failures_retry_on_the_timetable_then_give_up() {
     let h = harness("2026-11-25T00:00:00Z").await;
     let (url, received) = receiver(&[500; 20]).await;
     h.endpoint(&url, &["contract.create"]).await;
-    h.contract("wr_1", "create", "k_1", None, "2026-11-25T00:00:00Z").await;
+    h.contract("wr_1", "create", "k_1", None, "2026-11-25T00:00:00Z")
+        .await;
     h.run_due().await;
     let bases = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
-    let id = h.service.deliveries(&Default::default(), None, 10).await.unwrap().data[0].0.id.clone();
+    let id = h
+        .service
+        .deliveries(&Default::default(), None, 10)
+        .await
+        .unwrap()
+        .data[0]
+        .0
+        .id
+        .clone();
     for (i, base) in bases.iter().enumerate() {
         let (delivery, _) = h.service.delivery(&id).await.unwrap();
         assert_eq!(delivery.status.as_str(), "pending");
         let wait = delivery.next_attempt_at.unwrap() - h.clock.now();
         let ms = wait.num_milliseconds() as f64;
-        assert!(ms >= *base as f64 * 800.0 && ms <= *base as f64 * 1200.0, "retry {} after {ms} ms", i + 1);
+        assert!(
+            ms >= *base as f64 * 800.0 && ms <= *base as f64 * 1200.0,
+            "retry {} after {ms} ms",
+            i + 1
+        );
         h.clock.advance(wait);
         h.run_due().await;
     }
@@ -197,8 +294,13 @@ async fn failures_retry_on_the_timetable_then_give_up() {
     assert_eq!(delivery.status.as_str(), "failed");
     assert_eq!(attempts.len(), 8);
     assert!(attempts.iter().all(|a| a.status_code == Some(500)));
-    let ids: std::collections::HashSet<_> = received.bodies().iter().map(|b| b["id"].clone()).collect();
-    assert_eq!((received.bodies().len(), ids.len()), (8, 1), "eight attempts, one webhook id");
+    let ids: std::collections::HashSet<_> =
+        received.bodies().iter().map(|b| b["id"].clone()).collect();
+    assert_eq!(
+        (received.bodies().len(), ids.len()),
+        (8, 1),
+        "eight attempts, one webhook id"
+    );
 
     // A resend is one attempt, not a new chain.
     h.service.resend(&id).await.unwrap();
@@ -213,8 +315,22 @@ async fn a_moment_missed_while_down_fires_late_within_catch_up_and_is_skipped_af
     let h = harness("2026-11-25T00:00:00Z").await;
     let (url, received) = receiver(&[]).await;
     h.endpoint(&url, &["contract.end"]).await;
-    h.contract("wr_1", "create", "k_1", Some("2026-11-26T00:00:00Z"), "2026-11-25T00:00:00Z").await;
-    h.contract("wr_2", "create", "k_2", Some("2026-11-27T00:00:00Z"), "2026-11-25T00:00:00Z").await;
+    h.contract(
+        "wr_1",
+        "create",
+        "k_1",
+        Some("2026-11-26T00:00:00Z"),
+        "2026-11-25T00:00:00Z",
+    )
+    .await;
+    h.contract(
+        "wr_2",
+        "create",
+        "k_2",
+        Some("2026-11-27T00:00:00Z"),
+        "2026-11-25T00:00:00Z",
+    )
+    .await;
 
     // "Down" from before the first end until 25 h after it: the first is past
     // its 24 h catch-up, the second (1 h after its end) is not.
@@ -229,54 +345,122 @@ async fn a_moment_missed_while_down_fires_late_within_catch_up_and_is_skipped_af
         ..Default::default()
     };
     let skipped = h.service.deliveries(&ends, None, 50).await.unwrap().data;
-    let skipped: Vec<_> = skipped.iter().filter(|(d, _)| d.status.as_str() == "skipped").collect();
+    let skipped: Vec<_> = skipped
+        .iter()
+        .filter(|(d, _)| d.status.as_str() == "skipped")
+        .collect();
     assert_eq!(skipped.len(), 1);
-    assert!(skipped[0].0.reason.as_deref().unwrap().contains("catch-up"), "{:?}", skipped[0].0.reason);
+    assert!(
+        skipped[0].0.reason.as_deref().unwrap().contains("catch-up"),
+        "{:?}",
+        skipped[0].0.reason
+    );
 }
 
 #[tokio::test]
 async fn edits_move_and_archives_cancel_and_replays_change_nothing() {
     let h = harness("2026-11-25T00:00:00Z").await;
-    assert_eq!(h.contract("wr_1", "create", "k_1", Some("2026-12-01T00:00:00Z"), "2026-11-25T00:00:00Z").await, json!("accepted"));
-    assert_eq!(h.contract("wr_1", "create", "k_1", Some("2026-12-01T00:00:00Z"), "2026-11-25T00:00:00Z").await, json!("duplicate"));
+    assert_eq!(
+        h.contract(
+            "wr_1",
+            "create",
+            "k_1",
+            Some("2026-12-01T00:00:00Z"),
+            "2026-11-25T00:00:00Z"
+        )
+        .await,
+        json!("accepted")
+    );
+    assert_eq!(
+        h.contract(
+            "wr_1",
+            "create",
+            "k_1",
+            Some("2026-12-01T00:00:00Z"),
+            "2026-11-25T00:00:00Z"
+        )
+        .await,
+        json!("duplicate")
+    );
     let ends = |s: Vec<lifecycle_core::schedule::Schedule>| {
-        s.into_iter().filter(|s| s.event_type.as_str() == "contract.end").map(|s| s.fire_at).collect::<Vec<_>>()
+        s.into_iter()
+            .filter(|s| s.event_type.as_str() == "contract.end")
+            .map(|s| s.fire_at)
+            .collect::<Vec<_>>()
     };
     assert_eq!(ends(h.pending().await), vec![t("2026-12-01T00:00:00Z")]);
 
-    h.contract("wr_2", "edit", "k_1", Some("2026-12-05T00:00:00Z"), "2026-11-25T01:00:00Z").await;
+    h.contract(
+        "wr_2",
+        "edit",
+        "k_1",
+        Some("2026-12-05T00:00:00Z"),
+        "2026-11-25T01:00:00Z",
+    )
+    .await;
     assert_eq!(ends(h.pending().await), vec![t("2026-12-05T00:00:00Z")]);
-    let stale = h.contract("wr_3", "edit", "k_1", Some("2026-12-09T00:00:00Z"), "2026-11-25T00:30:00Z").await;
+    let stale = h
+        .contract(
+            "wr_3",
+            "edit",
+            "k_1",
+            Some("2026-12-09T00:00:00Z"),
+            "2026-11-25T00:30:00Z",
+        )
+        .await;
     assert_eq!(stale, json!("stale"));
-    assert_eq!(ends(h.pending().await), vec![t("2026-12-05T00:00:00Z")], "a stale edit changes nothing");
+    assert_eq!(
+        ends(h.pending().await),
+        vec![t("2026-12-05T00:00:00Z")],
+        "a stale edit changes nothing"
+    );
 
     h.service
-        .ingest(&json!({"id": "wr_4", "type": "contract.archive", "occurred_at": "2026-11-25T02:00:00Z",
-                        "data": {"id": "k_1", "customer_id": "c_1"}}))
+        .ingest(
+            &json!({"id": "wr_4", "type": "contract.archive", "occurred_at": "2026-11-25T02:00:00Z",
+                        "data": {"id": "k_1", "customer_id": "c_1"}}),
+        )
         .await
         .unwrap();
-    assert!(h.pending().await.iter().all(|s| s.write.is_some()), "only write events stay pending after an archive");
+    assert!(
+        h.pending().await.iter().all(|s| s.write.is_some()),
+        "only write events stay pending after an archive"
+    );
     let refused = h.service
         .ingest(&json!({"id": "wr_5", "type": "contract.edit", "occurred_at": "2026-11-25T03:00:00Z",
                         "data": {"id": "k_1", "customer_id": "c_1", "starting_at": "2026-01-01T00:00:00Z"}}))
         .await
         .unwrap_err();
-    assert_eq!((refused.status, refused.field.as_deref()), (409, Some("data.id")));
+    assert_eq!(
+        (refused.status, refused.field.as_deref()),
+        (409, Some("data.id"))
+    );
 }
 
 #[tokio::test]
 async fn a_batch_with_a_conflict_writes_nothing() {
     let h = harness("2026-11-25T00:00:00Z").await;
-    h.contract("wr_0", "create", "k_0", None, "2026-11-25T00:00:00Z").await;
+    h.contract("wr_0", "create", "k_0", None, "2026-11-25T00:00:00Z")
+        .await;
     let event = |id: &str, contract: &str| {
         json!({"id": id, "type": "contract.create", "occurred_at": "2026-11-25T00:00:00Z",
                "data": {"id": contract, "customer_id": "c_1", "starting_at": "2026-12-01T00:00:00Z"}})
     };
     let batch = json!({"events": [event("wr_1", "k_1"), event("wr_2", "k_0")]});
     let error = h.service.ingest(&batch).await.unwrap_err();
-    assert_eq!((error.status, error.field.as_deref()), (409, Some("events[1].data.id")));
-    let retried = h.service.ingest(&json!({"events": [event("wr_1", "k_1")]})).await.unwrap();
-    assert_eq!(retried[0].status, "accepted", "the refused batch left no trace of wr_1");
+    assert_eq!(
+        (error.status, error.field.as_deref()),
+        (409, Some("events[1].data.id"))
+    );
+    let retried = h
+        .service
+        .ingest(&json!({"events": [event("wr_1", "k_1")]}))
+        .await
+        .unwrap();
+    assert_eq!(
+        retried[0].status, "accepted",
+        "the refused batch left no trace of wr_1"
+    );
 }
 
 #[tokio::test]
@@ -296,12 +480,22 @@ async fn notifications_fan_out_over_existing_entities_and_deletes_cancel() {
         .unwrap();
     let gold_0 = h.of_notification("c_0", &n.id).await;
     let gold_1 = h.of_notification("c_1", &n.id).await;
-    assert_eq!(gold_0.len() + gold_1.len(), 400, "one schedule per gold contract, across fan-out pages");
-    assert!(gold_0.iter().all(|s| s.fire_at == t("2026-12-02T00:00:00Z")));
+    assert_eq!(
+        gold_0.len() + gold_1.len(),
+        400,
+        "one schedule per gold contract, across fan-out pages"
+    );
+    assert!(gold_0
+        .iter()
+        .all(|s| s.fire_at == t("2026-12-02T00:00:00Z")));
 
     h.service.delete_notification(&n.id).await.unwrap();
     assert!(h.of_notification("c_0", &n.id).await.is_empty());
     assert!(h.of_notification("c_1", &n.id).await.is_empty());
-    let system = h.service.delete_notification("ntf_system_contract_end").await.unwrap_err();
+    let system = h
+        .service
+        .delete_notification("ntf_system_contract_end")
+        .await
+        .unwrap_err();
     assert_eq!(system.status, 409);
 }

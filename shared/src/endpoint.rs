@@ -24,6 +24,12 @@ pub struct Endpoint {
     pub secrets: Vec<Secret>,
     pub created_at: Time,
     pub updated_at: Time,
+    /// Since when every attempt has failed (None while it is healthy).
+    #[serde(default)]
+    pub failing_since: Option<Time>,
+    /// Why it was disabled, when it was not by a user.
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +54,8 @@ impl Endpoint {
             }],
             created_at: now,
             updated_at: now,
+            failing_since: None,
+            disabled_reason: None,
         };
         endpoint.apply(&f, allow_http)?;
         Ok(endpoint)
@@ -87,6 +95,11 @@ impl Endpoint {
                 .transpose()?;
         }
         if let Some(enabled) = f.optional_bool("enabled")? {
+            if enabled && !self.enabled {
+                // A fresh start: the failure window counts from the next failure.
+                self.failing_since = None;
+                self.disabled_reason = None;
+            }
             self.enabled = enabled;
         }
         Ok(())
@@ -135,6 +148,7 @@ impl Endpoint {
         let mut view = json!({
             "id": self.id, "url": self.url, "description": self.description,
             "event_types": self.event_types, "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason, "failing_since": self.failing_since,
             "created_at": self.created_at, "updated_at": self.updated_at,
         });
         if with_secret {

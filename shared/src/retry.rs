@@ -86,7 +86,8 @@ impl RetryPolicy {
     }
 }
 
-fn parse_short_duration(text: &str) -> Option<Duration> {
+/// `500ms`, `5s`, `5m`, `2h` or `5d`.
+pub fn parse_short_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let value: i64 = text[..split].parse().ok()?;
     match &text[split..] {
@@ -94,6 +95,7 @@ fn parse_short_duration(text: &str) -> Option<Duration> {
         "s" => Some(Duration::seconds(value)),
         "m" => Some(Duration::minutes(value)),
         "h" => Some(Duration::hours(value)),
+        "d" => Some(Duration::days(value)),
         _ => None,
     }
 }

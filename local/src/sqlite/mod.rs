@@ -127,23 +127,42 @@ pub(crate) fn all<T: DeserializeOwned>(
 
 /// Local-only queries the timer loop needs beyond the port.
 impl SqliteStore {
-    /// Timers due by `now`: schedules to fire, then deliveries to attempt.
-    pub async fn due_timers(&self, now: Time, limit: usize) -> StoreResult<Vec<String>> {
+    /// Timers due by `now`: schedules to fire, then deliveries to attempt
+    /// with their endpoint, leaving out endpoints that are busy, so a slow
+    /// endpoint's backlog never hides a healthy endpoint's due deliveries.
+    pub async fn due_timers(
+        &self,
+        now: Time,
+        limit: usize,
+        busy: Vec<String>,
+    ) -> StoreResult<Vec<(String, Option<String>)>> {
         self.with(move |c| {
-            let mut ids = Vec::new();
-            for sql in [
-                "SELECT id FROM schedules WHERE state = 'pending' AND fire_at <= ?1 ORDER BY fire_at LIMIT ?2",
-                "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
-            ] {
-                let mut statement = c.prepare_cached(sql).map_err(unavailable)?;
-                let rows = statement
-                    .query_map(rusqlite::params![millis(now), limit as i64], |row| row.get::<_, String>(0))
-                    .map_err(unavailable)?;
-                for row in rows {
-                    ids.push(row.map_err(unavailable)?);
-                }
+            let mut due = Vec::new();
+            let mut statement = c
+                .prepare_cached("SELECT id FROM schedules WHERE state = 'pending' AND fire_at <= ?1 ORDER BY fire_at LIMIT ?2")
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map(rusqlite::params![millis(now), limit as i64], |row| row.get::<_, String>(0))
+                .map_err(unavailable)?;
+            for row in rows {
+                due.push((row.map_err(unavailable)?, None));
             }
-            Ok(ids)
+            let placeholders = vec!["?"; busy.len()].join(",");
+            let sql = format!(
+                "SELECT id, endpoint_id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?
+                   AND endpoint_id NOT IN ({placeholders}) ORDER BY next_attempt_at LIMIT ?"
+            );
+            let mut values: Vec<rusqlite::types::Value> = vec![millis(now).into()];
+            values.extend(busy.into_iter().map(Into::into));
+            values.push((limit as i64).into());
+            let mut statement = c.prepare(&sql).map_err(unavailable)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))
+                .map_err(unavailable)?;
+            for row in rows {
+                due.push(row.map_err(unavailable)?);
+            }
+            Ok(due)
         })
         .await
     }

@@ -99,6 +99,16 @@ pub async fn rotate_secret(State(s): State<AppState>, Path(id): Path<String>) ->
     ok(s.service.rotate_secret(&id).await?.view(true))
 }
 
+pub async fn recover_endpoint(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Answer {
+    let since = crate::fields::Fields::of(&body, "")?.time("since")?;
+    let resent = s.service.recover_endpoint(&id, since).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "resent": resent }))))
+}
+
 pub async fn upcoming(
     State(s): State<AppState>,
     Path(customer_id): Path<String>,

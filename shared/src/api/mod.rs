@@ -54,6 +54,10 @@ pub fn router(service: Arc<Service>, api_key: &str) -> Router {
             "/webhook-endpoints/{id}/rotate-secret",
             post(handlers::rotate_secret),
         )
+        .route(
+            "/webhook-endpoints/{id}/recover",
+            post(handlers::recover_endpoint),
+        )
         .route("/customers/{customer_id}/upcoming", get(handlers::upcoming))
         .route("/deliveries", get(handlers::list_deliveries))
         .route("/deliveries/{id}", get(handlers::get_delivery))

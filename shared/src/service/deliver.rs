@@ -1,13 +1,16 @@
 //! Firing due schedules and attempting their deliveries.
 
 use super::Service;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::payload;
 use crate::planner::{stale_reason, TimerChange};
+use crate::ports::DeliveryFilter;
 use crate::ports::{AttemptCommit, FireCommit, Message, OutgoingWebhook};
 use crate::retry::Outcome;
 use crate::schedule::{Attempt, Delivery, DeliveryStatus, ScheduleState};
 use crate::signing::signature_header;
+use crate::time::{format_time, Time};
 use chrono::Duration;
 
 /// A schedule that fires later than this after its time says so (`late`).
@@ -114,7 +117,7 @@ impl Service {
             return Ok(());
         };
         let endpoint_id = delivery.endpoint_id.clone().unwrap_or_default();
-        let endpoint = match self.store.endpoint(&endpoint_id).await? {
+        let endpoint: Endpoint = match self.store.endpoint(&endpoint_id).await? {
             Some(endpoint) if endpoint.enabled => endpoint,
             gone => {
                 let why = if gone.is_some() {
@@ -170,20 +173,24 @@ impl Service {
         };
         delivery.updated_at = after;
         delivery.manual = false;
+        let gone = outcome.status == Some(410);
         match (outcome.is_success(), retry) {
             (true, _) => {
                 delivery.status = DeliveryStatus::Delivered;
                 delivery.reason = None;
                 delivery.next_attempt_at = None;
             }
-            (false, Some(delay)) => {
+            (false, Some(delay)) if !gone => {
                 delivery.status = DeliveryStatus::Pending;
                 delivery.reason = sent.error.or(sent.status.map(|s| format!("HTTP {s}")));
                 delivery.next_attempt_at = Some(after + delay);
             }
-            (false, None) => {
+            (false, _) => {
                 delivery.status = DeliveryStatus::Failed;
-                delivery.reason = Some(format!("gave up after attempt {}", delivery.attempt_count));
+                delivery.reason = Some(match gone {
+                    true => "the endpoint answered 410 Gone and was disabled".to_string(),
+                    false => format!("gave up after attempt {}", delivery.attempt_count),
+                });
                 delivery.next_attempt_at = None;
             }
         }
@@ -193,6 +200,8 @@ impl Service {
                 attempt,
             })
             .await?;
+        self.track_health(endpoint, outcome.is_success(), gone, after)
+            .await?;
         if let Some(at) = delivery.next_attempt_at {
             self.set_timers(&[TimerChange::Set {
                 id: delivery.id.clone(),
@@ -201,6 +210,83 @@ impl Service {
             .await;
         }
         Ok(())
+    }
+
+    /// Keeps an endpoint's failure window: a success closes it; a failure
+    /// opens it, and one open for `disable_after` (or a 410) disables the endpoint.
+    async fn track_health(
+        &self,
+        mut endpoint: Endpoint,
+        success: bool,
+        gone: bool,
+        now: Time,
+    ) -> Result<(), ApiError> {
+        let before = (endpoint.failing_since, endpoint.enabled);
+        if success {
+            endpoint.failing_since = None;
+        } else {
+            let since = *endpoint.failing_since.get_or_insert(now);
+            if gone {
+                endpoint.disabled_reason = Some("the endpoint answered 410 Gone".into());
+            } else if now - since >= self.config.disable_after {
+                endpoint.disabled_reason =
+                    Some(format!("every attempt failed since {}", format_time(since)));
+            }
+            if endpoint.disabled_reason.is_some() {
+                endpoint.enabled = false;
+            }
+        }
+        if (endpoint.failing_since, endpoint.enabled) != before {
+            // Re-read so a concurrent edit of the endpoint is kept.
+            if let Some(mut current) = self.store.endpoint(&endpoint.id).await? {
+                current.failing_since = endpoint.failing_since;
+                current.enabled &= endpoint.enabled;
+                if !endpoint.enabled {
+                    current.disabled_reason = endpoint.disabled_reason.clone();
+                    tracing::warn!(endpoint = %endpoint.id, reason = ?endpoint.disabled_reason, "endpoint disabled");
+                }
+                current.updated_at = now;
+                self.store.put_endpoint(&current).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends again, once each, every failed delivery of an endpoint since a time.
+    pub async fn recover_endpoint(
+        &self,
+        endpoint_id: &str,
+        since: Time,
+    ) -> Result<usize, ApiError> {
+        let endpoint = self.endpoint(endpoint_id).await?;
+        if !endpoint.enabled {
+            return Err(ApiError::conflict(
+                "enable the endpoint before recovering its deliveries",
+            ));
+        }
+        let filter = DeliveryFilter {
+            endpoint_id: Some(endpoint_id.to_string()),
+            status: Some(DeliveryStatus::Failed),
+            since: Some(since),
+            ..Default::default()
+        };
+        let mut failed = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .deliveries(&filter, cursor.as_deref(), 500)
+                .await?;
+            failed.extend(page.data.into_iter().map(|(d, _)| d.id));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        for id in &failed {
+            self.resend(id).await?;
+        }
+        Ok(failed.len())
     }
 
     async fn finish(

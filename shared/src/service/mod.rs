@@ -23,6 +23,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Plain http webhook URLs (the local runtime allows them).
     pub allow_http: bool,
+    /// An endpoint whose every attempt failed for this long is disabled.
+    pub disable_after: Duration,
 }
 
 impl Default for Config {
@@ -30,6 +32,7 @@ impl Default for Config {
         Self {
             retry: RetryPolicy::default(),
             allow_http: true,
+            disable_after: Duration::days(5),
         }
     }
 }
