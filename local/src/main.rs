@@ -2,12 +2,14 @@
 //! embedded scheduler and webhook sender.
 
 use clap::{Parser, Subcommand};
+use lifecycle_core::destination::{DestinationPolicy, Network};
 use lifecycle_core::retry::{parse_short_duration, RetryPolicy};
-use lifecycle_core::service::{Config, Service};
+use lifecycle_core::service::{Config, Service, SEND_TIMEOUT_SECS};
 use lifecycle_core::time::SystemClock;
 use lifecycle_local::{sender, sqlite, timers};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
 
 #[derive(Parser)]
@@ -44,6 +46,13 @@ struct ServeArgs {
     /// Disable an endpoint whose every attempt failed for this long (`5d`, `120h`, `30s`).
     #[arg(long, env = "LIFECYCLE_DISABLE_ENDPOINT_AFTER", default_value = "5d")]
     disable_endpoint_after: String,
+    /// Refuse webhook destinations on internal addresses (loopback, private,
+    /// link-local), as the AWS runtime does; the local default allows them.
+    #[arg(long, env = "LIFECYCLE_BLOCK_INTERNAL_DESTINATIONS")]
+    block_internal_destinations: bool,
+    /// Internal networks allowed all the same (CIDR, repeatable).
+    #[arg(long = "allow-destination", value_name = "CIDR")]
+    allow_destinations: Vec<String>,
 }
 
 #[tokio::main]
@@ -70,12 +79,23 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let disable_after = parse_short_duration(&args.disable_endpoint_after)
         .ok_or("--disable-endpoint-after takes a duration such as 5d, 120h or 30s")?;
+    let policy = DestinationPolicy {
+        block_internal: args.block_internal_destinations,
+        allow: args
+            .allow_destinations
+            .iter()
+            .map(|n| Network::parse(n))
+            .collect::<Result<_, _>>()?,
+    };
     let store = sqlite::SqliteStore::open(&args.data.join("lifecycle.db"))?;
     let wake = Arc::new(Notify::new());
     let service = Arc::new(Service::new(
         Arc::new(store.clone()),
         Arc::new(timers::LocalScheduler::new(wake.clone())),
-        Arc::new(sender::HttpSender::new()),
+        Arc::new(sender::HttpSender::with(
+            policy,
+            Duration::from_secs(SEND_TIMEOUT_SECS as u64),
+        )),
         Arc::new(SystemClock),
         Config {
             retry,

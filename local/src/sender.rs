@@ -1,8 +1,12 @@
 //! Sends signed webhooks with reqwest: 15 s timeout, no redirects followed.
 
 use async_trait::async_trait;
+use lifecycle_core::destination::DestinationPolicy;
 use lifecycle_core::ports::{OutgoingWebhook, SendResult, Sender};
 use lifecycle_core::service::SEND_TIMEOUT_SECS;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Response bodies are kept up to this many bytes in the attempt log.
@@ -10,12 +14,25 @@ const EXCERPT_BYTES: usize = 4096;
 
 pub struct HttpSender {
     client: reqwest::Client,
+    policy: Arc<DestinationPolicy>,
+    timeout: Duration,
 }
 
 impl HttpSender {
     pub fn new() -> Self {
+        Self::with(
+            DestinationPolicy::default(),
+            Duration::from_secs(SEND_TIMEOUT_SECS as u64),
+        )
+    }
+
+    /// A sender that refuses destinations the policy refuses, and gives up
+    /// on an answer after `timeout`.
+    pub fn with(policy: DestinationPolicy, timeout: Duration) -> Self {
+        let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(SEND_TIMEOUT_SECS as u64))
+            .dns_resolver(Arc::new(CheckedResolver(policy.clone())))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
@@ -24,7 +41,50 @@ impl HttpSender {
             ))
             .build()
             .expect("the HTTP client builds");
-        Self { client }
+        Self {
+            client,
+            policy,
+            timeout,
+        }
+    }
+
+    /// Hosts given as IP addresses skip the resolver, so they are checked here.
+    fn check_literal(&self, url: &str) -> Result<(), String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
+        let host = url.host_str().unwrap_or_default();
+        match host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => self.policy.check(ip),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Resolves names, then drops addresses the policy refuses, so a name that
+/// points inside the network cannot be used to reach it.
+struct CheckedResolver(Arc<DestinationPolicy>);
+
+impl Resolve for CheckedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refusal = None;
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| policy.check(a.ip()).map_err(|e| refusal = Some(e)).is_ok())
+                .collect();
+            if allowed.is_empty() {
+                let why = refusal.unwrap_or_else(|| format!("{host} resolves to no address"));
+                return Err(why.into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
     }
 }
 
@@ -38,6 +98,12 @@ impl Default for HttpSender {
 impl Sender for HttpSender {
     async fn send(&self, webhook: &OutgoingWebhook) -> SendResult {
         let started = Instant::now();
+        if let Err(refused) = self.check_literal(&webhook.url) {
+            return SendResult {
+                error: Some(refused),
+                ..SendResult::default()
+            };
+        }
         let sent = self
             .client
             .post(&webhook.url)
@@ -72,7 +138,7 @@ impl Sender for HttpSender {
             Err(error) => {
                 result.timed_out = error.is_timeout();
                 result.error = Some(if error.is_timeout() {
-                    format!("no answer within {SEND_TIMEOUT_SECS} s")
+                    format!("no answer within {} ms", self.timeout.as_millis())
                 } else {
                     format!("request failed: {}", root_cause(&error))
                 });

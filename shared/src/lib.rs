@@ -4,6 +4,7 @@
 //! ports; `api` is the one HTTP router both runtimes serve.
 
 pub mod api;
+pub mod destination;
 pub mod endpoint;
 pub mod entity;
 pub mod error;
