@@ -109,7 +109,13 @@ pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
             started += 1;
             let (service, in_flight, wake) = (service.clone(), in_flight.clone(), wake.clone());
             tokio::spawn(async move {
-                if let Err(error) = service.run_timer(&id).await {
+                // Firing only makes the deliveries; each is then its own timer,
+                // so the per-endpoint bound applies to every attempt.
+                let outcome = match endpoint_permit {
+                    Some(_) => service.attempt(&id).await,
+                    None => service.fire(&id).await.map(drop),
+                };
+                if let Err(error) = outcome {
                     tracing::error!(%error, timer = %id, "timer failed; it stays due and is retried");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }

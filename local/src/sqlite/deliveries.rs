@@ -173,6 +173,6 @@ impl SqliteStore {
     }
 
     pub(super) async fn save_delivery(&self, delivery: Delivery) -> StoreResult<()> {
-        self.with(move |c| update_delivery(c, &delivery)).await
+        self.durably(move |c| update_delivery(c, &delivery)).await
     }
 }

@@ -63,6 +63,22 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `work` with every commit synced to disk before it returns.
+    async fn durably<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.with(move |c| {
+            c.execute_batch("PRAGMA synchronous = FULL")
+                .map_err(unavailable)?;
+            let result = work(c);
+            c.execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(unavailable)?;
+            result
+        })
+        .await
+    }
+
     /// Runs `work` with the connection on the blocking pool.
     async fn with<T: Send + 'static>(
         &self,

@@ -64,7 +64,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn write_plan(&self, plan: Plan) -> StoreResult<()> {
-        self.with(move |c| {
+        self.durably(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             write_plan(&tx, &plan)?;
             tx.commit().map_err(unavailable)

@@ -11,7 +11,7 @@ impl SqliteStore {
         &self,
         defaults: Vec<Notification>,
     ) -> StoreResult<()> {
-        self.with(move |c| {
+        self.durably(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             for n in &defaults {
                 tx.execute(
@@ -58,7 +58,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn commit_write_batch(&self, commit: WriteCommit) -> StoreResult<()> {
-        self.with(move |c| {
+        self.durably(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             let now = millis(chrono::Utc::now());
             for (id, status) in &commit.events {
@@ -127,7 +127,7 @@ impl SqliteStore {
         id: String,
         record: String,
     ) -> StoreResult<()> {
-        self.with(move |c| {
+        self.durably(move |c| {
             c.execute(
                 &format!("INSERT OR REPLACE INTO {table} (id, record) VALUES (?1, ?2)"),
                 params![id, record],
@@ -139,7 +139,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn delete_record(&self, table: &'static str, id: String) -> StoreResult<()> {
-        self.with(move |c| {
+        self.durably(move |c| {
             c.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])
                 .map(drop)
                 .map_err(unavailable)

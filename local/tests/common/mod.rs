@@ -46,10 +46,23 @@ impl From<u16> for Answer {
 #[derive(Clone, Default)]
 pub struct Received {
     pub requests: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    /// When each request arrived, by the system clock.
+    pub times: Arc<Mutex<Vec<chrono::DateTime<chrono::Utc>>>>,
     answers: Arc<Mutex<VecDeque<Answer>>>,
 }
 
 impl Received {
+    /// Arrival times with parsed bodies.
+    pub fn arrivals(&self) -> Vec<(chrono::DateTime<chrono::Utc>, Value)> {
+        self.times
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .zip(self.bodies())
+            .collect()
+    }
+
     pub fn bodies(&self) -> Vec<Value> {
         self.requests
             .lock()
@@ -74,6 +87,7 @@ pub async fn receiver_with(answers: Vec<Answer>) -> (String, Received) {
         post(move |headers: HeaderMap, body: String| {
             let state = state.clone();
             async move {
+                state.times.lock().unwrap().push(chrono::Utc::now());
                 state.requests.lock().unwrap().push((headers, body));
                 let answer = state
                     .answers

@@ -1,0 +1,96 @@
+//! A dead endpoint never delays a healthy one: the real timer loop, the
+//! system clock, one receiver that answers after the send timeout and one
+//! that answers at once, 200 notifications due at the same second.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::{receiver_with, Answer};
+use lifecycle_core::destination::DestinationPolicy;
+use lifecycle_core::service::{Config, Service};
+use lifecycle_core::time::{format_time, Clock, SystemClock};
+use lifecycle_local::sender::HttpSender;
+use lifecycle_local::sqlite::SqliteStore;
+use lifecycle_local::timers::{self, LocalScheduler};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const CONTRACTS: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timing_out_endpoint_does_not_delay_a_healthy_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    let wake = Arc::new(Notify::new());
+    let sender = HttpSender::with(DestinationPolicy::default(), Duration::from_secs(2));
+    let service = Arc::new(Service::new(
+        Arc::new(store.clone()),
+        Arc::new(LocalScheduler::new(wake.clone())),
+        Arc::new(sender),
+        Arc::new(SystemClock),
+        Config::default(),
+    ));
+    service.install().await.unwrap();
+    tokio::spawn(timers::run(service.clone(), store, wake));
+
+    let slow = vec![
+        Answer {
+            status: 200,
+            headers: vec![],
+            delay_ms: 4_000
+        };
+        CONTRACTS
+    ];
+    let (slow_url, slow_received) = receiver_with(slow).await;
+    let (healthy_url, healthy_received) = receiver_with(vec![]).await;
+    for url in [&slow_url, &healthy_url] {
+        service
+            .create_endpoint(&json!({"url": url, "event_types": ["contract.end"]}))
+            .await
+            .unwrap();
+    }
+
+    let end = SystemClock.now() + chrono::Duration::seconds(2);
+    let events: Vec<_> = (0..CONTRACTS)
+        .map(|i| {
+            json!({"id": format!("wr_{i}"), "type": "contract.create", "occurred_at": format_time(SystemClock.now()),
+                   "data": {"id": format!("k_{i}"), "customer_id": "c_1", "starting_at": "2026-01-01T00:00:00Z",
+                            "ending_before": format_time(end)}})
+        })
+        .collect();
+    service.ingest(&json!({ "events": events })).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while healthy_received.requests.lock().unwrap().len() < CONTRACTS
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let arrivals = healthy_received.arrivals();
+    assert_eq!(arrivals.len(), CONTRACTS, "every healthy delivery arrived");
+    let mut lags: Vec<i64> = arrivals
+        .iter()
+        .map(|(at, body)| {
+            let scheduled: DateTime<Utc> = body["data"]["scheduled_for"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            (*at - scheduled).num_milliseconds()
+        })
+        .collect();
+    lags.sort();
+    let p99 = lags[lags.len() * 99 / 100 - 1];
+    println!(
+        "healthy endpoint lag: p50 {} ms, p99 {p99} ms, max {} ms",
+        lags[lags.len() / 2],
+        lags[lags.len() - 1]
+    );
+    assert!(p99 < 1_000, "healthy p99 {p99} ms is over 1 s");
+    assert!(
+        slow_received.requests.lock().unwrap().len() < CONTRACTS,
+        "the slow endpoint is still being worked through"
+    );
+}
