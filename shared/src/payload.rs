@@ -35,14 +35,21 @@ pub fn build(schedule: &Schedule, record: Option<&EntityRecord>, late: bool) -> 
         .unwrap_or_else(|| json!({}));
     data["version"] = json!(version);
     if let Some(segment) = &schedule.segment {
+        // Index and count as the entity is now: segments may have been added.
+        let items = snapshot["access_schedule"].as_array();
+        let position = items.and_then(|items| {
+            items
+                .iter()
+                .position(|item| item["id"] == json!(segment.id))
+        });
+        let (index, count, item) = match (items, position) {
+            (Some(items), Some(i)) => (i, items.len(), items[i].clone()),
+            _ => (segment.index, segment.count, Value::Null),
+        };
         data["segment_id"] = json!(segment.id);
-        data["segment_index"] = json!(segment.index);
-        data["segment_count"] = json!(segment.count);
-        let item = snapshot["access_schedule"]
-            .as_array()
-            .and_then(|items| items.iter().find(|item| item["id"] == json!(segment.id)))
-            .cloned();
-        data["segment"] = item.unwrap_or(Value::Null);
+        data["segment_index"] = json!(index);
+        data["segment_count"] = json!(count);
+        data["segment"] = item;
     }
     data[kind.as_str()] = snapshot;
     json!({

@@ -9,6 +9,7 @@ use crate::notification::Notification;
 use crate::schedule::{Delivery, Schedule, ScheduleState, SegmentRef, WriteInfo};
 use crate::time::{format_time, Time};
 use crate::write_event::WriteEvent;
+use chrono::Duration;
 use std::collections::HashMap;
 
 /// A time-based moment of an entity.
@@ -97,11 +98,13 @@ impl Plan {
         self.skipped.extend(other.skipped);
     }
 
+    /// `had_timer`: the schedule was pending before, so a skip must clear its timer.
     fn pending_or_skipped(
         &mut self,
         mut schedule: Schedule,
         notification: &Notification,
         now: Time,
+        had_timer: bool,
     ) {
         match decide(schedule.fire_at, notification, now) {
             Ok(late) => {
@@ -114,6 +117,11 @@ impl Plan {
                 });
             }
             Err(reason) => {
+                if had_timer {
+                    self.timers.push(TimerChange::Clear {
+                        id: schedule.id.clone(),
+                    });
+                }
                 schedule.state = ScheduleState::Skipped;
                 schedule.late = false;
                 self.skipped
@@ -128,10 +136,23 @@ impl Plan {
 /// A fire time in the future is on time; a past one within the catch-up
 /// window fires at once, late; an older one is skipped, with the reason.
 pub fn decide(fire_at: Time, notification: &Notification, now: Time) -> Result<bool, String> {
-    if fire_at > now {
+    decide_with_grace(fire_at, notification, now, Duration::zero())
+}
+
+/// How late a timer may go off and still count as on time: timers fire at
+/// or just after their time, never exactly at it.
+pub const FIRE_GRACE_SECS: i64 = 60;
+
+fn decide_with_grace(
+    fire_at: Time,
+    notification: &Notification,
+    now: Time,
+    grace: Duration,
+) -> Result<bool, String> {
+    if fire_at >= now {
         return Ok(false);
     }
-    let deadline = notification.catch_up.apply(fire_at).unwrap_or(fire_at);
+    let deadline = notification.catch_up.apply(fire_at).unwrap_or(fire_at) + grace;
     if now <= deadline {
         Ok(true)
     } else {
@@ -224,12 +245,12 @@ pub fn plan(
     for (wanted, n) in desired(record, notifications, now) {
         let notification = &notifications[n];
         match by_id.remove(wanted.id.as_str()) {
-            None => plan.pending_or_skipped(wanted, notification, now),
+            None => plan.pending_or_skipped(wanted, notification, now, false),
             Some(old) if old.state == ScheduleState::Cancelled => {
-                plan.pending_or_skipped(wanted, notification, now)
+                plan.pending_or_skipped(wanted, notification, now, false)
             }
             Some(old) if old.state == ScheduleState::Pending && old.fire_at != wanted.fire_at => {
-                plan.pending_or_skipped(wanted, notification, now)
+                plan.pending_or_skipped(wanted, notification, now, true)
             }
             Some(_) => {}
         }
@@ -345,7 +366,8 @@ pub fn stale_reason(
             return Some("moment moved or removed".into());
         }
     }
-    if let Err(reason) = decide(schedule.fire_at, notification, now) {
+    let grace = Duration::seconds(FIRE_GRACE_SECS);
+    if let Err(reason) = decide_with_grace(schedule.fire_at, notification, now, grace) {
         return Some(reason.replace(
             "when it was planned",
             "when it came due (was the process down?)",

@@ -4,7 +4,7 @@ use super::Service;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::payload;
-use crate::planner::{stale_reason, TimerChange};
+use crate::planner::{stale_reason, TimerChange, FIRE_GRACE_SECS};
 use crate::ports::DeliveryFilter;
 use crate::ports::{AttemptCommit, FireCommit, Message, OutgoingWebhook};
 use crate::retry::Outcome;
@@ -12,9 +12,6 @@ use crate::schedule::{Attempt, Delivery, DeliveryStatus, ScheduleState};
 use crate::signing::signature_header;
 use crate::time::{format_time, Time};
 use chrono::Duration;
-
-/// A schedule that fires later than this after its time says so (`late`).
-const LATE_AFTER_SECS: i64 = 60;
 
 impl Service {
     /// Fires a due schedule: skips it if it went stale, otherwise makes its
@@ -47,7 +44,7 @@ impl Service {
             }
             None => {
                 let late =
-                    schedule.late || now - schedule.fire_at > Duration::seconds(LATE_AFTER_SECS);
+                    schedule.late || now - schedule.fire_at > Duration::seconds(FIRE_GRACE_SECS);
                 let body = payload::build(&schedule, record.as_ref(), late).to_string();
                 let endpoints = self.store.endpoints().await?;
                 let mut deliveries: Vec<_> = endpoints
