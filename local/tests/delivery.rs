@@ -33,7 +33,10 @@ async fn create_and_send(h: &Harness, n: u32) -> Delivery {
     let contract = json!(format!("k_{n}"));
     all.into_iter()
         .map(|(d, _)| d)
-        .find(|d| json!(d.entity.id) == contract && d.endpoint_id.is_some())
+        .find(|d| {
+            d.entity.as_ref().map(|e| json!(e.id)) == Some(contract.clone())
+                && d.endpoint_id.is_some()
+        })
         .unwrap()
 }
 
@@ -99,7 +102,9 @@ async fn throttled_receivers_wait_a_minute_and_retry_after_is_clamped() {
 async fn gone_disables_the_endpoint_until_it_is_enabled_again() {
     let h = harness(NOW).await;
     let (url, received) = receiver(&[410]).await;
+    let (ops_url, ops_received) = receiver(&[]).await;
     h.endpoint(&url, &["contract.create"]).await;
+    h.endpoint(&ops_url, &["webhook_endpoint.disabled"]).await;
     let delivery = create_and_send(&h, 1).await;
     assert_eq!(delivery.status.as_str(), "failed", "410 is not retried");
     assert!(delivery.reason.as_deref().unwrap().contains("410"));
@@ -107,6 +112,11 @@ async fn gone_disables_the_endpoint_until_it_is_enabled_again() {
     let endpoint = h.service.endpoint(&endpoint_id).await.unwrap();
     assert!(!endpoint.enabled);
     assert!(endpoint.disabled_reason.as_deref().unwrap().contains("410"));
+    h.run_due().await;
+    let notices = ops_received.bodies();
+    assert_eq!(notices.len(), 1, "the other endpoint hears of it");
+    assert_eq!(notices[0]["type"], json!("webhook_endpoint.disabled"));
+    assert_eq!(notices[0]["data"]["endpoint_id"], json!(endpoint_id));
 
     let next = h.contract("wr_2", "create", "k_2", None, NOW).await;
     assert_eq!(next, json!("accepted"));

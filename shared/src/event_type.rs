@@ -1,4 +1,5 @@
-//! The 15 lifecycle event types: 6 time-based moments and 9 write-based ones.
+//! The event types delivered: the 15 lifecycle types (6 time-based moments
+//! and 9 write-based ones) and the operational `webhook_endpoint.disabled`.
 
 use crate::entity::EntityKind;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -20,6 +21,8 @@ pub enum EventType {
     CreditCreate,
     CreditEdit,
     CreditArchive,
+    /// Sent to the other endpoints when one is disabled.
+    WebhookEndpointDisabled,
 }
 
 /// Which side of a period a time-based moment is.
@@ -52,11 +55,14 @@ impl WriteAction {
 pub enum Trigger {
     Moment(Edge),
     Write(WriteAction),
+    /// About the delivery system itself, not about billing.
+    Operational,
 }
 
 use EventType::*;
 
 impl EventType {
+    /// The lifecycle types: the ones notifications are made of.
     pub const ALL: [EventType; 15] = [
         ContractStart,
         ContractEnd,
@@ -92,23 +98,35 @@ impl EventType {
             CreditCreate => "credit.create",
             CreditEdit => "credit.edit",
             CreditArchive => "credit.archive",
+            WebhookEndpointDisabled => "webhook_endpoint.disabled",
         }
     }
 
     pub fn parse(text: &str) -> Option<EventType> {
-        Self::ALL.into_iter().find(|t| t.as_str() == text)
+        Self::ALL
+            .into_iter()
+            .chain([WebhookEndpointDisabled])
+            .find(|t| t.as_str() == text)
     }
 
-    pub fn kind(self) -> EntityKind {
-        match self {
+    pub fn is_lifecycle(self) -> bool {
+        self.kind().is_some()
+    }
+
+    /// The kind of entity a lifecycle type is about.
+    pub fn kind(self) -> Option<EntityKind> {
+        Some(match self {
             ContractStart | ContractEnd | ContractCreate | ContractEdit | ContractArchive => {
                 EntityKind::Contract
             }
             CommitSegmentStart | CommitSegmentEnd | CommitCreate | CommitEdit | CommitArchive => {
                 EntityKind::Commit
             }
-            _ => EntityKind::Credit,
-        }
+            CreditSegmentStart | CreditSegmentEnd | CreditCreate | CreditEdit | CreditArchive => {
+                EntityKind::Credit
+            }
+            WebhookEndpointDisabled => return None,
+        })
     }
 
     pub fn trigger(self) -> Trigger {
@@ -117,7 +135,8 @@ impl EventType {
             ContractEnd | CommitSegmentEnd | CreditSegmentEnd => Trigger::Moment(Edge::End),
             ContractCreate | CommitCreate | CreditCreate => Trigger::Write(WriteAction::Create),
             ContractEdit | CommitEdit | CreditEdit => Trigger::Write(WriteAction::Edit),
-            _ => Trigger::Write(WriteAction::Archive),
+            ContractArchive | CommitArchive | CreditArchive => Trigger::Write(WriteAction::Archive),
+            WebhookEndpointDisabled => Trigger::Operational,
         }
     }
 
@@ -129,7 +148,7 @@ impl EventType {
     pub fn for_write(kind: EntityKind, action: WriteAction) -> EventType {
         Self::ALL
             .into_iter()
-            .find(|t| t.kind() == kind && t.trigger() == Trigger::Write(action))
+            .find(|t| t.kind() == Some(kind) && t.trigger() == Trigger::Write(action))
             .expect("every kind has every write type")
     }
 
@@ -137,7 +156,7 @@ impl EventType {
     pub fn for_moment(kind: EntityKind, edge: Edge) -> EventType {
         Self::ALL
             .into_iter()
-            .find(|t| t.kind() == kind && t.trigger() == Trigger::Moment(edge))
+            .find(|t| t.kind() == Some(kind) && t.trigger() == Trigger::Moment(edge))
             .expect("every kind has a start and an end")
     }
 }
@@ -167,13 +186,15 @@ mod tests {
         assert_eq!(names.len(), 15);
         for t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
-            assert!(t.as_str().starts_with(t.kind().as_str()));
+            assert!(t.as_str().starts_with(t.kind().unwrap().as_str()));
         }
         assert_eq!(
             EventType::ALL.iter().filter(|t| t.is_time_based()).count(),
             6
         );
         assert_eq!(EventType::parse("credit.end"), None);
+        let disabled = EventType::parse("webhook_endpoint.disabled").unwrap();
+        assert!(!disabled.is_lifecycle() && !EventType::ALL.contains(&disabled));
     }
 
     #[test]

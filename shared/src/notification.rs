@@ -63,7 +63,7 @@ impl Notification {
     /// Whether this notification is about this entity at all.
     pub fn applies_to(&self, entity: &Entity) -> bool {
         self.enabled
-            && self.event_type.kind() == entity.kind()
+            && self.event_type.kind() == Some(entity.kind())
             && self
                 .filter
                 .matches(entity.customer_id(), entity.custom_fields())
@@ -186,14 +186,18 @@ impl Notification {
 }
 
 fn parse_event_type(name: &str) -> Result<EventType, ApiError> {
-    EventType::parse(name).ok_or_else(|| {
-        let message = if name.starts_with("alerts.") {
-            format!("threshold notifications (`{name}`) are not supported by this version")
-        } else {
-            format!("unknown event type `{name}`")
-        };
-        ApiError::invalid("event_type", message)
-    })
+    EventType::parse(name)
+        .filter(|t| t.is_lifecycle())
+        .ok_or_else(|| {
+            let message = if name.starts_with("alerts.") {
+                format!("threshold notifications (`{name}`) are not supported by this version")
+            } else if EventType::parse(name).is_some() {
+                format!("`{name}` is sent to endpoints by the system and takes no notification")
+            } else {
+                format!("unknown event type `{name}`")
+            };
+            ApiError::invalid("event_type", message)
+        })
 }
 
 #[cfg(test)]

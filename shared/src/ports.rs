@@ -154,6 +154,8 @@ pub trait Store: Send + Sync {
         lease_until: Time,
     ) -> StoreResult<Option<(Delivery, Message)>>;
     async fn commit_attempt(&self, commit: &AttemptCommit) -> StoreResult<()>;
+    /// Records a webhook that comes from no schedule, with its deliveries (each at most once).
+    async fn add_message(&self, message: &Message, deliveries: &[Delivery]) -> StoreResult<()>;
     async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
 }
 

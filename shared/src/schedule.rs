@@ -125,11 +125,13 @@ pub struct Delivery {
     /// `dlv_<hash>` of (schedule, endpoint): at most one per endpoint per webhook.
     pub id: String,
     pub webhook_id: String,
+    /// The schedule it came from, or the webhook id for operational webhooks.
     pub schedule_id: String,
-    pub notification_id: String,
+    pub notification_id: Option<String>,
     pub event_type: EventType,
+    /// Empty for operational webhooks, which are about no customer.
     pub customer_id: String,
-    pub entity: EntityKey,
+    pub entity: Option<EntityKey>,
     pub endpoint_id: Option<String>,
     pub status: DeliveryStatus,
     pub reason: Option<String>,
@@ -153,10 +155,10 @@ impl Delivery {
             id: hashed_id("dlv", &[&schedule.id, endpoint_id.unwrap_or("-")]),
             webhook_id: schedule.webhook_id(),
             schedule_id: schedule.id.clone(),
-            notification_id: schedule.notification_id.clone(),
+            notification_id: Some(schedule.notification_id.clone()),
             event_type: schedule.event_type,
             customer_id: schedule.customer_id.clone(),
-            entity: schedule.entity.clone(),
+            entity: Some(schedule.entity.clone()),
             endpoint_id: endpoint_id.map(str::to_string),
             status,
             reason: None,
@@ -176,6 +178,33 @@ impl Delivery {
         delivery
     }
 
+    /// A webhook about the delivery system itself, due now to an endpoint.
+    pub fn operational(
+        webhook_id: &str,
+        event_type: EventType,
+        endpoint_id: &str,
+        now: Time,
+    ) -> Self {
+        Delivery {
+            id: hashed_id("dlv", &[webhook_id, endpoint_id]),
+            webhook_id: webhook_id.to_string(),
+            schedule_id: webhook_id.to_string(),
+            notification_id: None,
+            event_type,
+            customer_id: String::new(),
+            entity: None,
+            endpoint_id: Some(endpoint_id.to_string()),
+            status: DeliveryStatus::Pending,
+            reason: None,
+            scheduled_for: now,
+            attempt_count: 0,
+            next_attempt_at: Some(now),
+            manual: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The record of a moment that was not sent, and why.
     pub fn skipped(schedule: &Schedule, reason: &str, now: Time) -> Self {
         let mut delivery = Self::new(schedule, None, DeliveryStatus::Skipped, now);
@@ -192,7 +221,9 @@ impl Delivery {
             "attempt_count": self.attempt_count, "next_attempt_at": self.next_attempt_at,
             "created_at": self.created_at, "updated_at": self.updated_at, "attempts": attempts,
         });
-        view[self.entity.kind.id_field()] = json!(self.entity.id);
+        if let Some(entity) = &self.entity {
+            view[entity.kind.id_field()] = json!(entity.id);
+        }
         view
     }
 }

@@ -755,11 +755,11 @@ fn a_past_fire_time_beyond_catch_up_is_skipped_with_a_reason() {
     );
     assert_eq!(
         (
-            d.notification_id.as_str(),
+            d.notification_id.as_deref(),
             d.event_type,
             d.customer_id.as_str()
         ),
-        (s.notification_id.as_str(), s.event_type, "c_1")
+        (Some(s.notification_id.as_str()), s.event_type, "c_1")
     );
 }
 

@@ -172,6 +172,26 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn insert_message(
+        &self,
+        message: Message,
+        deliveries: Vec<Delivery>,
+    ) -> StoreResult<()> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO messages (id, body) VALUES (?1, ?2)",
+                params![message.id, message.body],
+            )
+            .map_err(unavailable)?;
+            for delivery in &deliveries {
+                insert_delivery(&tx, delivery)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
     pub(super) async fn save_delivery(&self, delivery: Delivery) -> StoreResult<()> {
         self.durably(move |c| update_delivery(c, &delivery)).await
     }

@@ -150,6 +150,11 @@ impl Store for SqliteStore {
         self.record_attempt(commit.clone()).await
     }
 
+    async fn add_message(&self, message: &Message, deliveries: &[Delivery]) -> StoreResult<()> {
+        self.insert_message(message.clone(), deliveries.to_vec())
+            .await
+    }
+
     async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
         self.save_delivery(delivery.clone()).await
     }

@@ -84,7 +84,18 @@ pub async fn update_endpoint(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Answer {
-    ok(s.service.update_endpoint(&id, &body).await?.view(false))
+    let before = s.service.endpoint(&id).await?;
+    let after = s.service.update_endpoint(&id, &body).await?;
+    let mut view = after.view(false);
+    if !before.enabled && after.enabled {
+        // Re-enabled: offer to re-send what failed while it was down.
+        let since = before.failing_since.unwrap_or(before.updated_at);
+        view["recovery"] = json!({
+            "since": since,
+            "how": format!("POST /v1/webhook-endpoints/{id}/recover {{\"since\": \"{}\"}}", crate::time::format_time(since)),
+        });
+    }
+    ok(view)
 }
 
 pub async fn delete_endpoint(

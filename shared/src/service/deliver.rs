@@ -3,6 +3,8 @@
 use super::Service;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::event_type::EventType;
+use crate::ids::hashed_id;
 use crate::payload;
 use crate::planner::{stale_reason, TimerChange, FIRE_GRACE_SECS};
 use crate::ports::DeliveryFilter;
@@ -12,6 +14,7 @@ use crate::schedule::{Attempt, Delivery, DeliveryStatus, ScheduleState};
 use crate::signing::signature_header;
 use crate::time::{format_time, Time};
 use chrono::Duration;
+use serde_json::json;
 
 impl Service {
     /// Fires a due schedule: skips it if it went stale, otherwise makes its
@@ -238,14 +241,59 @@ impl Service {
             if let Some(mut current) = self.store.endpoint(&endpoint.id).await? {
                 current.failing_since = endpoint.failing_since;
                 current.enabled &= endpoint.enabled;
-                if !endpoint.enabled {
+                let disabled_now = !endpoint.enabled && before.1;
+                if disabled_now {
                     current.disabled_reason = endpoint.disabled_reason.clone();
                     tracing::warn!(endpoint = %endpoint.id, reason = ?endpoint.disabled_reason, "endpoint disabled");
                 }
                 current.updated_at = now;
                 self.store.put_endpoint(&current).await?;
+                if disabled_now {
+                    self.announce_disabled(&current, now).await?;
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Tells the other endpoints that one was disabled (`webhook_endpoint.disabled`).
+    async fn announce_disabled(&self, disabled: &Endpoint, now: Time) -> Result<(), ApiError> {
+        let event_type = EventType::WebhookEndpointDisabled;
+        let id = hashed_id(
+            "msg",
+            &[event_type.as_str(), &disabled.id, &format_time(now)],
+        );
+        let body = json!({
+            "id": id, "type": event_type, "timestamp": now,
+            "data": {
+                "endpoint_id": disabled.id, "url": disabled.url, "description": disabled.description,
+                "reason": disabled.disabled_reason, "failing_since": disabled.failing_since, "disabled_at": now,
+            },
+        });
+        let deliveries: Vec<_> = self
+            .store
+            .endpoints()
+            .await?
+            .iter()
+            .filter(|e| e.id != disabled.id && e.accepts(event_type))
+            .map(|e| Delivery::operational(&id, event_type, &e.id, now))
+            .collect();
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let message = Message {
+            id,
+            body: body.to_string(),
+        };
+        self.store.add_message(&message, &deliveries).await?;
+        let timers: Vec<_> = deliveries
+            .iter()
+            .map(|d| TimerChange::Set {
+                id: d.id.clone(),
+                at: now,
+            })
+            .collect();
+        self.set_timers(&timers).await;
         Ok(())
     }
 

@@ -69,7 +69,9 @@ impl Service {
         } else {
             &[]
         };
-        let kind = notification.event_type.kind();
+        let Some(kind) = notification.event_type.kind() else {
+            return Ok(());
+        };
         let mut after: Option<String> = None;
         loop {
             let page = self
