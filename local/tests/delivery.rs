@@ -55,6 +55,7 @@ async fn throttled_receivers_wait_a_minute_and_retry_after_is_clamped() {
         status: 503,
         headers: vec![("retry-after", secs.into())],
         delay_ms: 0,
+        body: String::new(),
     };
     let (url, received) = receiver_with(vec![
         429.into(),
@@ -148,6 +149,7 @@ async fn timeouts_are_failures_that_wait_a_minute() {
         status: 200,
         headers: vec![],
         delay_ms: 1_000,
+        body: String::new(),
     }])
     .await;
     h.endpoint(&url, &["contract.create"]).await;
@@ -171,6 +173,7 @@ async fn redirects_are_failures_and_are_not_followed() {
         status: 302,
         headers: vec![("location", elsewhere)],
         delay_ms: 0,
+        body: String::new(),
     }])
     .await;
     h.endpoint(&url, &["contract.create"]).await;
@@ -437,4 +440,55 @@ async fn internal_destinations_are_refused_unless_allow_listed() {
     h.endpoint(&url, &["contract.create"]).await;
     let delivery = create_and_send(&h, 1).await;
     assert_eq!(delivery.status.as_str(), "delivered");
+}
+
+#[tokio::test]
+async fn the_attempt_log_keeps_4_kib_of_the_answer_and_filters_by_endpoint_and_time() {
+    let h = harness(NOW).await;
+    let long = Answer {
+        status: 500,
+        body: "x".repeat(10_000),
+        ..Answer::default()
+    };
+    let (url, _) = receiver_with(vec![long]).await;
+    let (other_url, _) = receiver(&[]).await;
+    h.endpoint(&url, &["contract.create"]).await;
+    h.endpoint(&other_url, &["contract.create"]).await;
+    let delivery = create_and_send(&h, 1).await;
+    assert!(delivery.endpoint_id.is_some());
+    let endpoints = h.service.list_endpoints().await.unwrap();
+    let failing = endpoints.iter().find(|e| e.url == url).unwrap().id.clone();
+
+    let of = |endpoint: &str, since: Option<&str>, until: Option<&str>| DeliveryFilter {
+        endpoint_id: Some(endpoint.to_string()),
+        since: since.map(t),
+        until: until.map(t),
+        ..Default::default()
+    };
+    let page = h
+        .service
+        .deliveries(&of(&failing, None, None), None, 50)
+        .await
+        .unwrap()
+        .data;
+    assert_eq!(page.len(), 1);
+    assert_eq!(
+        page[0].1[0].response.as_ref().unwrap().len(),
+        4096,
+        "the first 4 KiB of a 10 kB answer"
+    );
+    assert_eq!(page[0].1[0].status_code, Some(500));
+    assert!(page[0].1[0].latency_ms < 5_000);
+    let later = h
+        .service
+        .deliveries(&of(&failing, Some("2026-11-25T00:00:01Z"), None), None, 50)
+        .await
+        .unwrap();
+    assert!(later.data.is_empty(), "nothing since a second later");
+    let earlier = h
+        .service
+        .deliveries(&of(&failing, None, Some("2026-11-24T23:59:59Z")), None, 50)
+        .await
+        .unwrap();
+    assert!(earlier.data.is_empty(), "nothing until a second before");
 }

@@ -38,8 +38,8 @@ async fn a_timing_out_endpoint_does_not_delay_a_healthy_one() {
     let slow = vec![
         Answer {
             status: 200,
-            headers: vec![],
-            delay_ms: 4_000
+            delay_ms: 4_000,
+            ..Answer::default()
         };
         CONTRACTS
     ];

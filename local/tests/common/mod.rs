@@ -32,6 +32,7 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub delay_ms: u64,
+    pub body: String,
 }
 
 impl From<u16> for Answer {
@@ -103,7 +104,11 @@ pub async fn receiver_with(answers: Vec<Answer>) -> (String, Received) {
                         HeaderValue::from_str(&value).unwrap(),
                     );
                 }
-                (StatusCode::from_u16(answer.status).unwrap(), headers)
+                (
+                    StatusCode::from_u16(answer.status).unwrap(),
+                    headers,
+                    answer.body,
+                )
             }
         }),
     );

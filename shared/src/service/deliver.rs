@@ -200,7 +200,7 @@ impl Service {
                 attempt,
             })
             .await?;
-        self.track_health(endpoint, outcome.is_success(), gone, after)
+        self.track_health(endpoint, outcome.is_success(), gone, now)
             .await?;
         if let Some(at) = delivery.next_attempt_at {
             self.set_timers(&[TimerChange::Set {
@@ -214,6 +214,7 @@ impl Service {
 
     /// Keeps an endpoint's failure window: a success closes it; a failure
     /// opens it, and one open for `disable_after` (or a 410) disables the endpoint.
+    /// `now` is when the attempt started, so the window covers the delivery it began with.
     async fn track_health(
         &self,
         mut endpoint: Endpoint,
@@ -297,7 +298,8 @@ impl Service {
         Ok(())
     }
 
-    /// Sends again, once each, every failed delivery of an endpoint since a time.
+    /// Sends again, once each, every delivery of an endpoint that failed
+    /// since a time (by when it failed, not when it was made).
     pub async fn recover_endpoint(
         &self,
         endpoint_id: &str,
@@ -312,7 +314,6 @@ impl Service {
         let filter = DeliveryFilter {
             endpoint_id: Some(endpoint_id.to_string()),
             status: Some(DeliveryStatus::Failed),
-            since: Some(since),
             ..Default::default()
         };
         let mut failed = Vec::new();
@@ -322,7 +323,13 @@ impl Service {
                 .store
                 .deliveries(&filter, cursor.as_deref(), 500)
                 .await?;
-            failed.extend(page.data.into_iter().map(|(d, _)| d.id));
+            failed.extend(
+                page.data
+                    .into_iter()
+                    .map(|(d, _)| d)
+                    .filter(|d| d.updated_at >= since)
+                    .map(|d| d.id),
+            );
             cursor = page.next_cursor;
             if cursor.is_none() {
                 break;
