@@ -23,6 +23,12 @@ pub enum EventType {
     CreditArchive,
     /// Sent to the other endpoints when one is disabled.
     WebhookEndpointDisabled,
+    AlertsLowCreditBalanceReached,
+    AlertsLowCreditBalanceResolved,
+    AlertsSpendThresholdReached,
+    AlertsSpendThresholdResolved,
+    AlertsUsageThresholdReached,
+    AlertsUsageThresholdResolved,
 }
 
 /// Which side of a period a time-based moment is.
@@ -57,6 +63,8 @@ pub enum Trigger {
     Write(WriteAction),
     /// About the delivery system itself, not about billing.
     Operational,
+    /// A threshold crossed, up (`*_reached`) or back (`*_resolved`).
+    Threshold,
 }
 
 use EventType::*;
@@ -99,6 +107,12 @@ impl EventType {
             CreditEdit => "credit.edit",
             CreditArchive => "credit.archive",
             WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            AlertsLowCreditBalanceReached => "alerts.low_credit_balance_reached",
+            AlertsLowCreditBalanceResolved => "alerts.low_credit_balance_resolved",
+            AlertsSpendThresholdReached => "alerts.spend_threshold_reached",
+            AlertsSpendThresholdResolved => "alerts.spend_threshold_resolved",
+            AlertsUsageThresholdReached => "alerts.usage_threshold_reached",
+            AlertsUsageThresholdResolved => "alerts.usage_threshold_resolved",
         }
     }
 
@@ -106,7 +120,26 @@ impl EventType {
         Self::ALL
             .into_iter()
             .chain([WebhookEndpointDisabled])
+            .chain(Self::THRESHOLD)
+            .chain(Self::THRESHOLD.map(|t| t.resolved().expect("threshold types resolve")))
             .find(|t| t.as_str() == text)
+    }
+
+    /// The threshold types a notification can be made of.
+    pub const THRESHOLD: [EventType; 3] = [
+        AlertsLowCreditBalanceReached,
+        AlertsSpendThresholdReached,
+        AlertsUsageThresholdReached,
+    ];
+
+    /// The `*_resolved` type of a `*_reached` one.
+    pub fn resolved(self) -> Option<EventType> {
+        match self {
+            AlertsLowCreditBalanceReached => Some(AlertsLowCreditBalanceResolved),
+            AlertsSpendThresholdReached => Some(AlertsSpendThresholdResolved),
+            AlertsUsageThresholdReached => Some(AlertsUsageThresholdResolved),
+            _ => None,
+        }
     }
 
     pub fn is_lifecycle(self) -> bool {
@@ -125,7 +158,7 @@ impl EventType {
             CreditSegmentStart | CreditSegmentEnd | CreditCreate | CreditEdit | CreditArchive => {
                 EntityKind::Credit
             }
-            WebhookEndpointDisabled => return None,
+            _ => return None,
         })
     }
 
@@ -137,6 +170,7 @@ impl EventType {
             ContractEdit | CommitEdit | CreditEdit => Trigger::Write(WriteAction::Edit),
             ContractArchive | CommitArchive | CreditArchive => Trigger::Write(WriteAction::Archive),
             WebhookEndpointDisabled => Trigger::Operational,
+            _ => Trigger::Threshold,
         }
     }
 

@@ -19,6 +19,8 @@ pub mod ports;
 pub mod retry;
 pub mod schedule;
 pub mod service;
+pub mod signal;
 pub mod signing;
+pub mod threshold;
 pub mod time;
 pub mod write_event;

@@ -24,6 +24,18 @@ pub struct Notification {
     pub filter: Filter,
     pub created_at: Time,
     pub updated_at: Time,
+    /// Threshold notifications only: the value whose crossing fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Usage thresholds only: the metric summed per UTC month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// Threshold notifications only: also send `*_resolved` on the way back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_on_resolve: Option<bool>,
+    /// Threshold notifications only: evaluate every customer when created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluate_on_create: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -69,6 +81,18 @@ impl Notification {
                 .matches(entity.customer_id(), entity.custom_fields())
     }
 
+    pub fn is_threshold(&self) -> bool {
+        self.threshold.is_some()
+    }
+
+    /// Whether this threshold notification watches this customer (and metric).
+    pub fn watches(&self, customer_id: &str, metric: Option<&str>) -> bool {
+        self.enabled
+            && self.is_threshold()
+            && self.metric.as_deref() == metric
+            && self.filter.matches(customer_id, &BTreeMap::new())
+    }
+
     /// The fixed id of the system notification of a type.
     pub fn system_id(event_type: EventType) -> String {
         format!("ntf_system_{}", event_type.as_str().replace('.', "_"))
@@ -89,6 +113,10 @@ impl Notification {
                 filter: Filter::default(),
                 created_at: now,
                 updated_at: now,
+                threshold: None,
+                metric: None,
+                notify_on_resolve: None,
+                evaluate_on_create: None,
             })
             .collect()
     }
@@ -111,7 +139,20 @@ impl Notification {
             filter: Filter::default(),
             created_at: now,
             updated_at: now,
+            threshold: None,
+            metric: None,
+            notify_on_resolve: None,
+            evaluate_on_create: None,
         };
+        if EventType::THRESHOLD.contains(&event_type) {
+            if f.given("threshold").is_none() {
+                return Err(ApiError::invalid("threshold", "`threshold` is required"));
+            }
+            notification.threshold = Some(0.0);
+            notification.notify_on_resolve = Some(false);
+            notification.evaluate_on_create =
+                Some(f.optional_bool("evaluate_on_create")?.unwrap_or(true));
+        }
         notification.apply_fields(&f)?;
         Ok(notification)
     }
@@ -181,16 +222,80 @@ impl Notification {
         if let Some(filter) = f.given("filter") {
             self.filter = Filter::parse(filter).map_err(|e| e.under("filter"))?;
         }
+        self.apply_threshold_fields(f)
+    }
+
+    fn apply_threshold_fields(&mut self, f: &Fields) -> Result<(), ApiError> {
+        let threshold_fields = [
+            "threshold",
+            "metric",
+            "notify_on_resolve",
+            "evaluate_on_create",
+        ];
+        if !self.is_threshold() {
+            return match threshold_fields.into_iter().find(|k| f.given(k).is_some()) {
+                Some(field) => Err(ApiError::invalid(
+                    field,
+                    "only threshold notifications (`alerts.*`) take this field",
+                )),
+                None => Ok(()),
+            };
+        }
+        for field in ["offset", "catch_up"] {
+            if f.given(field).is_some() && !self.offset.is_zero() {
+                return Err(ApiError::invalid(
+                    field,
+                    "threshold notifications fire when the threshold is crossed",
+                ));
+            }
+        }
+        if !self.filter.custom_fields.is_empty() {
+            return Err(ApiError::invalid(
+                "filter.custom_fields",
+                "threshold notifications filter by customer only",
+            ));
+        }
+        match f.given("threshold") {
+            Some(value) => {
+                let threshold = value.as_f64().filter(|n| n.is_finite());
+                self.threshold = Some(threshold.ok_or_else(|| {
+                    ApiError::invalid("threshold", "`threshold` must be a finite number")
+                })?);
+            }
+            None => {}
+        }
+        if let Some(metric) = f.optional_id("metric")? {
+            self.metric = Some(metric);
+        }
+        let usage = self.event_type == EventType::AlertsUsageThresholdReached;
+        match (usage, &self.metric) {
+            (true, None) => {
+                return Err(ApiError::invalid(
+                    "metric",
+                    "usage thresholds need the `metric` they sum",
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "metric",
+                    "only usage thresholds take a `metric`",
+                ))
+            }
+            _ => {}
+        }
+        if let Some(resolve) = f.optional_bool("notify_on_resolve")? {
+            self.notify_on_resolve = Some(resolve);
+        }
         Ok(())
     }
 }
 
 fn parse_event_type(name: &str) -> Result<EventType, ApiError> {
     EventType::parse(name)
-        .filter(|t| t.is_lifecycle())
+        .filter(|t| t.is_lifecycle() || EventType::THRESHOLD.contains(t))
         .ok_or_else(|| {
-            let message = if name.starts_with("alerts.") {
-                format!("threshold notifications (`{name}`) are not supported by this version")
+            let message = if name.starts_with("alerts.") && name.ends_with("_resolved") {
+                format!("`{name}` is sent by the `_reached` notification with \"notify_on_resolve\": true")
             } else if EventType::parse(name).is_some() {
                 format!("`{name}` is sent to endpoints by the system and takes no notification")
             } else {
@@ -241,8 +346,43 @@ mod tests {
         let cases = [
             (json!({"event_type": "contract.finish"}), "event_type", 422),
             (
-                json!({"event_type": "alerts.spend_threshold_reached", "threshold": 5}),
+                json!({"event_type": "alerts.spend_threshold_resolved", "threshold": 5}),
                 "event_type",
+                422,
+            ),
+            (
+                json!({"event_type": "alerts.spend_threshold_reached"}),
+                "threshold",
+                422,
+            ),
+            (
+                json!({"event_type": "alerts.spend_threshold_reached", "threshold": "5"}),
+                "threshold",
+                422,
+            ),
+            (
+                json!({"event_type": "alerts.spend_threshold_reached", "threshold": 5, "metric": "calls"}),
+                "metric",
+                422,
+            ),
+            (
+                json!({"event_type": "alerts.usage_threshold_reached", "threshold": 5}),
+                "metric",
+                422,
+            ),
+            (
+                json!({"event_type": "alerts.spend_threshold_reached", "threshold": 5, "offset": "-P1D"}),
+                "offset",
+                422,
+            ),
+            (
+                json!({"event_type": "alerts.spend_threshold_reached", "threshold": 5, "filter": {"custom_fields": {"a": "b"}}}),
+                "filter.custom_fields",
+                422,
+            ),
+            (
+                json!({"event_type": "contract.end", "threshold": 5}),
+                "threshold",
                 422,
             ),
             (

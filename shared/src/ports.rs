@@ -9,6 +9,7 @@ use crate::event_type::EventType;
 use crate::notification::Notification;
 use crate::planner::{Plan, TimerChange};
 use crate::schedule::{Attempt, Delivery, DeliveryStatus, Schedule, ScheduleState};
+use crate::threshold::AlertState;
 use crate::time::Time;
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
@@ -41,6 +42,54 @@ pub struct WriteState {
     pub schedules: HashMap<EntityKey, Vec<Schedule>>,
 }
 
+/// A customer's last credit balance snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Balance {
+    pub value: f64,
+    pub occurred_at: Time,
+}
+
+/// A customer's spend in its current billing period.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spend {
+    /// The period start, fixed-width so that periods order as text.
+    pub period: String,
+    pub value: f64,
+    pub occurred_at: Time,
+}
+
+/// (customer, metric, UTC month) of a usage total.
+pub type UsageKey = (String, String, String);
+
+/// What evaluating a batch of signals needs to know first.
+#[derive(Clone, Debug, Default)]
+pub struct SignalState {
+    pub balances: HashMap<String, Balance>,
+    pub spends: HashMap<String, Spend>,
+    pub usage: HashMap<UsageKey, f64>,
+    /// By (notification id, customer id).
+    pub alerts: HashMap<(String, String), AlertState>,
+}
+
+/// Aggregates, alert states and the webhooks of crossings, to commit.
+#[derive(Clone, Debug, Default)]
+pub struct SignalChanges {
+    pub balances: Vec<(String, Balance)>,
+    pub spends: Vec<(String, Spend)>,
+    pub usage: Vec<(UsageKey, f64)>,
+    pub alerts: Vec<AlertState>,
+    pub messages: Vec<Message>,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Which measure a threshold watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    Balance,
+    Spend,
+    Usage,
+}
+
 /// The outcome of a batch of writes, committed all at once or not at all.
 #[derive(Clone, Debug, Default)]
 pub struct WriteCommit {
@@ -49,6 +98,7 @@ pub struct WriteCommit {
     /// New entity states, each with the version it must replace (None: must not exist).
     pub records: Vec<(EntityRecord, Option<u64>)>,
     pub plan: Plan,
+    pub signals: SignalChanges,
 }
 
 /// A due schedule's outcome: fired with a message and its deliveries, or skipped.
@@ -157,6 +207,24 @@ pub trait Store: Send + Sync {
     /// Records a webhook that comes from no schedule, with its deliveries (each at most once).
     async fn add_message(&self, message: &Message, deliveries: &[Delivery]) -> StoreResult<()>;
     async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+
+    /// Balances and spends of these customers, these usage totals, and
+    /// every alert state of these customers.
+    async fn signal_state(
+        &self,
+        customers: &[String],
+        usage: &[UsageKey],
+    ) -> StoreResult<SignalState>;
+    async fn apply_signal_changes(&self, changes: &SignalChanges) -> StoreResult<()>;
+    /// Every customer's current value of a measure: (customer, value, period).
+    /// Usage is the total of `metric` in `month`.
+    async fn current_values(
+        &self,
+        measure: Measure,
+        metric: Option<&str>,
+        month: &str,
+    ) -> StoreResult<Vec<(String, f64, String)>>;
+    async fn alerts_of(&self, customer_id: &str) -> StoreResult<Vec<AlertState>>;
 }
 
 /// Keeps timers in step with pending schedules. The local one wakes its

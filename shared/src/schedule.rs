@@ -178,20 +178,23 @@ impl Delivery {
         delivery
     }
 
-    /// A webhook about the delivery system itself, due now to an endpoint.
-    pub fn operational(
+    /// A webhook that comes from no schedule (a threshold crossing, an
+    /// operational notice), due now to an endpoint.
+    pub fn direct(
         webhook_id: &str,
         event_type: EventType,
         endpoint_id: &str,
+        customer_id: &str,
+        notification_id: Option<&str>,
         now: Time,
     ) -> Self {
         Delivery {
             id: hashed_id("dlv", &[webhook_id, endpoint_id]),
             webhook_id: webhook_id.to_string(),
             schedule_id: webhook_id.to_string(),
-            notification_id: None,
+            notification_id: notification_id.map(str::to_string),
             event_type,
-            customer_id: String::new(),
+            customer_id: customer_id.to_string(),
             entity: None,
             endpoint_id: Some(endpoint_id.to_string()),
             status: DeliveryStatus::Pending,

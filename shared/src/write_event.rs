@@ -5,8 +5,25 @@ use crate::entity::{Entity, EntityKey, EntityKind};
 use crate::error::ApiError;
 use crate::event_type::WriteAction;
 use crate::fields::Fields;
+use crate::signal::{is_signal_type, Signal};
 use crate::time::Time;
 use serde_json::Value;
+
+/// One event of `POST /v1/events`: a write to an entity, or a usage signal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Write(WriteEvent),
+    Signal(Signal),
+}
+
+impl Event {
+    pub fn id(&self) -> &str {
+        match self {
+            Event::Write(w) => &w.id,
+            Event::Signal(s) => &s.id,
+        }
+    }
+}
 
 pub const MAX_BATCH: usize = 500;
 
@@ -50,14 +67,14 @@ impl WriteEvent {
 }
 
 /// The events of a request body; one bad event refuses them all, naming it.
-pub fn parse_events(body: &Value) -> Result<Vec<WriteEvent>, ApiError> {
+pub fn parse_events(body: &Value) -> Result<Vec<Event>, ApiError> {
     let Value::Object(object) = body else {
         return Err(ApiError::malformed(
             "the body must be a JSON object: one event or {\"events\": [...]}",
         ));
     };
     let Some(events) = object.get("events") else {
-        return Ok(vec![parse_event(body)?]);
+        return Ok(vec![parse_any(body)?]);
     };
     let items = events
         .as_array()
@@ -71,14 +88,34 @@ pub fn parse_events(body: &Value) -> Result<Vec<WriteEvent>, ApiError> {
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| parse_event(item).map_err(|e| e.under(&format!("events[{i}]"))))
+        .map(|(i, item)| parse_any(item).map_err(|e| e.under(&format!("events[{i}]"))))
         .collect()
 }
 
+/// A write event (a signal is refused).
 pub fn parse_event(value: &Value) -> Result<WriteEvent, ApiError> {
+    match parse_any(value)? {
+        Event::Write(write) => Ok(write),
+        Event::Signal(_) => Err(ApiError::invalid(
+            "type",
+            "expected a write event, not a usage signal",
+        )),
+    }
+}
+
+fn parse_any(value: &Value) -> Result<Event, ApiError> {
     let f = Fields::of(value, "")?;
     let id = f.id("id")?;
     let type_name = f.string("type")?;
+    if is_signal_type(&type_name) {
+        let occurred_at = f.time("occurred_at")?;
+        return Ok(Event::Signal(Signal::parse(
+            id,
+            &type_name,
+            occurred_at,
+            f.required("data")?,
+        )?));
+    }
     let (kind, action) = parse_type(&type_name)?;
     let occurred_at = f.time("occurred_at")?;
     let data = f.required("data")?;
@@ -92,13 +129,13 @@ pub fn parse_event(value: &Value) -> Result<WriteEvent, ApiError> {
         }
         _ => Change::Put(Entity::parse(kind, data).map_err(|e| e.under("data"))?),
     };
-    Ok(WriteEvent {
+    Ok(Event::Write(WriteEvent {
         id,
         kind,
         action,
         occurred_at,
         change,
-    })
+    }))
 }
 
 fn parse_type(name: &str) -> Result<(EntityKind, WriteAction), ApiError> {
@@ -112,12 +149,10 @@ fn parse_type(name: &str) -> Result<(EntityKind, WriteAction), ApiError> {
         Some((EntityKind::parse(kind)?, action))
     });
     parsed.ok_or_else(|| {
-        let message = if matches!(name, "balance.update" | "spend.update" | "usage.record") {
-            format!("usage signal `{name}` is not supported by this version")
-        } else {
-            format!("unknown write event type `{name}`: expected contract, commit or credit . create, edit or archive")
-        };
-        ApiError::invalid("type", message)
+        ApiError::invalid(
+            "type",
+            format!("unknown event type `{name}`: expected contract|commit|credit . create|edit|archive, balance.update, spend.update or usage.record"),
+        )
     })
 }
 
@@ -136,8 +171,11 @@ mod tests {
         assert_eq!(parse_events(&contract("k_1")).unwrap().len(), 1);
         let batch = json!({"events": [contract("k_1"), contract("k_2")]});
         let events = parse_events(&batch).unwrap();
+        let Event::Write(second) = &events[1] else {
+            panic!("a write")
+        };
         assert_eq!(
-            events[1].key(),
+            second.key(),
             EntityKey {
                 kind: EntityKind::Contract,
                 id: "k_2".into()

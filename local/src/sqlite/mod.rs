@@ -5,6 +5,7 @@
 mod deliveries;
 mod port;
 mod schedules;
+mod signals;
 mod writes;
 
 use lifecycle_core::ports::{StoreError, StoreResult};
@@ -37,6 +38,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_attempt_at INTEGER, record TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_by_customer ON deliveries (customer_id, seq);
+CREATE TABLE IF NOT EXISTS balances (
+    customer_id TEXT PRIMARY KEY, value REAL NOT NULL, occurred_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS spends (
+    customer_id TEXT PRIMARY KEY, period TEXT NOT NULL, value REAL NOT NULL, occurred_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS usage_totals (
+    customer_id TEXT NOT NULL, metric TEXT NOT NULL, month TEXT NOT NULL, total REAL NOT NULL,
+    PRIMARY KEY (customer_id, metric, month)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_by_metric ON usage_totals (metric, month);
+CREATE TABLE IF NOT EXISTS alerts (
+    notification_id TEXT NOT NULL, customer_id TEXT NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (notification_id, customer_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alerts_by_customer ON alerts (customer_id);
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL, number INTEGER NOT NULL, record TEXT NOT NULL,
     PRIMARY KEY (delivery_id, number)) WITHOUT ROWID;

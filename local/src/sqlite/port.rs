@@ -7,10 +7,11 @@ use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
 use lifecycle_core::planner::Plan;
 use lifecycle_core::ports::{
-    AttemptCommit, DeliveryFilter, FireCommit, Message, Page, Store, StoreResult, WriteCommit,
-    WriteState,
+    AttemptCommit, DeliveryFilter, FireCommit, Measure, Message, Page, SignalChanges, SignalState,
+    Store, StoreResult, UsageKey, WriteCommit, WriteState,
 };
 use lifecycle_core::schedule::{Attempt, Delivery, Schedule, ScheduleState};
+use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::Time;
 
 #[async_trait]
@@ -153,6 +154,33 @@ impl Store for SqliteStore {
     async fn add_message(&self, message: &Message, deliveries: &[Delivery]) -> StoreResult<()> {
         self.insert_message(message.clone(), deliveries.to_vec())
             .await
+    }
+
+    async fn signal_state(
+        &self,
+        customers: &[String],
+        usage: &[UsageKey],
+    ) -> StoreResult<SignalState> {
+        self.load_signal_state(customers.to_vec(), usage.to_vec())
+            .await
+    }
+
+    async fn apply_signal_changes(&self, changes: &SignalChanges) -> StoreResult<()> {
+        self.save_signal_changes(changes.clone()).await
+    }
+
+    async fn current_values(
+        &self,
+        measure: Measure,
+        metric: Option<&str>,
+        month: &str,
+    ) -> StoreResult<Vec<(String, f64, String)>> {
+        self.load_current_values(measure, metric.map(str::to_string), month.to_string())
+            .await
+    }
+
+    async fn alerts_of(&self, customer_id: &str) -> StoreResult<Vec<AlertState>> {
+        self.load_alerts_of(customer_id.to_string()).await
     }
 
     async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()> {

@@ -73,6 +73,7 @@ impl SqliteStore {
                 put_entity(&tx, record, *expected)?;
             }
             super::schedules::write_plan(&tx, &commit.plan)?;
+            super::signals::write_changes(&tx, &commit.signals)?;
             tx.commit().map_err(unavailable)
         })
         .await

@@ -154,6 +154,10 @@ pub async fn upcoming(
     )
 }
 
+pub async fn customer_alerts(State(s): State<AppState>, Path(customer_id): Path<String>) -> Answer {
+    listed(s.service.customer_alerts(&customer_id).await?, None)
+}
+
 pub async fn list_deliveries(State(s): State<AppState>, params: Params) -> Answer {
     let filter = DeliveryFilter {
         customer_id: params.text("customer_id").map(str::to_string),

@@ -59,6 +59,10 @@ pub fn router(service: Arc<Service>, api_key: &str) -> Router {
             post(handlers::recover_endpoint),
         )
         .route("/customers/{customer_id}/upcoming", get(handlers::upcoming))
+        .route(
+            "/customers/{customer_id}/alerts",
+            get(handlers::customer_alerts),
+        )
         .route("/deliveries", get(handlers::list_deliveries))
         .route("/deliveries/{id}", get(handlers::get_delivery))
         .route("/deliveries/{id}/resend", post(handlers::resend))

@@ -277,7 +277,7 @@ impl Service {
             .await?
             .iter()
             .filter(|e| e.id != disabled.id && e.accepts(event_type))
-            .map(|e| Delivery::operational(&id, event_type, &e.id, now))
+            .map(|e| Delivery::direct(&id, event_type, &e.id, "", None, now))
             .collect();
         if deliveries.is_empty() {
             return Ok(());

@@ -1,15 +1,19 @@
 //! `POST /v1/events`: a batch of writes applied all at once or not at all.
 
+use super::signals::decide_signals;
 use super::Service;
 use crate::entity::EntityRecord;
 use crate::error::ApiError;
 use crate::event_type::WriteAction;
 use crate::notification::Notification;
 use crate::planner::{plan, write_schedules, Plan, TimerChange};
+use crate::ports::UsageKey;
 use crate::ports::{StoreError, WriteCommit, WriteState};
+use crate::signal::{month_of, Measure};
 use crate::time::Time;
-use crate::write_event::{parse_events, Change, WriteEvent};
+use crate::write_event::{parse_events, Change, Event, WriteEvent};
 use serde::Serialize;
+use std::collections::HashSet;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WriteResult {
@@ -24,20 +28,61 @@ impl Service {
     pub async fn ingest(&self, body: &serde_json::Value) -> Result<Vec<WriteResult>, ApiError> {
         let events = parse_events(body)?;
         let batch = body.get("events").is_some();
-        let event_ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-        let mut keys: Vec<_> = events.iter().map(WriteEvent::key).collect();
+        let event_ids: Vec<String> = events.iter().map(|e| e.id().to_string()).collect();
+        let (mut writes, mut signals) = (Vec::new(), Vec::new());
+        for (i, event) in events.iter().enumerate() {
+            match event {
+                Event::Write(write) => writes.push((i, write)),
+                Event::Signal(signal) => signals.push((i, signal)),
+            }
+        }
+        let mut keys: Vec<_> = writes.iter().map(|(_, w)| w.key()).collect();
         keys.sort();
         keys.dedup();
+        let mut customers: Vec<String> =
+            signals.iter().map(|(_, s)| s.customer_id.clone()).collect();
+        customers.sort();
+        customers.dedup();
+        let mut usage: Vec<UsageKey> = signals
+            .iter()
+            .filter_map(|(_, s)| match &s.measure {
+                Measure::Usage {
+                    metric, timestamp, ..
+                } => Some((s.customer_id.clone(), metric.clone(), month_of(*timestamp))),
+                _ => None,
+            })
+            .collect();
+        usage.sort();
+        usage.dedup();
         let _changes = self.changes.lock().await;
         for _ in 0..ATTEMPTS {
-            let state = self.store.write_state(&event_ids, &keys).await?;
+            let mut state = self.store.write_state(&event_ids, &keys).await?;
             let notifications = self.store.notifications().await?;
-            let (results, commit) =
-                decide(&events, batch, state, &notifications, self.clock.now())?;
+            let now = self.clock.now();
+            let mut seen = std::mem::take(&mut state.seen_events);
+            let (mut results, mut commit) =
+                decide(&writes, batch, state, &mut seen, &notifications, now)?;
+            if !signals.is_empty() {
+                let signal_state = self.store.signal_state(&customers, &usage).await?;
+                let endpoints = self.store.endpoints().await?;
+                let outcome = decide_signals(
+                    &signals,
+                    &mut seen,
+                    signal_state,
+                    &notifications,
+                    &endpoints,
+                    now,
+                );
+                results.extend(outcome.results);
+                commit.events.extend(outcome.events);
+                commit.signals = outcome.changes;
+            }
+            results.sort_by_key(|(i, _)| *i);
             match self.store.commit_writes(&commit).await {
                 Ok(()) => {
                     self.set_timers(&commit.plan.timers).await;
-                    return Ok(results);
+                    self.wake_deliveries(&commit.signals.deliveries, now).await;
+                    return Ok(results.into_iter().map(|(_, r)| r).collect());
                 }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(error) => return Err(error.into()),
@@ -52,12 +97,13 @@ impl Service {
 /// What a batch of writes comes to, given what is stored: results per event
 /// and everything to commit. Pure, so a refusal has written nothing.
 fn decide(
-    events: &[WriteEvent],
+    events: &[(usize, &WriteEvent)],
     batch: bool,
     mut state: WriteState,
+    seen: &mut HashSet<String>,
     notifications: &[Notification],
     now: Time,
-) -> Result<(Vec<WriteResult>, WriteCommit), ApiError> {
+) -> Result<(Vec<(usize, WriteResult)>, WriteCommit), ApiError> {
     let stored_versions: Vec<_> = state
         .records
         .iter()
@@ -66,12 +112,12 @@ fn decide(
     let mut results = Vec::with_capacity(events.len());
     let mut commit = WriteCommit::default();
     let mut touched = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        let result = |status| WriteResult {
-            id: event.id.clone(),
-            status,
+    for &(i, event) in events {
+        let result = |status| {
+            let id = event.id.clone();
+            (i, WriteResult { id, status })
         };
-        if !state.seen_events.insert(event.id.clone()) {
+        if !seen.insert(event.id.clone()) {
             results.push(result("duplicate"));
             continue;
         }

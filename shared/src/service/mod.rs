@@ -5,9 +5,11 @@ mod deliver;
 mod endpoints;
 mod ingest;
 mod notifications;
+mod signals;
 mod views;
 
 pub use ingest::WriteResult;
+pub use signals::period_key;
 
 use crate::ports::{Scheduler, Sender, Store};
 use crate::retry::RetryPolicy;

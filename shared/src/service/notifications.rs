@@ -16,6 +16,9 @@ impl Service {
         let _changes = self.changes.lock().await;
         self.store.put_notification(&notification).await?;
         self.reschedule(&notification, true).await?;
+        if notification.evaluate_on_create == Some(true) {
+            self.evaluate_everyone(&notification).await?;
+        }
         Ok(notification)
     }
 
@@ -42,6 +45,8 @@ impl Service {
         notification.patch(body, self.clock.now())?;
         self.store.put_notification(&notification).await?;
         self.reschedule(&notification, true).await?;
+        // A changed threshold applies to the values as they are now.
+        self.evaluate_everyone(&notification).await?;
         Ok(notification)
     }
 

@@ -1,0 +1,175 @@
+//! Usage aggregates and alert states.
+
+use super::deliveries::insert_delivery;
+use super::{all, millis, to_json, unavailable, SqliteStore};
+use lifecycle_core::ports::{
+    Balance, Measure, SignalChanges, SignalState, Spend, StoreResult, UsageKey,
+};
+use lifecycle_core::threshold::AlertState;
+use lifecycle_core::time::from_millis as from_millis_ok;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+/// Upserts the aggregates and alert states and inserts the crossings' webhooks.
+pub(super) fn write_changes(tx: &Transaction, changes: &SignalChanges) -> StoreResult<()> {
+    let run = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> StoreResult<()> {
+        tx.prepare_cached(sql)
+            .and_then(|mut s| s.execute(values))
+            .map(drop)
+            .map_err(unavailable)
+    };
+    for (customer, b) in &changes.balances {
+        run(
+            "INSERT OR REPLACE INTO balances (customer_id, value, occurred_at) VALUES (?1, ?2, ?3)",
+            &[customer, &b.value, &millis(b.occurred_at)],
+        )?;
+    }
+    for (customer, s) in &changes.spends {
+        run(
+            "INSERT OR REPLACE INTO spends (customer_id, period, value, occurred_at) VALUES (?1, ?2, ?3, ?4)",
+            &[customer, &s.period, &s.value, &millis(s.occurred_at)],
+        )?;
+    }
+    for ((customer, metric, month), total) in &changes.usage {
+        run(
+            "INSERT OR REPLACE INTO usage_totals (customer_id, metric, month, total) VALUES (?1, ?2, ?3, ?4)",
+            &[customer, metric, month, total],
+        )?;
+    }
+    for alert in &changes.alerts {
+        run(
+            "INSERT OR REPLACE INTO alerts (notification_id, customer_id, record) VALUES (?1, ?2, ?3)",
+            &[&alert.notification_id, &alert.customer_id, &to_json(alert)],
+        )?;
+    }
+    for message in &changes.messages {
+        run(
+            "INSERT OR IGNORE INTO messages (id, body) VALUES (?1, ?2)",
+            &[&message.id, &message.body],
+        )?;
+    }
+    for delivery in &changes.deliveries {
+        insert_delivery(tx, delivery)?;
+    }
+    Ok(())
+}
+
+fn load(c: &Connection, customers: &[String], usage: &[UsageKey]) -> StoreResult<SignalState> {
+    let mut state = SignalState::default();
+    for customer in customers {
+        let balance = c
+            .prepare_cached("SELECT value, occurred_at FROM balances WHERE customer_id = ?1")
+            .and_then(|mut s| {
+                s.query_row([customer], |r| {
+                    Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+            })
+            .map_err(unavailable)?;
+        if let Some((value, at)) = balance {
+            state.balances.insert(
+                customer.clone(),
+                Balance {
+                    value,
+                    occurred_at: from_millis_ok(at),
+                },
+            );
+        }
+        let spend = c
+            .prepare_cached("SELECT period, value, occurred_at FROM spends WHERE customer_id = ?1")
+            .and_then(|mut s| {
+                s.query_row([customer], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, f64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(unavailable)?;
+        if let Some((period, value, at)) = spend {
+            state.spends.insert(
+                customer.clone(),
+                Spend {
+                    period,
+                    value,
+                    occurred_at: from_millis_ok(at),
+                },
+            );
+        }
+        for alert in all::<AlertState>(
+            c,
+            "SELECT record FROM alerts WHERE customer_id = ?1",
+            [customer],
+        )? {
+            state.alerts.insert(
+                (alert.notification_id.clone(), alert.customer_id.clone()),
+                alert,
+            );
+        }
+    }
+    for key in usage {
+        let total: Option<f64> = c
+            .prepare_cached("SELECT total FROM usage_totals WHERE customer_id = ?1 AND metric = ?2 AND month = ?3")
+            .and_then(|mut s| s.query_row(params![key.0, key.1, key.2], |r| r.get(0)).optional())
+            .map_err(unavailable)?;
+        if let Some(total) = total {
+            state.usage.insert(key.clone(), total);
+        }
+    }
+    Ok(state)
+}
+
+impl SqliteStore {
+    pub(super) async fn load_signal_state(
+        &self,
+        customers: Vec<String>,
+        usage: Vec<UsageKey>,
+    ) -> StoreResult<SignalState> {
+        self.with(move |c| load(c, &customers, &usage)).await
+    }
+
+    pub(super) async fn save_signal_changes(&self, changes: SignalChanges) -> StoreResult<()> {
+        self.durably(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            write_changes(&tx, &changes)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn load_current_values(
+        &self,
+        measure: Measure,
+        metric: Option<String>,
+        month: String,
+    ) -> StoreResult<Vec<(String, f64, String)>> {
+        self.with(move |c| {
+            let (sql, values): (&str, Vec<String>) = match measure {
+                Measure::Balance => ("SELECT customer_id, value, '' FROM balances", vec![]),
+                Measure::Spend => ("SELECT customer_id, value, period FROM spends", vec![]),
+                Measure::Usage => (
+                    "SELECT customer_id, total, month FROM usage_totals WHERE metric = ?1 AND month = ?2",
+                    vec![metric.unwrap_or_default(), month],
+                ),
+            };
+            let mut statement = c.prepare(sql).map_err(unavailable)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(super) async fn load_alerts_of(&self, customer_id: String) -> StoreResult<Vec<AlertState>> {
+        self.with(move |c| {
+            all(
+                c,
+                "SELECT record FROM alerts WHERE customer_id = ?1",
+                [customer_id],
+            )
+        })
+        .await
+    }
+}

@@ -1,0 +1,283 @@
+//! Usage signals in a batch of events: aggregates updated in order, each
+//! threshold notification evaluated per signal, crossings made webhooks.
+
+use super::ingest::WriteResult;
+use super::Service;
+use crate::endpoint::Endpoint;
+use crate::error::ApiError;
+use crate::notification::Notification;
+use crate::planner::TimerChange;
+use crate::ports::{Balance, Measure, Message, SignalChanges, SignalState, Spend};
+use crate::schedule::Delivery;
+use crate::signal::{month_of, Measure as Reading, Signal};
+use crate::threshold::{evaluate, measure_of, AlertState, Crossing, Observation};
+use crate::time::Time;
+use std::collections::{BTreeSet, HashSet};
+
+/// A period start as fixed-width text, so that periods order as text.
+pub fn period_key(start: Time) -> String {
+    start.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Results per event index, event statuses to remember, and what to commit.
+pub(super) struct SignalOutcome {
+    pub results: Vec<(usize, WriteResult)>,
+    pub events: Vec<(String, &'static str)>,
+    pub changes: SignalChanges,
+}
+
+pub(super) fn decide_signals(
+    signals: &[(usize, &Signal)],
+    seen: &mut HashSet<String>,
+    mut state: SignalState,
+    notifications: &[Notification],
+    endpoints: &[Endpoint],
+    now: Time,
+) -> SignalOutcome {
+    let mut outcome = SignalOutcome {
+        results: Vec::new(),
+        events: Vec::new(),
+        changes: SignalChanges::default(),
+    };
+    let (mut balances, mut spends, mut totals, mut alerts) = (
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+        BTreeSet::new(),
+    );
+    for (i, signal) in signals {
+        let status = |status| WriteResult {
+            id: signal.id.clone(),
+            status,
+        };
+        if !seen.insert(signal.id.clone()) {
+            outcome.results.push((*i, status("duplicate")));
+            continue;
+        }
+        let customer = &signal.customer_id;
+        let reading = match &signal.measure {
+            Reading::Balance { credit_balance, .. } => {
+                let stale = state
+                    .balances
+                    .get(customer)
+                    .is_some_and(|b| b.occurred_at > signal.occurred_at);
+                (!stale).then(|| {
+                    let balance = Balance {
+                        value: *credit_balance,
+                        occurred_at: signal.occurred_at,
+                    };
+                    state.balances.insert(customer.clone(), balance);
+                    balances.insert(customer.clone());
+                    (Measure::Balance, None, *credit_balance, String::new())
+                })
+            }
+            Reading::Spend {
+                period_start,
+                spend,
+            } => {
+                let period = period_key(*period_start);
+                let stale = state.spends.get(customer).is_some_and(|s| {
+                    (s.period.as_str(), s.occurred_at) > (period.as_str(), signal.occurred_at)
+                });
+                (!stale).then(|| {
+                    let stored = Spend {
+                        period: period.clone(),
+                        value: *spend,
+                        occurred_at: signal.occurred_at,
+                    };
+                    state.spends.insert(customer.clone(), stored);
+                    spends.insert(customer.clone());
+                    (Measure::Spend, None, *spend, period)
+                })
+            }
+            Reading::Usage {
+                metric,
+                quantity,
+                timestamp,
+            } => {
+                let key = (customer.clone(), metric.clone(), month_of(*timestamp));
+                let total = state.usage.entry(key.clone()).or_insert(0.0);
+                *total += quantity;
+                let total = *total;
+                totals.insert(key.clone());
+                Some((Measure::Usage, Some(metric.as_str()), total, key.2))
+            }
+        };
+        let Some((measure, metric, value, period)) = reading else {
+            outcome.results.push((*i, status("stale")));
+            outcome.events.push((signal.id.clone(), "stale"));
+            continue;
+        };
+        outcome.results.push((*i, status("accepted")));
+        outcome.events.push((signal.id.clone(), "accepted"));
+        let seen = Observation {
+            customer_id: customer,
+            value,
+            period,
+            at: signal.occurred_at,
+            signal: Some(signal),
+        };
+        for n in notifications
+            .iter()
+            .filter(|n| measure_of(n.event_type) == Some(measure) && n.watches(customer, metric))
+        {
+            let key = (n.id.clone(), customer.clone());
+            let (next, crossings) = evaluate(n, state.alerts.get(&key), &seen, now);
+            state.alerts.insert(key.clone(), next);
+            alerts.insert(key);
+            emit(
+                &crossings,
+                n,
+                customer,
+                endpoints,
+                now,
+                &mut outcome.changes,
+            );
+        }
+    }
+    let changes = &mut outcome.changes;
+    changes.balances = balances
+        .into_iter()
+        .map(|c| {
+            let b = state.balances[&c].clone();
+            (c, b)
+        })
+        .collect();
+    changes.spends = spends
+        .into_iter()
+        .map(|c| {
+            let s = state.spends[&c].clone();
+            (c, s)
+        })
+        .collect();
+    changes.usage = totals
+        .into_iter()
+        .map(|k| {
+            let t = state.usage[&k];
+            (k, t)
+        })
+        .collect();
+    changes.alerts = alerts
+        .into_iter()
+        .map(|k| state.alerts[&k].clone())
+        .collect();
+    outcome
+}
+
+/// The messages and deliveries of a notification's crossings.
+fn emit(
+    crossings: &[Crossing],
+    n: &Notification,
+    customer: &str,
+    endpoints: &[Endpoint],
+    now: Time,
+    changes: &mut SignalChanges,
+) {
+    for crossing in crossings {
+        let event_type =
+            crate::event_type::EventType::parse(crossing.body["type"].as_str().unwrap_or_default())
+                .unwrap_or(n.event_type);
+        changes.messages.push(Message {
+            id: crossing.webhook_id.clone(),
+            body: crossing.body.to_string(),
+        });
+        changes
+            .deliveries
+            .extend(endpoints.iter().filter(|e| e.accepts(event_type)).map(|e| {
+                Delivery::direct(
+                    &crossing.webhook_id,
+                    event_type,
+                    &e.id,
+                    customer,
+                    Some(&n.id),
+                    now,
+                )
+            }));
+    }
+}
+
+impl Service {
+    /// Evaluates a threshold notification against every customer's current
+    /// value (on create, and after an edit).
+    pub(super) async fn evaluate_everyone(&self, n: &Notification) -> Result<(), ApiError> {
+        let Some(measure) = measure_of(n.event_type).filter(|_| n.enabled) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let values = self
+            .store
+            .current_values(measure, n.metric.as_deref(), &month_of(now))
+            .await?;
+        let values: Vec<_> = values
+            .into_iter()
+            .filter(|(c, _, _)| n.watches(c, n.metric.as_deref()))
+            .collect();
+        let customers: Vec<String> = values.iter().map(|(c, _, _)| c.clone()).collect();
+        let state = self.store.signal_state(&customers, &[]).await?;
+        let endpoints = self.store.endpoints().await?;
+        let mut changes = SignalChanges::default();
+        for (customer, value, period) in &values {
+            let seen = Observation {
+                customer_id: customer,
+                value: *value,
+                period: period.clone(),
+                at: now,
+                signal: None,
+            };
+            let key = (n.id.clone(), customer.clone());
+            let (next, crossings) = evaluate(n, state.alerts.get(&key), &seen, now);
+            changes.alerts.push(next);
+            emit(&crossings, n, customer, &endpoints, now, &mut changes);
+        }
+        self.store.apply_signal_changes(&changes).await?;
+        self.wake_deliveries(&changes.deliveries, now).await;
+        Ok(())
+    }
+
+    pub(super) async fn wake_deliveries(&self, deliveries: &[Delivery], now: Time) {
+        let timers: Vec<_> = deliveries
+            .iter()
+            .map(|d| TimerChange::Set {
+                id: d.id.clone(),
+                at: now,
+            })
+            .collect();
+        self.set_timers(&timers).await;
+    }
+
+    /// Every threshold notification's state for a customer.
+    pub async fn customer_alerts(
+        &self,
+        customer_id: &str,
+    ) -> Result<Vec<serde_json::Value>, ApiError> {
+        let states = self.store.alerts_of(customer_id).await?;
+        let notifications = self.store.notifications().await?;
+        let mut views = Vec::new();
+        for n in notifications
+            .iter()
+            .filter(|n| n.is_threshold() && n.filter.matches(customer_id, &Default::default()))
+        {
+            let state = states
+                .iter()
+                .find(|s| s.notification_id == n.id)
+                .cloned()
+                .unwrap_or_else(|| AlertState {
+                    notification_id: n.id.clone(),
+                    customer_id: customer_id.to_string(),
+                    in_alarm: false,
+                    since: n.created_at,
+                    value: f64::NAN,
+                    period: String::new(),
+                    crossings: 0,
+                });
+            let mut view = state.view(n);
+            if state.value.is_nan() {
+                view["value"] = serde_json::Value::Null;
+                view["since"] = serde_json::Value::Null;
+            }
+            view["enabled"] = serde_json::json!(n.enabled);
+            views.push(view);
+        }
+        Ok(views)
+    }
+}
