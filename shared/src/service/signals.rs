@@ -281,3 +281,183 @@ impl Service {
         Ok(views)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::Signal;
+    use crate::time::parse_time;
+    use serde_json::json;
+
+    fn t(text: &str) -> Time {
+        parse_time(text).unwrap()
+    }
+
+    fn notification(body: serde_json::Value) -> Notification {
+        Notification::create(&body, t("2026-11-01T00:00:00Z")).unwrap()
+    }
+
+    fn signal(id: &str, type_name: &str, at: &str, data: serde_json::Value) -> Signal {
+        Signal::parse(id.into(), type_name, t(at), &data).unwrap()
+    }
+
+    fn endpoint() -> Endpoint {
+        Endpoint::create(
+            &json!({"url": "https://example.com/hook"}),
+            false,
+            t("2026-11-01T00:00:00Z"),
+        )
+        .unwrap()
+    }
+
+    /// Runs a batch from empty state; returns statuses and the webhook types sent.
+    fn run(
+        signals: &[Signal],
+        notifications: &[Notification],
+        state: SignalState,
+    ) -> (Vec<&'static str>, Vec<String>) {
+        let indexed: Vec<_> = signals.iter().enumerate().collect();
+        let outcome = decide_signals(
+            &indexed,
+            &mut HashSet::new(),
+            state,
+            notifications,
+            &[endpoint()],
+            t("2026-11-25T00:00:00Z"),
+        );
+        let statuses = outcome.results.iter().map(|(_, r)| r.status).collect();
+        let types = outcome
+            .changes
+            .deliveries
+            .iter()
+            .map(|d| d.event_type.as_str().to_string())
+            .collect();
+        (statuses, types)
+    }
+
+    fn spend(id: &str, at: &str, period: &str, value: f64) -> Signal {
+        signal(
+            id,
+            "spend.update",
+            at,
+            json!({"customer_id": "c_1", "period_start": period, "spend": value}),
+        )
+    }
+
+    #[test]
+    fn one_signal_jumping_over_several_thresholds_fires_each_once() {
+        let ns: Vec<_> = [1_000, 5_000, 10_000]
+            .map(|limit| {
+                notification(
+                    json!({"event_type": "alerts.spend_threshold_reached", "threshold": limit}),
+                )
+            })
+            .to_vec();
+        let (_, types) = run(
+            &[spend(
+                "s1",
+                "2026-11-02T00:00:00Z",
+                "2026-11-01T00:00:00Z",
+                20_000.0,
+            )],
+            &ns,
+            SignalState::default(),
+        );
+        assert_eq!(types, vec!["alerts.spend_threshold_reached"; 3]);
+    }
+
+    #[test]
+    fn out_of_order_and_duplicate_signals_change_nothing() {
+        let n = notification(
+            json!({"event_type": "alerts.low_credit_balance_reached", "threshold": 10}),
+        );
+        let balance = |id: &str, at: &str, value: f64| {
+            signal(
+                id,
+                "balance.update",
+                at,
+                json!({"customer_id": "c_1", "credit_balance": value}),
+            )
+        };
+        let batch = [
+            balance("b1", "2026-11-02T00:00:00Z", 50.0),
+            balance("b0", "2026-11-01T00:00:00Z", 5.0),
+            balance("b1", "2026-11-02T00:00:00Z", 50.0),
+        ];
+        let (statuses, types) = run(&batch, std::slice::from_ref(&n), SignalState::default());
+        assert_eq!(statuses, ["accepted", "stale", "duplicate"]);
+        assert!(
+            types.is_empty(),
+            "the older snapshot below the threshold is ignored"
+        );
+
+        let older_period = [
+            spend("s1", "2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z", 10.0),
+            spend("s0", "2026-12-03T00:00:00Z", "2026-11-01T00:00:00Z", 999.0),
+        ];
+        let n =
+            notification(json!({"event_type": "alerts.spend_threshold_reached", "threshold": 100}));
+        let (statuses, types) = run(&older_period, &[n], SignalState::default());
+        assert_eq!((statuses, types.len()), (vec!["accepted", "stale"], 0));
+    }
+
+    #[test]
+    fn usage_sums_per_month_and_a_late_record_of_an_old_month_fires_nothing() {
+        let n = notification(
+            json!({"event_type": "alerts.usage_threshold_reached", "metric": "calls", "threshold": 10}),
+        );
+        let record = |id: &str, when: &str, quantity: f64| {
+            signal(
+                id,
+                "usage.record",
+                when,
+                json!({"customer_id": "c_1", "metric": "calls", "quantity": quantity, "timestamp": when}),
+            )
+        };
+        let batch = [
+            record("u1", "2026-12-01T00:00:00Z", 4.0),
+            record("u2", "2026-11-30T23:59:59Z", 20.0),
+            record("u3", "2026-12-05T00:00:00Z", 6.0),
+        ];
+        let (statuses, types) = run(&batch, std::slice::from_ref(&n), SignalState::default());
+        assert_eq!(statuses, ["accepted"; 3]);
+        assert_eq!(
+            types,
+            ["alerts.usage_threshold_reached"],
+            "November's 20 is past; December reaches 10 on the third record"
+        );
+        let other_metric = signal(
+            "u4",
+            "usage.record",
+            "2026-12-05T00:00:00Z",
+            json!({"customer_id": "c_1", "metric": "gb", "quantity": 99, "timestamp": "2026-12-05T00:00:00Z"}),
+        );
+        assert!(
+            run(&[other_metric], &[n], SignalState::default())
+                .1
+                .is_empty(),
+            "another metric is not watched"
+        );
+    }
+
+    #[test]
+    fn filters_limit_customers_and_disabled_notifications_stay_quiet() {
+        let mine = notification(
+            json!({"event_type": "alerts.spend_threshold_reached", "threshold": 1, "filter": {"customer_ids": ["c_2"]}}),
+        );
+        let mut off =
+            notification(json!({"event_type": "alerts.spend_threshold_reached", "threshold": 1}));
+        off.enabled = false;
+        let (_, types) = run(
+            &[spend(
+                "s1",
+                "2026-11-02T00:00:00Z",
+                "2026-11-01T00:00:00Z",
+                50.0,
+            )],
+            &[mine, off],
+            SignalState::default(),
+        );
+        assert!(types.is_empty());
+    }
+}
