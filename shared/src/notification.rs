@@ -255,14 +255,11 @@ impl Notification {
                 "threshold notifications filter by customer only",
             ));
         }
-        match f.given("threshold") {
-            Some(value) => {
-                let threshold = value.as_f64().filter(|n| n.is_finite());
-                self.threshold = Some(threshold.ok_or_else(|| {
-                    ApiError::invalid("threshold", "`threshold` must be a finite number")
-                })?);
-            }
-            None => {}
+        if let Some(value) = f.given("threshold") {
+            let threshold = value.as_f64().filter(|n| n.is_finite());
+            self.threshold = Some(threshold.ok_or_else(|| {
+                ApiError::invalid("threshold", "`threshold` must be a finite number")
+            })?);
         }
         if let Some(metric) = f.optional_id("metric")? {
             self.metric = Some(metric);

@@ -7,7 +7,7 @@ use lifecycle_core::ports::{
 };
 use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::from_millis as from_millis_ok;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, Transaction};
 
 /// Upserts the aggregates and alert states and inserts the crossings' webhooks.
 pub(super) fn write_changes(tx: &Transaction, changes: &SignalChanges) -> StoreResult<()> {
@@ -53,43 +53,54 @@ pub(super) fn write_changes(tx: &Transaction, changes: &SignalChanges) -> StoreR
     Ok(())
 }
 
+/// `?,?,?` for n values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
 fn load(c: &Connection, customers: &[String], usage: &[UsageKey]) -> StoreResult<SignalState> {
     let mut state = SignalState::default();
-    for customer in customers {
-        let balance = c
-            .prepare_cached("SELECT value, occurred_at FROM balances WHERE customer_id = ?1")
-            .and_then(|mut s| {
-                s.query_row([customer], |r| {
-                    Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)?))
-                })
-                .optional()
+    if !customers.is_empty() {
+        let ids = rusqlite::params_from_iter(customers);
+        let sql = format!(
+            "SELECT customer_id, value, occurred_at FROM balances WHERE customer_id IN ({})",
+            marks(customers.len())
+        );
+        let mut statement = c.prepare(&sql).map_err(unavailable)?;
+        let rows = statement
+            .query_map(ids, |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, i64>(2)?))
             })
             .map_err(unavailable)?;
-        if let Some((value, at)) = balance {
+        for row in rows {
+            let (customer, value, at) = row.map_err(unavailable)?;
             state.balances.insert(
-                customer.clone(),
+                customer,
                 Balance {
                     value,
                     occurred_at: from_millis_ok(at),
                 },
             );
         }
-        let spend = c
-            .prepare_cached("SELECT period, value, occurred_at FROM spends WHERE customer_id = ?1")
-            .and_then(|mut s| {
-                s.query_row([customer], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, f64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .optional()
+        let sql = format!(
+            "SELECT customer_id, period, value, occurred_at FROM spends WHERE customer_id IN ({})",
+            marks(customers.len())
+        );
+        let mut statement = c.prepare(&sql).map_err(unavailable)?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(customers), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
             })
             .map_err(unavailable)?;
-        if let Some((period, value, at)) = spend {
+        for row in rows {
+            let (customer, period, value, at) = row.map_err(unavailable)?;
             state.spends.insert(
-                customer.clone(),
+                customer,
                 Spend {
                     period,
                     value,
@@ -97,24 +108,32 @@ fn load(c: &Connection, customers: &[String], usage: &[UsageKey]) -> StoreResult
                 },
             );
         }
-        for alert in all::<AlertState>(
-            c,
-            "SELECT record FROM alerts WHERE customer_id = ?1",
-            [customer],
-        )? {
+        let sql = format!(
+            "SELECT record FROM alerts WHERE customer_id IN ({})",
+            marks(customers.len())
+        );
+        for alert in all::<AlertState>(c, &sql, rusqlite::params_from_iter(customers))? {
             state.alerts.insert(
                 (alert.notification_id.clone(), alert.customer_id.clone()),
                 alert,
             );
         }
     }
-    for key in usage {
-        let total: Option<f64> = c
-            .prepare_cached("SELECT total FROM usage_totals WHERE customer_id = ?1 AND metric = ?2 AND month = ?3")
-            .and_then(|mut s| s.query_row(params![key.0, key.1, key.2], |r| r.get(0)).optional())
+    if !usage.is_empty() {
+        let rows = vec!["(?,?,?)"; usage.len()].join(",");
+        let sql = format!(
+            "SELECT customer_id, metric, month, total FROM usage_totals WHERE (customer_id, metric, month) IN (VALUES {rows})"
+        );
+        let values = usage.iter().flat_map(|(c, m, month)| [c, m, month]);
+        let mut statement = c.prepare(&sql).map_err(unavailable)?;
+        let found = statement
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get(3)?))
+            })
             .map_err(unavailable)?;
-        if let Some(total) = total {
-            state.usage.insert(key.clone(), total);
+        for row in found {
+            let (key, total): (UsageKey, f64) = row.map_err(unavailable)?;
+            state.usage.insert(key, total);
         }
     }
     Ok(state)

@@ -4,7 +4,7 @@ use super::{all, millis, one, to_json, unavailable, SqliteStore};
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::{StoreError, StoreResult, WriteCommit, WriteState};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, Transaction};
 
 impl SqliteStore {
     pub(super) async fn install_notifications(
@@ -32,13 +32,14 @@ impl SqliteStore {
     ) -> StoreResult<WriteState> {
         self.with(move |c| {
             let mut state = WriteState::default();
-            for id in event_ids {
-                let seen: Option<String> = c
-                    .prepare_cached("SELECT id FROM write_events WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([&id], |row| row.get(0)).optional())
+            if !event_ids.is_empty() {
+                let sql = format!("SELECT id FROM write_events WHERE id IN ({})", vec!["?"; event_ids.len()].join(","));
+                let mut statement = c.prepare(&sql).map_err(unavailable)?;
+                let seen = statement
+                    .query_map(rusqlite::params_from_iter(&event_ids), |row| row.get::<_, String>(0))
                     .map_err(unavailable)?;
-                if seen.is_some() {
-                    state.seen_events.insert(id);
+                for id in seen {
+                    state.seen_events.insert(id.map_err(unavailable)?);
                 }
             }
             for key in keys {

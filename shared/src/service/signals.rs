@@ -122,9 +122,18 @@ pub(super) fn decide_signals(
             .filter(|n| measure_of(n.event_type) == Some(measure) && n.watches(customer, metric))
         {
             let key = (n.id.clone(), customer.clone());
-            let (next, crossings) = evaluate(n, state.alerts.get(&key), &seen, now);
-            state.alerts.insert(key.clone(), next);
-            alerts.insert(key);
+            let before = state.alerts.get(&key);
+            let (next, crossings) = evaluate(n, before, &seen, now);
+            // Only transitions are stored (the current value is in the
+            // aggregates), so the hot path writes a row per event, not per threshold.
+            let changed = match before {
+                Some(b) => b.in_alarm != next.in_alarm || b.period != next.period,
+                None => next.in_alarm,
+            };
+            if changed {
+                alerts.insert(key.clone());
+            }
+            state.alerts.insert(key, next);
             emit(
                 &crossings,
                 n,
@@ -252,6 +261,16 @@ impl Service {
     ) -> Result<Vec<serde_json::Value>, ApiError> {
         let states = self.store.alerts_of(customer_id).await?;
         let notifications = self.store.notifications().await?;
+        let month = month_of(self.clock.now());
+        let usage: Vec<_> = notifications
+            .iter()
+            .filter_map(|n| n.metric.clone())
+            .map(|metric| (customer_id.to_string(), metric, month.clone()))
+            .collect();
+        let current = self
+            .store
+            .signal_state(&[customer_id.to_string()], &usage)
+            .await?;
         let mut views = Vec::new();
         for n in notifications
             .iter()
@@ -271,8 +290,18 @@ impl Service {
                     crossings: 0,
                 });
             let mut view = state.view(n);
+            let value = match measure_of(n.event_type) {
+                Some(Measure::Balance) => current.balances.get(customer_id).map(|b| b.value),
+                Some(Measure::Spend) => current.spends.get(customer_id).map(|s| s.value),
+                _ => n.metric.as_ref().and_then(|m| {
+                    current
+                        .usage
+                        .get(&(customer_id.to_string(), m.clone(), month.clone()))
+                        .copied()
+                }),
+            };
+            view["value"] = serde_json::json!(value);
             if state.value.is_nan() {
-                view["value"] = serde_json::Value::Null;
                 view["since"] = serde_json::Value::Null;
             }
             view["enabled"] = serde_json::json!(n.enabled);
