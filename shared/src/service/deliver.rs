@@ -78,20 +78,12 @@ impl Service {
         if !self.store.commit_fire(&commit).await? {
             return Ok(Vec::new());
         }
-        let due: Vec<_> = commit
+        self.wake_deliveries(&commit.deliveries, now).await;
+        let due = commit
             .deliveries
             .iter()
-            .filter(|d| d.status == DeliveryStatus::Pending)
-            .collect();
-        let timers: Vec<_> = due
-            .iter()
-            .map(|d| TimerChange::Set {
-                id: d.id.clone(),
-                at: now,
-            })
-            .collect();
-        self.set_timers(&timers).await;
-        Ok(due.into_iter().map(|d| d.id.clone()).collect())
+            .filter(|d| d.status == DeliveryStatus::Pending);
+        Ok(due.map(|d| d.id.clone()).collect())
     }
 
     /// Runs a timer: `sch_` fires a schedule, `dlv_` attempts a delivery.
@@ -287,14 +279,7 @@ impl Service {
             body: body.to_string(),
         };
         self.store.add_message(&message, &deliveries).await?;
-        let timers: Vec<_> = deliveries
-            .iter()
-            .map(|d| TimerChange::Set {
-                id: d.id.clone(),
-                at: now,
-            })
-            .collect();
-        self.set_timers(&timers).await;
+        self.wake_deliveries(&deliveries, now).await;
         Ok(())
     }
 

@@ -81,6 +81,23 @@ impl Service {
         Duration::seconds(SEND_TIMEOUT_SECS + 30)
     }
 
+    /// Registers a timer at `now` for each pending delivery, so it is attempted at once.
+    async fn wake_deliveries(
+        &self,
+        deliveries: &[crate::schedule::Delivery],
+        now: crate::time::Time,
+    ) {
+        let timers: Vec<_> = deliveries
+            .iter()
+            .filter(|d| d.status == crate::schedule::DeliveryStatus::Pending)
+            .map(|d| crate::planner::TimerChange::Set {
+                id: d.id.clone(),
+                at: now,
+            })
+            .collect();
+        self.set_timers(&timers).await;
+    }
+
     async fn set_timers(&self, changes: &[crate::planner::TimerChange]) {
         if changes.is_empty() {
             return;

@@ -6,7 +6,6 @@ use super::Service;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::notification::Notification;
-use crate::planner::TimerChange;
 use crate::ports::{Balance, Measure, Message, SignalChanges, SignalState, Spend};
 use crate::schedule::Delivery;
 use crate::signal::{month_of, Measure as Reading, Signal};
@@ -241,17 +240,6 @@ impl Service {
         self.store.apply_signal_changes(&changes).await?;
         self.wake_deliveries(&changes.deliveries, now).await;
         Ok(())
-    }
-
-    pub(super) async fn wake_deliveries(&self, deliveries: &[Delivery], now: Time) {
-        let timers: Vec<_> = deliveries
-            .iter()
-            .map(|d| TimerChange::Set {
-                id: d.id.clone(),
-                at: now,
-            })
-            .collect();
-        self.set_timers(&timers).await;
     }
 
     /// Every threshold notification's state for a customer.
