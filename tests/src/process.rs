@@ -1,22 +1,32 @@
 //! Starting, killing and restarting the real process.
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-pub struct Lifecycle {
-    child: Option<Child>,
-    data: tempfile::TempDir,
-    args: Vec<String>,
-    pub base: String,
-    pub key: String,
-    http: reqwest::Client,
+/// How to start the process.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--retry-delays`, e.g. `"1s,1s"`.
+    pub retry_delays: Option<String>,
+    /// Any further `serve` flags.
+    pub args: Vec<String>,
 }
 
-/// The binary under test, built once if `cargo test` did not build it.
+impl Options {
+    pub fn retry_delays(mut self, delays: &str) -> Self {
+        self.retry_delays = Some(delays.to_string());
+        self
+    }
+}
+
+/// The binary under test: `LIFECYCLE_BIN`, else `lifecycle` next to the test
+/// binary's `deps/` folder, built once if it is not there.
 fn binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -28,7 +38,7 @@ fn binary() -> PathBuf {
             let path = exe
                 .parent()
                 .and_then(|deps| deps.parent())
-                .expect("target/<profile>/deps")
+                .expect("the test binary lives in target/<profile>/deps")
                 .join("lifecycle");
             if !path.exists() {
                 let status = Command::new(env!("CARGO"))
@@ -42,23 +52,52 @@ fn binary() -> PathBuf {
         .clone()
 }
 
+/// One `lifecycle serve` process and its data folder (kept across restarts).
+pub struct Lifecycle {
+    child: Option<Child>,
+    /// `root/data` is the data folder, `root/stderr.log` the process's logs.
+    root: tempfile::TempDir,
+    options: Options,
+    pub base: String,
+    pub key: String,
+    http: reqwest::Client,
+}
+
 impl Lifecycle {
-    /// Starts the process; `args` are extra `serve` flags.
-    pub async fn start(args: &[&str]) -> Self {
+    pub async fn start(options: Options) -> Self {
         let mut lifecycle = Lifecycle {
             child: None,
-            data: tempfile::tempdir().unwrap(),
-            args: args.iter().map(|a| a.to_string()).collect(),
+            root: tempfile::tempdir().expect("a temporary folder"),
+            options,
             base: String::new(),
-            key: "test-key".into(),
+            key: "e2e-test-key".into(),
             http: reqwest::Client::new(),
         };
-        lifecycle.spawn();
+        lifecycle.spawn().await;
         lifecycle
     }
 
-    fn spawn(&mut self) {
-        let mut child = Command::new(binary())
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.root.path().join("stderr.log")
+    }
+
+    async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "the process is already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("the log file opens");
+        let mut command = Command::new(binary());
+        command
             .args([
                 "serve",
                 "--listen",
@@ -67,36 +106,71 @@ impl Lifecycle {
                 &self.key,
                 "--data",
             ])
-            .arg(self.data.path())
-            .args(&self.args)
+            .arg(self.data_dir());
+        if let Some(delays) = &self.options.retry_delays {
+            command.args(["--retry-delays", delays]);
+        }
+        let mut child = command
+            .args(&self.options.args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("the lifecycle binary starts");
         let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let line = lines.next().expect("it prints where it listens").unwrap();
+        let (first_line, first) = mpsc::channel();
+        // Reads the first line, then keeps draining so the pipe never fills up.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = first_line.send(lines.next());
+            lines.for_each(drop);
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let line = loop {
+            match first.try_recv() {
+                Ok(Some(Ok(line))) => break line,
+                Ok(_) | Err(mpsc::TryRecvError::Disconnected) => {
+                    panic!("the process exited before listening:\n{}", self.log_tail())
+                }
+                Err(mpsc::TryRecvError::Empty) if Instant::now() > deadline => {
+                    panic!("no `listening on` line within 20 s:\n{}", self.log_tail())
+                }
+                Err(mpsc::TryRecvError::Empty) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+            }
+        };
         let address = line
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        self.base = address.to_string();
-        // Keep draining stdout so the process never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        self.child = Some(child);
+            .unwrap_or_else(|| panic!("unexpected first stdout line {line:?}"));
+        let port: u16 = address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        assert_ne!(port, 0, "{line:?}");
+        self.base = format!("http://127.0.0.1:{port}");
     }
 
-    /// SIGKILL: no shutdown, no flushing.
+    /// SIGKILL (`Child::kill` on unix): no shutdown, no flushing.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
-    /// Starts again on the same data folder.
-    pub fn restart(&mut self) {
+    /// Kills the process if it runs, then starts it again on the same data folder.
+    pub async fn restart(&mut self) {
         self.kill9();
-        self.spawn();
+        self.spawn().await;
+    }
+
+    /// The last lines the process logged, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     pub async fn send(
@@ -108,18 +182,12 @@ impl Lifecycle {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.key);
+            .bearer_auth(&self.key)
+            .timeout(Duration::from_secs(30));
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .expect("the API answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        answer(request).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -134,52 +202,119 @@ impl Lifecycle {
         self.send(reqwest::Method::PATCH, path, Some(body)).await
     }
 
-    /// A raw body with an optional key, for bad-input tests.
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// A raw body (JSON content type) with an optional key, for bad-input tests.
     pub async fn post_raw(
         &self,
         path: &str,
         body: impl Into<reqwest::Body>,
         key: Option<&str>,
     ) -> (u16, Value) {
-        let mut request = self.http.post(format!("{}{path}", self.base)).body(body);
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .timeout(Duration::from_secs(30));
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.expect("the API answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        answer(request).await
     }
 
-    /// Posts write events and expects them accepted; returns their statuses.
+    /// Posts write events, expects 200 and returns the per-event statuses.
     pub async fn events(&self, body: &Value) -> Vec<String> {
         let (status, answer) = self.post("/v1/events", body).await;
-        assert_eq!(status, 200, "{answer}");
+        assert_eq!(status, 200, "POST /v1/events {body}\n-> {answer}");
         answer["results"]
             .as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("no results array in {answer}"))
             .iter()
-            .map(|r| r["status"].as_str().unwrap().to_string())
+            .map(|r| r["status"].as_str().unwrap_or_default().to_string())
             .collect()
     }
 
-    /// Creates an endpoint taking these types; returns (id, secret).
+    /// Creates an endpoint taking only these types; returns (id, secret).
     pub async fn endpoint(&self, url: &str, types: &[&str]) -> (String, String) {
-        let (status, body) = self
-            .post(
-                "/v1/webhook-endpoints",
-                &serde_json::json!({"url": url, "event_types": types}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        (
-            body["id"].as_str().unwrap().into(),
-            body["secret"].as_str().unwrap().into(),
-        )
+        let body = json!({"url": url, "event_types": types});
+        let (status, answer) = self.post("/v1/webhook-endpoints", &body).await;
+        assert_eq!(
+            status, 201,
+            "POST /v1/webhook-endpoints {body}\n-> {answer}"
+        );
+        let secret = answer["secret"].as_str().unwrap_or_default();
+        assert!(secret.starts_with("whsec_"), "{answer}");
+        (answer["id"].as_str().unwrap().into(), secret.into())
     }
+
+    /// Creates a notification, expects 201 and returns it.
+    pub async fn notification(&self, body: &Value) -> Value {
+        let (status, answer) = self.post("/v1/notifications", body).await;
+        assert_eq!(status, 201, "POST /v1/notifications {body}\n-> {answer}");
+        answer
+    }
+
+    /// Disables the system notification of one event type, found by listing.
+    pub async fn disable_system(&self, event_type: &str) {
+        let (status, list) = self.get("/v1/notifications?limit=500").await;
+        assert_eq!(status, 200, "{list}");
+        let system = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["system"] == json!(true) && n["event_type"] == json!(event_type))
+            .unwrap_or_else(|| panic!("no system notification for {event_type} in {list}"));
+        let path = format!("/v1/notifications/{}", system["id"].as_str().unwrap());
+        let (status, answer) = self.patch(&path, &json!({"enabled": false})).await;
+        assert_eq!(
+            (status, &answer["enabled"]),
+            (200, &json!(false)),
+            "PATCH {path}: {answer}"
+        );
+    }
+
+    /// The customer's upcoming schedules (until 2100, so nothing is cut off).
+    pub async fn upcoming(&self, customer: &str) -> Vec<Value> {
+        let path =
+            format!("/v1/customers/{customer}/upcoming?limit=500&until=2100-01-01T00:00:00Z");
+        let (status, answer) = self.get(&path).await;
+        assert_eq!(status, 200, "GET {path}: {answer}");
+        answer["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .clone()
+    }
+
+    /// Deliveries matching a query string such as `customer_id=c_1`.
+    pub async fn deliveries(&self, query: &str) -> Vec<Value> {
+        let path = format!("/v1/deliveries?limit=500&{query}");
+        let (status, answer) = self.get(&path).await;
+        assert_eq!(status, 200, "GET {path}: {answer}");
+        answer["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .clone()
+    }
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the API answers");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 impl Drop for Lifecycle {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            eprintln!("--- lifecycle stderr (last lines) ---\n{}", self.log_tail());
+        }
     }
 }

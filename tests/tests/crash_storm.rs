@@ -3,7 +3,7 @@
 //! Every webhook id must arrive with a 2xx; duplicates are counted and reported.
 
 use axum::http::StatusCode;
-use lifecycle_e2e::{now, Lifecycle, Receiver};
+use lifecycle_e2e::{now, Lifecycle, Options, Receiver};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +14,10 @@ const WEBHOOKS: usize = 1_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_repeatedly_loses_nothing() {
-    let mut app = Lifecycle::start(&[
-        "--retry-delays",
-        "300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms",
-    ])
+    let mut app = Lifecycle::start(
+        Options::default()
+            .retry_delays("300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms"),
+    )
     .await;
     // A deterministic 30 % of failures (a small linear congruential generator).
     let state = Arc::new(AtomicU64::new(42));
@@ -33,7 +33,7 @@ async fn kill_nine_repeatedly_loses_nothing() {
         }
     };
     let receiver = Receiver::start_with(&[], flaky).await;
-    app.endpoint(&receiver.url, &["contract.create"]).await;
+    app.endpoint(&receiver.url(), &["contract.create"]).await;
     for chunk in 0..WEBHOOKS / 500 {
         let events: Vec<_> = (0..500)
             .map(|i| {
@@ -46,13 +46,13 @@ async fn kill_nine_repeatedly_loses_nothing() {
     }
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        app.restart();
+        app.restart().await;
     }
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let delivered = |receiver: &Receiver| {
         let ok: std::collections::HashSet<String> = receiver
-            .received()
+            .requests()
             .iter()
             .filter(|w| w.status == 200)
             .map(|w| w.header("webhook-id"))
@@ -74,7 +74,7 @@ async fn kill_nine_repeatedly_loses_nothing() {
             .unwrap()
             .len();
     }
-    let received = receiver.received();
+    let received = receiver.requests();
     let mut successes: HashMap<String, usize> = HashMap::new();
     for webhook in received.iter().filter(|w| (200..300).contains(&w.status)) {
         *successes.entry(webhook.header("webhook-id")).or_default() += 1;

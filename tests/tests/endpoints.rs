@@ -1,7 +1,7 @@
 //! Webhook endpoints through the API: secret rotation, disable on 410 and
 //! recovery after re-enabling, resend.
 
-use lifecycle_e2e::{now, Lifecycle, Receiver};
+use lifecycle_e2e::{now, Lifecycle, Options, Receiver};
 use serde_json::json;
 use std::time::Duration;
 
@@ -12,9 +12,9 @@ fn create(event_id: &str, id: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_rotated_secret_signs_beside_the_new_one() {
-    let app = Lifecycle::start(&[]).await;
-    let receiver = Receiver::start(&[]).await;
-    let (id, old) = app.endpoint(&receiver.url, &["contract.create"]).await;
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::start().await;
+    let (id, old) = app.endpoint(&receiver.url(), &["contract.create"]).await;
     let (status, rotated) = app
         .post(
             &format!("/v1/webhook-endpoints/{id}/rotate-secret"),
@@ -40,9 +40,9 @@ async fn a_rotated_secret_signs_beside_the_new_one() {
 
 #[tokio::test]
 async fn gone_disables_and_re_enabling_offers_recovery() {
-    let app = Lifecycle::start(&[]).await;
-    let receiver = Receiver::start(&[410]).await;
-    let (id, _) = app.endpoint(&receiver.url, &["contract.create"]).await;
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::answering(&[410]).await;
+    let (id, _) = app.endpoint(&receiver.url(), &["contract.create"]).await;
     app.events(&create("wr_1", "k_1")).await;
     receiver.wait_for(1, Duration::from_secs(3)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -89,9 +89,9 @@ async fn gone_disables_and_re_enabling_offers_recovery() {
 
 #[tokio::test]
 async fn resend_sends_the_same_webhook_once_more() {
-    let app = Lifecycle::start(&[]).await;
-    let receiver = Receiver::start(&[]).await;
-    app.endpoint(&receiver.url, &["contract.create"]).await;
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::start().await;
+    app.endpoint(&receiver.url(), &["contract.create"]).await;
     app.events(&create("wr_1", "k_1")).await;
     receiver.wait_for(1, Duration::from_secs(3)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;

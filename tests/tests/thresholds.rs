@@ -1,7 +1,7 @@
 //! Threshold notifications from the outside: usage signals in, `alerts.*`
 //! webhooks out, through the same endpoints, signing and log.
 
-use lifecycle_e2e::{now, Lifecycle, Receiver};
+use lifecycle_e2e::{now, Lifecycle, Options, Receiver};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -22,10 +22,10 @@ async fn threshold(app: &Lifecycle, body: Value) -> String {
 
 #[tokio::test]
 async fn a_low_balance_fires_once_per_dip_with_a_new_id_each_time() {
-    let app = Lifecycle::start(&[]).await;
-    let receiver = Receiver::start(&[]).await;
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::start().await;
     let (_, secret) = app
-        .endpoint(&receiver.url, &["alerts.low_credit_balance_reached"])
+        .endpoint(&receiver.url(), &["alerts.low_credit_balance_reached"])
         .await;
     let id = threshold(&app, json!({"name": "Low balance", "event_type": "alerts.low_credit_balance_reached", "threshold": 100})).await;
 
@@ -36,7 +36,7 @@ async fn a_low_balance_fires_once_per_dip_with_a_new_id_each_time() {
     let got = receiver.wait_for(1, Duration::from_secs(2)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        receiver.received().len(),
+        receiver.requests().len(),
         1,
         "exactly one webhook for one dip"
     );
@@ -77,9 +77,9 @@ async fn a_low_balance_fires_once_per_dip_with_a_new_id_each_time() {
 
 #[tokio::test]
 async fn ten_thousand_usage_records_cross_three_thresholds_three_times() {
-    let app = Lifecycle::start(&[]).await;
-    let receiver = Receiver::start(&[]).await;
-    app.endpoint(&receiver.url, &["alerts.usage_threshold_reached"])
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::start().await;
+    app.endpoint(&receiver.url(), &["alerts.usage_threshold_reached"])
         .await;
     for limit in [1_000, 5_000, 9_000] {
         threshold(&app, json!({"event_type": "alerts.usage_threshold_reached", "metric": "api_calls", "threshold": limit})).await;
@@ -92,7 +92,7 @@ async fn ten_thousand_usage_records_cross_three_thresholds_three_times() {
     }
     receiver.wait_for(3, Duration::from_secs(3)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let got = receiver.received();
+    let got = receiver.requests();
     let mut values: Vec<f64> = got
         .iter()
         .map(|w| w.body["data"]["value"].as_f64().unwrap())
@@ -107,10 +107,10 @@ async fn ten_thousand_usage_records_cross_three_thresholds_three_times() {
 
 #[tokio::test]
 async fn a_jump_over_several_thresholds_fires_each_and_resolves_pair_up() {
-    let app = Lifecycle::start(&[]).await;
-    let receiver = Receiver::start(&[]).await;
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::start().await;
     app.endpoint(
-        &receiver.url,
+        &receiver.url(),
         &[
             "alerts.spend_threshold_reached",
             "alerts.spend_threshold_resolved",
@@ -129,7 +129,7 @@ async fn a_jump_over_several_thresholds_fires_each_and_resolves_pair_up() {
     receiver.wait_for(5, Duration::from_secs(2)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let types: Vec<String> = receiver
-        .received()
+        .requests()
         .iter()
         .map(|w| w.body["type"].as_str().unwrap().to_string())
         .collect();
@@ -154,9 +154,9 @@ async fn a_jump_over_several_thresholds_fires_each_and_resolves_pair_up() {
 
 #[tokio::test]
 async fn creating_a_threshold_evaluates_customers_already_past_it() {
-    let app = Lifecycle::start(&[]).await;
-    let receiver = Receiver::start(&[]).await;
-    app.endpoint(&receiver.url, &["alerts.usage_threshold_reached"])
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::start().await;
+    app.endpoint(&receiver.url(), &["alerts.usage_threshold_reached"])
         .await;
     let events: Vec<_> = (0..3)
         .map(|i| usage(i, "c_1", 40.0))
@@ -168,7 +168,7 @@ async fn creating_a_threshold_evaluates_customers_already_past_it() {
     threshold(&app, quiet).await;
     receiver.wait_for(2, Duration::from_secs(2)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let got = receiver.received();
+    let got = receiver.requests();
     assert_eq!(
         got.len(),
         1,
@@ -186,7 +186,7 @@ async fn creating_a_threshold_evaluates_customers_already_past_it() {
 
 #[tokio::test]
 async fn bad_signals_are_refused_and_change_no_aggregate() {
-    let app = Lifecycle::start(&[]).await;
+    let app = Lifecycle::start(Options::default()).await;
     threshold(&app, json!({"event_type": "alerts.usage_threshold_reached", "metric": "api_calls", "threshold": 10})).await;
     app.events(&json!({"events": [usage(1, "c_1", 4.0)]})).await;
     let bad = [

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::event_type::EventType;
 use crate::ids::hashed_id;
 use crate::payload;
-use crate::planner::{stale_reason, TimerChange, FIRE_GRACE_SECS};
+use crate::planner::{stale_reason, TimerChange};
 use crate::ports::DeliveryFilter;
 use crate::ports::{AttemptCommit, FireCommit, Message, OutgoingWebhook};
 use crate::retry::Outcome;
@@ -15,6 +15,11 @@ use crate::signing::signature_header;
 use crate::time::{format_time, Time};
 use chrono::Duration;
 use serde_json::json;
+
+/// A schedule firing more than this after its time says so (`late`): a
+/// restart after downtime, a backlog. (Skipping for missed catch-up allows
+/// more, see `planner::FIRE_GRACE_SECS`: jitter must not drop a webhook.)
+const LATE_AFTER_SECS: i64 = 1;
 
 impl Service {
     /// Fires a due schedule: skips it if it went stale, otherwise makes its
@@ -47,7 +52,7 @@ impl Service {
             }
             None => {
                 let late =
-                    schedule.late || now - schedule.fire_at > Duration::seconds(FIRE_GRACE_SECS);
+                    schedule.late || now - schedule.fire_at > Duration::seconds(LATE_AFTER_SECS);
                 let body = payload::build(&schedule, record.as_ref(), late).to_string();
                 let endpoints = self.store.endpoints().await?;
                 let mut deliveries: Vec<_> = endpoints
