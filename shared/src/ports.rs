@@ -171,7 +171,8 @@ pub trait Store: Send + Sync {
     async fn schedule(&self, id: &str) -> StoreResult<Option<Schedule>>;
     /// False (and nothing written) if the schedule is no longer pending at the expected time.
     async fn commit_fire(&self, fire: &FireCommit) -> StoreResult<bool>;
-    /// A customer's schedules in a state, soonest first.
+    /// A customer's time-based schedules in a state, soonest first (write
+    /// events fire at once and are not "upcoming").
     async fn customer_schedules(
         &self,
         customer_id: &str,

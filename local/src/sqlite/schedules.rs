@@ -125,7 +125,7 @@ impl SqliteStore {
         self.with(move |c| {
             let mut data: Vec<Schedule> = all(
                 c,
-                "SELECT record FROM schedules WHERE customer_id = ?1 AND state = ?2 AND fire_at <= ?3
+                "SELECT record FROM schedules WHERE customer_id = ?1 AND state = ?2 AND is_write = 0 AND fire_at <= ?3
                    AND (fire_at > ?4 OR (fire_at = ?4 AND id > ?5))
                  ORDER BY fire_at, id LIMIT ?6",
                 params![customer_id, state.as_str(), until, after_time, after_id, limit as i64 + 1],
