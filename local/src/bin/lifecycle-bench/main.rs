@@ -5,6 +5,12 @@
 //! `usage.record` ingestion through the core and the embedded store, in
 //! batches of 500, against the raw rate of inserting the same number of rows
 //! into the same embedded database in batches of 500.
+//!
+//! `lifecycle-bench fire-storm [--schedules M]`: M contract ends due at the
+//! same second, fired by the real timer loop and delivered to one loopback
+//! receiver: delivery rate and lag from the due time to arrival, against the
+//! raw rate of POSTing the same number of bodies to the same receiver with
+//! reqwest at the same concurrency.
 
 use clap::{Parser, Subcommand};
 use lifecycle_core::service::{Config, Service};
@@ -18,6 +24,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const BATCH: usize = 500;
+
+mod fire_storm;
 
 #[derive(Parser)]
 struct Cli {
@@ -36,15 +44,23 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         thresholds: usize,
     },
+    /// Many schedules due at the same second, to one receiver.
+    FireStorm {
+        #[arg(long, default_value_t = 100_000)]
+        schedules: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Scenario::Usage {
-        events,
-        customers,
-        thresholds,
-    } = Cli::parse().scenario;
+    let (events, customers, thresholds) = match Cli::parse().scenario {
+        Scenario::Usage {
+            events,
+            customers,
+            thresholds,
+        } => (events, customers, thresholds),
+        Scenario::FireStorm { schedules } => return fire_storm::run(schedules).await,
+    };
     let dir = tempfile_dir()?;
     let raw = raw_insert_rate(&dir.join("raw.db"), events)?;
     let ours = usage_ingest_rate(&dir.join("lifecycle.db"), events, customers, thresholds).await?;
@@ -61,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("lifecycle-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
