@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-/// Timers read per pass over the due ones.
+/// Schedules fired per pass (in one commit).
 const BATCH: usize = 256;
 /// Timers run at once; each holds one store round trip or one HTTP request.
 const CONCURRENCY: usize = 64;
@@ -59,16 +59,100 @@ impl Slots {
             .or_insert_with(|| Arc::new(Semaphore::new(PER_ENDPOINT)))
             .clone()
     }
+}
 
-    /// Endpoints with no slot left.
-    fn busy(&self) -> Vec<String> {
-        let endpoints = self.endpoints.lock().unwrap();
-        endpoints
-            .iter()
-            .filter(|(_, s)| s.available_permits() == 0)
-            .map(|(id, _)| id.clone())
-            .collect()
+/// Starts what is due: every due schedule in one fire, and each endpoint's
+/// due deliveries up to its free slots. Returns how many timers started.
+async fn pass(
+    service: &Arc<Service>,
+    store: &SqliteStore,
+    slots: &Slots,
+    in_flight: &Arc<Mutex<HashSet<String>>>,
+    wake: &Arc<Notify>,
+    now: lifecycle_core::time::Time,
+) -> Result<usize, lifecycle_core::ports::StoreError> {
+    let mut started = 0;
+    let fires: Vec<String> = store
+        .due_schedules(now, BATCH)
+        .await?
+        .into_iter()
+        .filter(|id| !in_flight.lock().unwrap().contains(id))
+        .collect();
+    if !fires.is_empty() {
+        started += fires.len();
+        let permit = slots
+            .all
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let service = service.clone();
+        run_marked(fires.clone(), in_flight, wake, permit, async move {
+            service.fire_many(&fires).await.map(drop)
+        });
     }
+    for endpoint in service.store.endpoints().await? {
+        let endpoint_slots = slots.endpoint(&endpoint.id);
+        let free = endpoint_slots.available_permits();
+        if free == 0 {
+            continue;
+        }
+        // In-flight ones may still read as due until they are claimed: ask for enough.
+        for id in store
+            .due_deliveries(endpoint.id.clone(), now, free + PER_ENDPOINT)
+            .await?
+        {
+            if in_flight.lock().unwrap().contains(&id) {
+                continue;
+            }
+            let Ok(endpoint_permit) = endpoint_slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let permit = slots
+                .all
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            started += 1;
+            let service = service.clone();
+            let attempt_id = id.clone();
+            run_marked(vec![id], in_flight, wake, permit, async move {
+                let outcome = service.attempt(&attempt_id).await;
+                drop(endpoint_permit);
+                outcome
+            });
+        }
+    }
+    Ok(started)
+}
+
+/// Runs `work` for timers `ids`, marked in flight until it ends; a failed
+/// timer stays due and is picked up again after a pause.
+fn run_marked(
+    ids: Vec<String>,
+    in_flight: &Arc<Mutex<HashSet<String>>>,
+    wake: &Arc<Notify>,
+    permit: OwnedSemaphorePermit,
+    work: impl std::future::Future<Output = Result<(), lifecycle_core::error::ApiError>>
+        + Send
+        + 'static,
+) {
+    in_flight.lock().unwrap().extend(ids.iter().cloned());
+    let (in_flight, wake) = (in_flight.clone(), wake.clone());
+    tokio::spawn(async move {
+        if let Err(error) = work.await {
+            tracing::error!(%error, timers = ids.len(), first = %ids[0], "timers failed; they stay due and are retried");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let mut marked = in_flight.lock().unwrap();
+        for id in &ids {
+            marked.remove(id);
+        }
+        drop(marked);
+        drop(permit);
+        wake.notify_one();
+    });
 }
 
 pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
@@ -79,53 +163,14 @@ pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
     };
     loop {
         let now = service.clock.now();
-        let due = match store.due_timers(now, BATCH, slots.busy()).await {
-            Ok(due) => due,
+        match pass(&service, &store, &slots, &in_flight, &wake, now).await {
+            Ok(0) => {}
+            Ok(_) => continue,
             Err(error) => {
                 tracing::error!(%error, "could not read due timers");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-        };
-        let mut started = 0;
-        for (id, endpoint) in due {
-            if in_flight.lock().unwrap().contains(&id) {
-                continue;
-            }
-            let endpoint_permit: Option<OwnedSemaphorePermit> = match &endpoint {
-                Some(endpoint) => match slots.endpoint(endpoint).try_acquire_owned() {
-                    Ok(permit) => Some(permit),
-                    Err(_) => continue,
-                },
-                None => None,
-            };
-            let permit = slots
-                .all
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            in_flight.lock().unwrap().insert(id.clone());
-            started += 1;
-            let (service, in_flight, wake) = (service.clone(), in_flight.clone(), wake.clone());
-            tokio::spawn(async move {
-                // Firing only makes the deliveries; each is then its own timer,
-                // so the per-endpoint bound applies to every attempt.
-                let outcome = match endpoint_permit {
-                    Some(_) => service.attempt(&id).await,
-                    None => service.fire(&id).await.map(drop),
-                };
-                if let Err(error) = outcome {
-                    tracing::error!(%error, timer = %id, "timer failed; it stays due and is retried");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                in_flight.lock().unwrap().remove(&id);
-                drop((permit, endpoint_permit));
-                wake.notify_one();
-            });
-        }
-        if started > 0 {
-            continue;
         }
         let next = store.next_due_after(now).await.ok().flatten();
         let sleep = next

@@ -492,3 +492,22 @@ async fn the_attempt_log_keeps_4_kib_of_the_answer_and_filters_by_endpoint_and_t
         .unwrap();
     assert!(earlier.data.is_empty(), "nothing until a second before");
 }
+
+#[tokio::test]
+async fn deleting_an_endpoint_fails_what_was_pending_for_it() {
+    let h = harness(NOW).await;
+    let (url, _) = receiver(&[500]).await;
+    h.endpoint(&url, &["contract.create"]).await;
+    let delivery = create_and_send(&h, 1).await;
+    assert_eq!(delivery.status.as_str(), "pending", "a retry is waiting");
+    h.service
+        .delete_endpoint(delivery.endpoint_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let delivery = reload(&h, &delivery).await;
+    assert_eq!(
+        (delivery.status.as_str(), delivery.reason.as_deref()),
+        ("failed", Some("endpoint deleted"))
+    );
+    assert_eq!(delivery.next_attempt_at, None);
+}

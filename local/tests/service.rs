@@ -70,11 +70,10 @@ async fn an_attempt_in_flight_holds_its_delivery_until_the_lease_ends() {
         .await;
     let schedule_id = h
         .store
-        .due_timers(h.clock.now(), 10, Vec::new())
+        .due_schedules(h.clock.now(), 10)
         .await
         .unwrap()
-        .remove(0)
-        .0;
+        .remove(0);
     let deliveries = h.service.fire(&schedule_id).await.unwrap();
     assert_eq!(deliveries.len(), 1);
 

@@ -148,6 +148,8 @@ pub trait Store: Send + Sync {
     /// Atomic; `Conflict` if an event id is already seen or a version moved.
     async fn commit_writes(&self, commit: &WriteCommit) -> StoreResult<()>;
     async fn entity(&self, key: &EntityKey) -> StoreResult<Option<EntityRecord>>;
+    /// The records of these entities that exist.
+    async fn entities(&self, keys: &[EntityKey]) -> StoreResult<Vec<EntityRecord>>;
     /// Entities of a kind ordered by id, after the given id.
     async fn entities_after(
         &self,
@@ -169,8 +171,11 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<Schedule>>;
     async fn apply_plan(&self, plan: &Plan) -> StoreResult<()>;
     async fn schedule(&self, id: &str) -> StoreResult<Option<Schedule>>;
-    /// False (and nothing written) if the schedule is no longer pending at the expected time.
-    async fn commit_fire(&self, fire: &FireCommit) -> StoreResult<bool>;
+    /// The schedules with these ids that exist.
+    async fn schedules(&self, ids: &[String]) -> StoreResult<Vec<Schedule>>;
+    /// Commits fires in one transaction. Each is committed only if its schedule is
+    /// still pending at the expected time: false (and nothing of it written) otherwise.
+    async fn commit_fires(&self, fires: &[FireCommit]) -> StoreResult<Vec<bool>>;
     /// A customer's time-based schedules in a state, soonest first (write
     /// events fire at once and are not "upcoming").
     async fn customer_schedules(

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     event_type TEXT NOT NULL, status TEXT NOT NULL, endpoint_id TEXT, created_at INTEGER NOT NULL,
     next_attempt_at INTEGER, record TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_due_by_endpoint ON deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_by_customer ON deliveries (customer_id, seq);
 CREATE TABLE IF NOT EXISTS balances (
     customer_id TEXT PRIMARY KEY, value REAL NOT NULL, occurred_at INTEGER NOT NULL);
@@ -156,42 +157,39 @@ pub(crate) fn all<T: DeserializeOwned>(
 
 /// Local-only queries the timer loop needs beyond the port.
 impl SqliteStore {
-    /// Timers due by `now`: schedules to fire, then deliveries to attempt
-    /// with their endpoint, leaving out endpoints that are busy, so a slow
-    /// endpoint's backlog never hides a healthy endpoint's due deliveries.
-    pub async fn due_timers(
-        &self,
-        now: Time,
-        limit: usize,
-        busy: Vec<String>,
-    ) -> StoreResult<Vec<(String, Option<String>)>> {
+    /// Schedules due by `now`, soonest first.
+    pub async fn due_schedules(&self, now: Time, limit: usize) -> StoreResult<Vec<String>> {
         self.with(move |c| {
-            let mut due = Vec::new();
             let mut statement = c
                 .prepare_cached("SELECT id FROM schedules WHERE state = 'pending' AND fire_at <= ?1 ORDER BY fire_at LIMIT ?2")
                 .map_err(unavailable)?;
             let rows = statement
-                .query_map(rusqlite::params![millis(now), limit as i64], |row| row.get::<_, String>(0))
+                .query_map(rusqlite::params![millis(now), limit as i64], |row| row.get(0))
                 .map_err(unavailable)?;
-            for row in rows {
-                due.push((row.map_err(unavailable)?, None));
-            }
-            let placeholders = vec!["?"; busy.len()].join(",");
-            let sql = format!(
-                "SELECT id, endpoint_id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?
-                   AND endpoint_id NOT IN ({placeholders}) ORDER BY next_attempt_at LIMIT ?"
-            );
-            let mut values: Vec<rusqlite::types::Value> = vec![millis(now).into()];
-            values.extend(busy.into_iter().map(Into::into));
-            values.push((limit as i64).into());
-            let mut statement = c.prepare(&sql).map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    /// One endpoint's deliveries due by `now`, soonest first: asked per
+    /// endpoint with free slots, so a busy endpoint's backlog is never scanned.
+    pub async fn due_deliveries(
+        &self,
+        endpoint_id: String,
+        now: Time,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.with(move |c| {
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT id FROM deliveries WHERE status = 'pending' AND endpoint_id = ?1 AND next_attempt_at <= ?2
+                     ORDER BY next_attempt_at LIMIT ?3",
+                )
+                .map_err(unavailable)?;
             let rows = statement
-                .query_map(rusqlite::params_from_iter(values), |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))
+                .query_map(rusqlite::params![endpoint_id, millis(now), limit as i64], |row| row.get(0))
                 .map_err(unavailable)?;
-            for row in rows {
-                due.push(row.map_err(unavailable)?);
-            }
-            Ok(due)
+            rows.collect::<Result<_, _>>().map_err(unavailable)
         })
         .await
     }

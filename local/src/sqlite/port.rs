@@ -37,6 +37,10 @@ impl Store for SqliteStore {
         self.load_entity(key.clone()).await
     }
 
+    async fn entities(&self, keys: &[EntityKey]) -> StoreResult<Vec<EntityRecord>> {
+        self.load_entities(keys.to_vec()).await
+    }
+
     async fn entities_after(
         &self,
         kind: EntityKind,
@@ -85,8 +89,12 @@ impl Store for SqliteStore {
         self.load_schedule(id.to_string()).await
     }
 
-    async fn commit_fire(&self, fire: &FireCommit) -> StoreResult<bool> {
-        self.fire(fire.clone()).await
+    async fn schedules(&self, ids: &[String]) -> StoreResult<Vec<Schedule>> {
+        self.load_schedules(ids.to_vec()).await
+    }
+
+    async fn commit_fires(&self, fires: &[FireCommit]) -> StoreResult<Vec<bool>> {
+        self.fire_all(fires.to_vec()).await
     }
 
     async fn customer_schedules(

@@ -77,28 +77,49 @@ impl SqliteStore {
             .await
     }
 
-    pub(super) async fn fire(&self, fire: FireCommit) -> StoreResult<bool> {
+    pub(super) async fn load_schedules(&self, ids: Vec<String>) -> StoreResult<Vec<Schedule>> {
+        self.with(move |c| {
+            let mut found = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "SELECT record FROM schedules WHERE id IN ({})",
+                    vec!["?"; chunk.len()].join(",")
+                );
+                found.extend(all::<Schedule>(c, &sql, rusqlite::params_from_iter(chunk))?);
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    /// One transaction for all; each fire only if its schedule is still pending at its time.
+    pub(super) async fn fire_all(&self, fires: Vec<FireCommit>) -> StoreResult<Vec<bool>> {
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            let s = &fire.schedule;
-            let changed = tx
-                .execute(
-                    "UPDATE schedules SET state = ?2, record = ?3 WHERE id = ?1 AND state = 'pending' AND fire_at = ?4",
-                    params![s.id, s.state.as_str(), to_json(s), millis(fire.expected_fire_at)],
-                )
-                .map_err(unavailable)?;
-            if changed == 0 {
-                return Ok(false);
-            }
-            if let Some(message) = &fire.message {
-                tx.execute("INSERT OR IGNORE INTO messages (id, body) VALUES (?1, ?2)", params![message.id, message.body])
+            let mut done = Vec::with_capacity(fires.len());
+            for fire in &fires {
+                let s = &fire.schedule;
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE schedules SET state = ?2, record = ?3 WHERE id = ?1 AND state = 'pending' AND fire_at = ?4",
+                    )
+                    .and_then(|mut u| u.execute(params![s.id, s.state.as_str(), to_json(s), millis(fire.expected_fire_at)]))
                     .map_err(unavailable)?;
-            }
-            for delivery in &fire.deliveries {
-                insert_delivery(&tx, delivery)?;
+                done.push(changed > 0);
+                if changed == 0 {
+                    continue;
+                }
+                if let Some(message) = &fire.message {
+                    tx.prepare_cached("INSERT OR IGNORE INTO messages (id, body) VALUES (?1, ?2)")
+                        .and_then(|mut i| i.execute(params![message.id, message.body]))
+                        .map_err(unavailable)?;
+                }
+                for delivery in &fire.deliveries {
+                    insert_delivery(&tx, delivery)?;
+                }
             }
             tx.commit().map_err(unavailable)?;
-            Ok(true)
+            Ok(done)
         })
         .await
     }

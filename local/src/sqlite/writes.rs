@@ -80,6 +80,20 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn load_entities(
+        &self,
+        keys: Vec<EntityKey>,
+    ) -> StoreResult<Vec<EntityRecord>> {
+        self.with(move |c| {
+            let mut found = Vec::with_capacity(keys.len());
+            for key in &keys {
+                found.extend(load_entity(c, key)?);
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     pub(super) async fn load_entity(&self, key: EntityKey) -> StoreResult<Option<EntityRecord>> {
         self.with(move |c| load_entity(c, &key)).await
     }

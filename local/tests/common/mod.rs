@@ -179,14 +179,21 @@ impl Harness {
     }
 
     /// Runs every timer due now, as the timer loop would.
+    /// Runs what is due now, as the timer loop would: fire the due
+    /// schedules, then attempt each endpoint's due deliveries.
     pub async fn run_due(&self) {
-        for (id, _) in self
-            .store
-            .due_timers(self.clock.now(), 1000, Vec::new())
-            .await
-            .unwrap()
-        {
-            self.service.run_timer(&id).await.unwrap();
+        let now = self.clock.now();
+        let schedules = self.store.due_schedules(now, 1000).await.unwrap();
+        self.service.fire_many(&schedules).await.unwrap();
+        for endpoint in self.service.store.endpoints().await.unwrap() {
+            for id in self
+                .store
+                .due_deliveries(endpoint.id, now, 1000)
+                .await
+                .unwrap()
+            {
+                self.service.attempt(&id).await.unwrap();
+            }
         }
     }
 

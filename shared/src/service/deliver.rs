@@ -1,96 +1,21 @@
-//! Firing due schedules and attempting their deliveries.
+//! Attempting deliveries: signing, sending, recording, retrying, endpoint
+//! health, resend and recovery.
 
 use super::Service;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::event_type::EventType;
 use crate::ids::hashed_id;
-use crate::payload;
-use crate::planner::{stale_reason, TimerChange};
+use crate::planner::TimerChange;
 use crate::ports::DeliveryFilter;
-use crate::ports::{AttemptCommit, FireCommit, Message, OutgoingWebhook};
+use crate::ports::{AttemptCommit, Message, OutgoingWebhook};
 use crate::retry::Outcome;
-use crate::schedule::{Attempt, Delivery, DeliveryStatus, ScheduleState};
+use crate::schedule::{Attempt, Delivery, DeliveryStatus};
 use crate::signing::signature_header;
 use crate::time::{format_time, Time};
-use chrono::Duration;
 use serde_json::json;
 
-/// A schedule firing more than this after its time says so (`late`): a
-/// restart after downtime, a backlog. (Skipping for missed catch-up allows
-/// more, see `planner::FIRE_GRACE_SECS`: jitter must not drop a webhook.)
-const LATE_AFTER_SECS: i64 = 1;
-
 impl Service {
-    /// Fires a due schedule: skips it if it went stale, otherwise makes its
-    /// webhook and one delivery per endpoint. Firing twice does nothing more.
-    /// Returns the ids of the deliveries now due.
-    pub async fn fire(&self, schedule_id: &str) -> Result<Vec<String>, ApiError> {
-        let _changes = self.changes.lock().await;
-        let Some(schedule) = self.store.schedule(schedule_id).await? else {
-            return Ok(Vec::new());
-        };
-        let now = self.clock.now();
-        if schedule.state != ScheduleState::Pending || schedule.fire_at > now {
-            return Ok(Vec::new());
-        }
-        let notification = self.store.notification(&schedule.notification_id).await?;
-        let record = self.store.entity(&schedule.entity).await?;
-        let mut next = schedule.clone();
-        next.updated_at = now;
-        let commit = match stale_reason(&schedule, record.as_ref(), notification.as_ref(), now) {
-            Some(reason) => {
-                next.state = ScheduleState::Skipped;
-                next.reason = Some(reason.clone());
-                let skipped = Delivery::skipped(&schedule, &reason, now);
-                FireCommit {
-                    schedule: next,
-                    expected_fire_at: schedule.fire_at,
-                    message: None,
-                    deliveries: vec![skipped],
-                }
-            }
-            None => {
-                let late =
-                    schedule.late || now - schedule.fire_at > Duration::seconds(LATE_AFTER_SECS);
-                let body = payload::build(&schedule, record.as_ref(), late).to_string();
-                let endpoints = self.store.endpoints().await?;
-                let mut deliveries: Vec<_> = endpoints
-                    .iter()
-                    .filter(|e| e.accepts(schedule.event_type))
-                    .map(|e| Delivery::to_endpoint(&schedule, &e.id, now))
-                    .collect();
-                if deliveries.is_empty() {
-                    deliveries.push(Delivery::skipped(
-                        &schedule,
-                        "no enabled webhook endpoint takes this event type",
-                        now,
-                    ));
-                }
-                next.state = ScheduleState::Fired;
-                let message = Message {
-                    id: schedule.webhook_id(),
-                    body,
-                };
-                FireCommit {
-                    schedule: next,
-                    expected_fire_at: schedule.fire_at,
-                    message: Some(message),
-                    deliveries,
-                }
-            }
-        };
-        if !self.store.commit_fire(&commit).await? {
-            return Ok(Vec::new());
-        }
-        self.wake_deliveries(&commit.deliveries, now).await;
-        let due = commit
-            .deliveries
-            .iter()
-            .filter(|d| d.status == DeliveryStatus::Pending);
-        Ok(due.map(|d| d.id.clone()).collect())
-    }
-
     /// Runs a timer: `sch_` fires a schedule, `dlv_` attempts a delivery.
     pub async fn run_timer(&self, id: &str) -> Result<(), ApiError> {
         if id.starts_with("dlv_") {

@@ -3,6 +3,8 @@
 use super::Service;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::ports::DeliveryFilter;
+use crate::schedule::DeliveryStatus;
 use serde_json::Value;
 
 impl Service {
@@ -32,9 +34,29 @@ impl Service {
         Ok(endpoint)
     }
 
+    /// Deletes an endpoint; what was still pending for it fails, so nothing waits forever.
     pub async fn delete_endpoint(&self, id: &str) -> Result<(), ApiError> {
         self.endpoint(id).await?;
-        Ok(self.store.delete_endpoint(id).await?)
+        self.store.delete_endpoint(id).await?;
+        let pending = DeliveryFilter {
+            endpoint_id: Some(id.to_string()),
+            status: Some(DeliveryStatus::Pending),
+            ..Default::default()
+        };
+        let now = self.clock.now();
+        loop {
+            let page = self.store.deliveries(&pending, None, 500).await?;
+            for (mut delivery, _) in page.data.clone() {
+                delivery.status = DeliveryStatus::Failed;
+                delivery.reason = Some("endpoint deleted".into());
+                delivery.next_attempt_at = None;
+                delivery.updated_at = now;
+                self.store.put_delivery(&delivery).await?;
+            }
+            if page.next_cursor.is_none() {
+                return Ok(());
+            }
+        }
     }
 
     /// A new secret; the old one keeps signing beside it for 24 hours.

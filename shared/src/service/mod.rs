@@ -3,6 +3,7 @@
 
 mod deliver;
 mod endpoints;
+mod fire;
 mod ingest;
 mod notifications;
 mod signals;

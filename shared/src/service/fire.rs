@@ -1,0 +1,134 @@
+//! Firing due schedules: many at once, in one commit, so a storm of moments
+//! due at the same second drains at store speed.
+
+use super::Service;
+use crate::endpoint::Endpoint;
+use crate::entity::{EntityKey, EntityRecord};
+use crate::error::ApiError;
+use crate::notification::Notification;
+use crate::payload;
+use crate::planner::stale_reason;
+use crate::ports::{FireCommit, Message};
+use crate::schedule::{Delivery, DeliveryStatus, Schedule, ScheduleState};
+use crate::time::Time;
+use chrono::Duration;
+use std::collections::HashMap;
+
+/// A schedule firing more than this after its time says so (`late`): a
+/// restart after downtime, a backlog. (Skipping for missed catch-up allows
+/// more, see `planner::FIRE_GRACE_SECS`: jitter must not drop a webhook.)
+const LATE_AFTER_SECS: i64 = 1;
+
+impl Service {
+    /// Fires a due schedule; see [`Service::fire_many`].
+    pub async fn fire(&self, schedule_id: &str) -> Result<Vec<String>, ApiError> {
+        self.fire_many(&[schedule_id.to_string()]).await
+    }
+
+    /// Fires the due schedules among `ids`: each is skipped if it went stale,
+    /// otherwise gets its webhook and one delivery per endpoint. Firing twice
+    /// does nothing more. Returns the ids of the deliveries now due.
+    pub async fn fire_many(&self, ids: &[String]) -> Result<Vec<String>, ApiError> {
+        let _changes = self.changes.lock().await;
+        let now = self.clock.now();
+        let due: Vec<Schedule> = self
+            .store
+            .schedules(ids)
+            .await?
+            .into_iter()
+            .filter(|s| s.state == ScheduleState::Pending && s.fire_at <= now)
+            .collect();
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys: Vec<EntityKey> = due.iter().map(|s| s.entity.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let records: HashMap<EntityKey, EntityRecord> = self
+            .store
+            .entities(&keys)
+            .await?
+            .into_iter()
+            .map(|r| (r.key(), r))
+            .collect();
+        let notifications: HashMap<String, Notification> = self
+            .store
+            .notifications()
+            .await?
+            .into_iter()
+            .map(|n| (n.id.clone(), n))
+            .collect();
+        let endpoints = self.store.endpoints().await?;
+        let commits: Vec<FireCommit> = due
+            .iter()
+            .map(|s| {
+                fire_one(
+                    s,
+                    records.get(&s.entity),
+                    notifications.get(&s.notification_id),
+                    &endpoints,
+                    now,
+                )
+            })
+            .collect();
+        let committed = self.store.commit_fires(&commits).await?;
+        let deliveries: Vec<Delivery> = commits
+            .into_iter()
+            .zip(committed)
+            .filter(|(_, done)| *done)
+            .flat_map(|(commit, _)| commit.deliveries)
+            .filter(|d| d.status == DeliveryStatus::Pending)
+            .collect();
+        self.wake_deliveries(&deliveries, now).await;
+        Ok(deliveries.into_iter().map(|d| d.id).collect())
+    }
+}
+
+/// What firing one due schedule comes to.
+fn fire_one(
+    schedule: &Schedule,
+    record: Option<&EntityRecord>,
+    notification: Option<&Notification>,
+    endpoints: &[Endpoint],
+    now: Time,
+) -> FireCommit {
+    let mut next = schedule.clone();
+    next.updated_at = now;
+    let expected_fire_at = schedule.fire_at;
+    if let Some(reason) = stale_reason(schedule, record, notification, now) {
+        next.state = ScheduleState::Skipped;
+        next.reason = Some(reason.clone());
+        let skipped = Delivery::skipped(schedule, &reason, now);
+        return FireCommit {
+            schedule: next,
+            expected_fire_at,
+            message: None,
+            deliveries: vec![skipped],
+        };
+    }
+    let late = schedule.late || now - schedule.fire_at > Duration::seconds(LATE_AFTER_SECS);
+    let body = payload::build(schedule, record, late).to_string();
+    let mut deliveries: Vec<_> = endpoints
+        .iter()
+        .filter(|e| e.accepts(schedule.event_type))
+        .map(|e| Delivery::to_endpoint(schedule, &e.id, now))
+        .collect();
+    if deliveries.is_empty() {
+        deliveries.push(Delivery::skipped(
+            schedule,
+            "no enabled webhook endpoint takes this event type",
+            now,
+        ));
+    }
+    next.state = ScheduleState::Fired;
+    let message = Message {
+        id: schedule.webhook_id(),
+        body,
+    };
+    FireCommit {
+        schedule: next,
+        expected_fire_at,
+        message: Some(message),
+        deliveries,
+    }
+}
