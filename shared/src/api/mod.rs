@@ -3,6 +3,7 @@
 
 mod extract;
 mod handlers;
+mod openapi;
 
 use crate::error::ApiError;
 use crate::service::Service;
@@ -75,6 +76,8 @@ pub fn router(service: Arc<Service>, api_key: &str) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/", get(|| async { Html(PAGE) }))
+        // Public, so that tools and the page can read it before signing in.
+        .route("/v1/openapi.json", get(openapi::spec))
         .nest("/v1", v1)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
