@@ -1,5 +1,6 @@
 //! The event types delivered: the 15 lifecycle types (6 time-based moments
-//! and 9 write-based ones) and the operational `webhook_endpoint.disabled`.
+//! and 9 write-based ones), the threshold types, and the operational
+//! `webhook_endpoint.disabled` and `webhook_endpoint.test`.
 
 use crate::entity::EntityKind;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -23,6 +24,8 @@ pub enum EventType {
     CreditArchive,
     /// Sent to the other endpoints when one is disabled.
     WebhookEndpointDisabled,
+    /// Sent on request to one endpoint, to try it out.
+    WebhookEndpointTest,
     AlertsLowCreditBalanceReached,
     AlertsLowCreditBalanceResolved,
     AlertsSpendThresholdReached,
@@ -107,6 +110,7 @@ impl EventType {
             CreditEdit => "credit.edit",
             CreditArchive => "credit.archive",
             WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            WebhookEndpointTest => "webhook_endpoint.test",
             AlertsLowCreditBalanceReached => "alerts.low_credit_balance_reached",
             AlertsLowCreditBalanceResolved => "alerts.low_credit_balance_resolved",
             AlertsSpendThresholdReached => "alerts.spend_threshold_reached",
@@ -119,7 +123,7 @@ impl EventType {
     pub fn parse(text: &str) -> Option<EventType> {
         Self::ALL
             .into_iter()
-            .chain([WebhookEndpointDisabled])
+            .chain([WebhookEndpointDisabled, WebhookEndpointTest])
             .chain(Self::THRESHOLD)
             .chain(Self::THRESHOLD.map(|t| t.resolved().expect("threshold types resolve")))
             .find(|t| t.as_str() == text)
@@ -169,7 +173,7 @@ impl EventType {
             ContractCreate | CommitCreate | CreditCreate => Trigger::Write(WriteAction::Create),
             ContractEdit | CommitEdit | CreditEdit => Trigger::Write(WriteAction::Edit),
             ContractArchive | CommitArchive | CreditArchive => Trigger::Write(WriteAction::Archive),
-            WebhookEndpointDisabled => Trigger::Operational,
+            WebhookEndpointDisabled | WebhookEndpointTest => Trigger::Operational,
             _ => Trigger::Threshold,
         }
     }
@@ -229,6 +233,8 @@ mod tests {
         assert_eq!(EventType::parse("credit.end"), None);
         let disabled = EventType::parse("webhook_endpoint.disabled").unwrap();
         assert!(!disabled.is_lifecycle() && !EventType::ALL.contains(&disabled));
+        let test = EventType::parse("webhook_endpoint.test").unwrap();
+        assert_eq!(test.trigger(), Trigger::Operational);
     }
 
     #[test]

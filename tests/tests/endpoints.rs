@@ -118,3 +118,51 @@ async fn resend_sends_the_same_webhook_once_more() {
     let (status, _) = app.post("/v1/deliveries/dlv_nope/resend", &json!({})).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_test_event_goes_to_that_endpoint_alone_and_is_logged() {
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::start().await;
+    let other = Receiver::start().await;
+    // Filtered to another type: a test event goes through anyway.
+    let (id, secret) = app.endpoint(&receiver.url(), &["contract.end"]).await;
+    app.endpoint(&other.url(), &[]).await;
+    let (status, delivery) = app
+        .post(&format!("/v1/webhook-endpoints/{id}/test"), &json!({}))
+        .await;
+    assert_eq!(status, 202, "{delivery}");
+    assert_eq!(delivery["event_type"], json!("webhook_endpoint.test"));
+    assert_eq!(delivery["endpoint_id"], json!(id));
+
+    let got = receiver
+        .expect(1, Duration::from_secs(3), "the test event")
+        .await;
+    assert!(got[0].verify(&secret));
+    let body = &got[0].body;
+    assert_eq!(body["type"], json!("webhook_endpoint.test"));
+    assert_eq!(body["data"]["endpoint_id"], json!(id));
+    assert_eq!(got[0].header("webhook-id"), delivery["webhook_id"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(other.requests().is_empty(), "only the endpoint under test");
+    let logged = app
+        .deliveries(&format!(
+            "endpoint_id={id}&event_type=webhook_endpoint.test"
+        ))
+        .await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0]["status"], json!("delivered"));
+
+    app.patch(
+        &format!("/v1/webhook-endpoints/{id}"),
+        &json!({"enabled": false}),
+    )
+    .await;
+    let (status, refused) = app
+        .post(&format!("/v1/webhook-endpoints/{id}/test"), &json!({}))
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    let (status, _) = app
+        .post("/v1/webhook-endpoints/we_nope/test", &json!({}))
+        .await;
+    assert_eq!(status, 404);
+}

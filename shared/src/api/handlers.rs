@@ -110,6 +110,12 @@ pub async fn rotate_secret(State(s): State<AppState>, Path(id): Path<String>) ->
     ok(s.service.rotate_secret(&id).await?.view(true))
 }
 
+pub async fn send_test_event(State(s): State<AppState>, Path(id): Path<String>) -> Answer {
+    let delivery = s.service.send_test_event(&id).await?;
+    let (delivery, attempts) = s.service.delivery(&delivery.id).await?;
+    Ok((StatusCode::ACCEPTED, Json(delivery.view(&attempts))))
+}
+
 pub async fn recover_endpoint(
     State(s): State<AppState>,
     Path(id): Path<String>,

@@ -56,6 +56,10 @@ pub fn router(service: Arc<Service>, api_key: &str) -> Router {
             post(handlers::rotate_secret),
         )
         .route(
+            "/webhook-endpoints/{id}/test",
+            post(handlers::send_test_event),
+        )
+        .route(
             "/webhook-endpoints/{id}/recover",
             post(handlers::recover_endpoint),
         )

@@ -3,9 +3,11 @@
 use super::Service;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
-use crate::ports::DeliveryFilter;
-use crate::schedule::DeliveryStatus;
-use serde_json::Value;
+use crate::event_type::EventType;
+use crate::ids::random_id;
+use crate::ports::{DeliveryFilter, Message};
+use crate::schedule::{Delivery, DeliveryStatus};
+use serde_json::{json, Value};
 
 impl Service {
     pub async fn create_endpoint(&self, body: &Value) -> Result<Endpoint, ApiError> {
@@ -65,5 +67,34 @@ impl Service {
         endpoint.rotate_secret(self.clock.now());
         self.store.put_endpoint(&endpoint).await?;
         Ok(endpoint)
+    }
+
+    /// Sends a `webhook_endpoint.test` event to this endpoint alone, whatever
+    /// its event-type filter; it is delivered, retried and logged like any other.
+    pub async fn send_test_event(&self, id: &str) -> Result<Delivery, ApiError> {
+        let endpoint = self.endpoint(id).await?;
+        if !endpoint.enabled {
+            return Err(ApiError::conflict(
+                "enable the endpoint before sending it a test event",
+            ));
+        }
+        let now = self.clock.now();
+        let event_type = EventType::WebhookEndpointTest;
+        let webhook_id = random_id("msg");
+        let body = json!({
+            "id": webhook_id, "type": event_type, "timestamp": now,
+            "data": { "endpoint_id": endpoint.id, "url": endpoint.url, "description": endpoint.description },
+        });
+        let delivery = Delivery::direct(&webhook_id, event_type, &endpoint.id, "", None, now);
+        let message = Message {
+            id: webhook_id,
+            body: body.to_string(),
+        };
+        self.store
+            .add_message(&message, std::slice::from_ref(&delivery))
+            .await?;
+        self.wake_deliveries(std::slice::from_ref(&delivery), now)
+            .await;
+        Ok(delivery)
     }
 }
