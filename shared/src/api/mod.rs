@@ -4,13 +4,14 @@
 mod extract;
 mod handlers;
 mod openapi;
+mod page;
 
 use crate::error::ApiError;
 use crate::service::Service;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
@@ -79,9 +80,9 @@ pub fn router(service: Arc<Service>, api_key: &str) -> Router {
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/", get(|| async { Html(PAGE) }))
         // Public, so that tools and the page can read it before signing in.
         .route("/v1/openapi.json", get(openapi::spec))
+        .merge(page::routes())
         .nest("/v1", v1)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -129,9 +130,3 @@ impl IntoResponse for ApiError {
         (status, Json(serde_json::json!({ "error": self }))).into_response()
     }
 }
-
-const PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Lifecycle notifications</title></head>
-<body><h1>Lifecycle notifications</h1>
-<p>The API is under <code>/v1</code> (bearer API key). Health: <a href="/healthz">/healthz</a>.</p>
-</body></html>"#;

@@ -1,0 +1,77 @@
+//! The Notifications page in a real browser: `tests/browser/page.mjs` drives
+//! headless Chromium (playwright-core, installed by `scripts/tools`) against
+//! the real process; this test then checks what reached the receiver.
+//! Screenshots of each view land in `tests/browser/output/`.
+
+use lifecycle_e2e::{Lifecycle, Options, Receiver};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+#[tokio::test]
+async fn the_page_manages_notifications_endpoints_and_deliveries() {
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run scripts/tools"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: run scripts/tools"
+    );
+    let output_dir = browser_dir.join("output");
+    let _ = std::fs::remove_dir_all(&output_dir);
+    let app = Lifecycle::start(Options::default()).await;
+    let receiver = Receiver::start().await;
+
+    let output = tokio::process::Command::new("node")
+        .arg("page.mjs")
+        .current_dir(&browser_dir)
+        .env("BASE_URL", app.base_url())
+        .env("API_KEY", &app.key)
+        .env("RECEIVER_URL", receiver.url())
+        .env("OUT_DIR", &output_dir)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{}\n{stdout}\nprocess log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        app.log_tail()
+    );
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .expect("the browser test prints its result");
+    let secret = result["secret"].as_str().unwrap();
+
+    // contract.create, its resend and the test event, all signed with the
+    // secret the page showed once.
+    let got = receiver
+        .expect(3, Duration::from_secs(5), "the page's deliveries")
+        .await;
+    assert!(got.iter().all(|r| r.verify(secret)));
+    let of_type = |t: &str| -> Vec<_> { got.iter().filter(|r| r.body["type"] == t).collect() };
+    let creates = of_type("contract.create");
+    assert_eq!(creates.len(), 2, "delivered, then resent from the page");
+    assert_eq!(
+        creates[0].header("webhook-id"),
+        creates[1].header("webhook-id"),
+        "a resend keeps the id"
+    );
+    assert_eq!(of_type("webhook_endpoint.test").len(), 1);
+    for view in [
+        "sign-in",
+        "notifications",
+        "endpoints",
+        "upcoming",
+        "deliveries",
+    ] {
+        assert!(
+            output_dir.join(format!("{view}.png")).exists(),
+            "a screenshot of {view}"
+        );
+    }
+}
