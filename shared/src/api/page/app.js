@@ -69,7 +69,16 @@ function when(iso) {
     date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" }));
 }
 
+/** Names each cell after its column, for the stacked layout of narrow screens. */
+function label(headers, rows) {
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => headers[i] && cell.setAttribute("data-label", headers[i]));
+  }
+  return rows;
+}
+
 function table(headers, rows, caption) {
+  label(headers, rows.filter((row) => !row.classList.contains("details")));
   return h("div", { className: "table-wrap" },
     h("table", {},
       caption ? h("caption", { className: "sr-only" }, caption) : null,
@@ -629,6 +638,8 @@ async function loadDeliveryFilters() {
   await loadDeliveries(false);
 }
 
+const DELIVERY_COLUMNS = ["Scheduled for", "Event", "Customer", "Endpoint", "Status", "Attempts", ""];
+
 function deliveryQuery() {
   const params = new URLSearchParams();
   for (const name of ["customer_id", "event_type", "status", "endpoint_id"]) {
@@ -654,10 +665,13 @@ async function loadDeliveries(more) {
     const host = $("delivery-list");
     let body = host.querySelector("tbody");
     if (!more || !body) {
-      host.replaceChildren(table(["Scheduled for", "Event", "Customer", "Endpoint", "Status", "Attempts", ""], [], "Deliveries"));
+      host.replaceChildren(table(DELIVERY_COLUMNS, [], "Deliveries"));
       body = host.querySelector("tbody");
     }
-    for (const d of page.data) body.append(...deliveryRows(d));
+    for (const d of page.data) {
+      const [row, details] = deliveryRows(d);
+      body.append(...label(DELIVERY_COLUMNS, [row]), details);
+    }
     if (!body.children.length) host.replaceChildren(h("p", { className: "empty" }, "No deliveries match."));
   } catch (error) {
     showError(form, error, "err-deliveries");
