@@ -170,11 +170,58 @@ fn check_url(url: &str, allow_http: bool) -> Result<String, ApiError> {
     } else {
         return refuse("`url` must be an absolute http(s) URL");
     };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || url.len() > 2048 || url.chars().any(char::is_whitespace) {
         return refuse("`url` must be an absolute http(s) URL with a host, without spaces, under 2048 characters");
     }
+    if !valid_authority(authority) {
+        return refuse("`url` must have a valid host: a domain name, an IPv4 address or a bracketed IPv6 address, and an optional port up to 65535");
+    }
     Ok(url.to_string())
+}
+
+/// `[userinfo@]host[:port]`: a host a webhook can be sent to, never one that
+/// no HTTP client could parse (`http://[x`, `http://a^b`, `http://a:99999`).
+fn valid_authority(authority: &str) -> bool {
+    let (userinfo, host_port) = match authority.rsplit_once('@') {
+        Some((userinfo, host_port)) => (userinfo, host_port),
+        None => ("", authority),
+    };
+    let userinfo_ok = userinfo
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=:".contains(c));
+    let (host_ok, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+        match bracketed.split_once(']') {
+            Some((ip, after)) => (
+                ip.parse::<std::net::Ipv6Addr>().is_ok(),
+                match after {
+                    "" => None,
+                    _ => match after.strip_prefix(':') {
+                        Some(port) => Some(port),
+                        None => return false,
+                    },
+                },
+            ),
+            None => return false,
+        }
+    } else {
+        let (host, port) = match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        };
+        // Letters (internationalized names too), digits, `-`, `.`, `_`, `~`.
+        let host_ok = host.chars().any(char::is_alphanumeric)
+            && host
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-._~".contains(c));
+        (host_ok, port)
+    };
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.chars().all(|c| c.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65_535)
+    });
+    userinfo_ok && host_ok && port_ok
 }
 
 #[cfg(test)]
@@ -209,7 +256,36 @@ mod tests {
             bad_type.unwrap_err().field.as_deref(),
             Some("event_types[0]")
         );
-        for url in ["ftp://x", "http://", "https:// x", "x.io"] {
+        for url in [
+            "https://receiver.example/hook?a=b#c",
+            "http://127.0.0.1:9000/hook",
+            "http://[::1]:8080",
+            "https://user:pa%20ss@bücher.example:443/",
+            "http://localhost",
+        ] {
+            assert!(
+                Endpoint::create(&json!({"url": url}), true, now()).is_ok(),
+                "{url} is accepted"
+            );
+        }
+        for url in [
+            "ftp://x",
+            "http://",
+            "https:// x",
+            "x.io",
+            "http://[::1",
+            "http://[x]/",
+            "http://]a",
+            "http://a^b/",
+            "http://a:99999",
+            "http://a:",
+            "http://a:8x",
+            "http://a:1:2",
+            "http://[::1]x",
+            "http://...",
+            "http://a b@c",
+            "http://a[b@c",
+        ] {
             assert_eq!(
                 Endpoint::create(&json!({"url": url}), true, now())
                     .unwrap_err()

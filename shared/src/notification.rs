@@ -262,6 +262,8 @@ impl Notification {
             })?);
         }
         if let Some(metric) = f.optional_id("metric")? {
+            // The same rule as usage.record's, or no signal could ever match it.
+            crate::signal::check_metric(&metric)?;
             self.metric = Some(metric);
         }
         let usage = self.event_type == EventType::AlertsUsageThresholdReached;
@@ -364,6 +366,11 @@ mod tests {
             ),
             (
                 json!({"event_type": "alerts.usage_threshold_reached", "threshold": 5}),
+                "metric",
+                422,
+            ),
+            (
+                json!({"event_type": "alerts.usage_threshold_reached", "threshold": 5, "metric": "api calls"}),
                 "metric",
                 422,
             ),

@@ -2,7 +2,7 @@
 //! Years and months are calendar arithmetic in UTC (`-P1M` from March 31 is
 //! the last day of February); weeks, days and smaller units are exact.
 
-use crate::time::Time;
+use crate::time::{in_rfc3339_range, Time};
 use chrono::{Duration, Months};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -78,10 +78,11 @@ impl Offset {
         })
     }
 
-    /// The moment shifted by this offset, or None if it leaves chrono's range.
+    /// The moment shifted by this offset, or None if it leaves the years
+    /// RFC 3339 can write (0000 to 9999).
     pub fn apply(&self, moment: Time) -> Option<Time> {
         let months = Months::new(self.months);
-        if self.negative {
+        let shifted = if self.negative {
             moment
                 .checked_sub_months(months)?
                 .checked_sub_signed(self.exact)
@@ -89,7 +90,8 @@ impl Offset {
             moment
                 .checked_add_months(months)?
                 .checked_add_signed(self.exact)
-        }
+        };
+        shifted.filter(|t| in_rfc3339_range(*t))
     }
 
     pub fn is_zero(&self) -> bool {
@@ -194,6 +196,15 @@ mod tests {
             shifted("-P1M1D", "2026-03-31T00:00:00Z"),
             "2026-02-27T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn shifts_stay_within_rfc3339_years() {
+        let late = at("9999-12-01T00:00:00Z");
+        assert_eq!(Offset::parse("P1M").unwrap().apply(late), None);
+        assert!(Offset::parse("-P1M").unwrap().apply(late).is_some());
+        let early = at("0000-01-15T00:00:00Z");
+        assert_eq!(Offset::parse("-P1M").unwrap().apply(early), None);
     }
 
     #[test]

@@ -79,15 +79,7 @@ impl Signal {
             },
             _ => {
                 let metric = f.id("metric").map_err(under)?;
-                if !metric
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c))
-                {
-                    return Err(ApiError::invalid(
-                        "data.metric",
-                        "`metric` may hold letters, digits and _ - . : / only",
-                    ));
-                }
+                check_metric(&metric).map_err(|e| e.under("data"))?;
                 Measure::Usage {
                     metric,
                     quantity: number("quantity", true)?,
@@ -123,6 +115,21 @@ impl Signal {
         let mut view = json!({"id": self.id, "type": self.type_name(), "occurred_at": self.occurred_at, "data": data});
         view["data"]["customer_id"] = json!(self.customer_id);
         view
+    }
+}
+
+/// A metric name: ASCII letters, digits and `_ - . : /` (the field is `metric`).
+pub fn check_metric(metric: &str) -> Result<(), ApiError> {
+    if metric
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-.:/".contains(c))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "metric",
+            "`metric` may hold letters, digits and _ - . : / only",
+        ))
     }
 }
 

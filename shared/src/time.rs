@@ -1,13 +1,22 @@
 //! Times are RFC 3339 on input (any offset) and UTC everywhere else.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 
 pub type Time = DateTime<Utc>;
 
+/// An RFC 3339 time, in UTC. A time whose UTC year falls outside 0000-9999
+/// (`9999-12-31T23:00:00-05:00`) is refused: it could not be written back as
+/// RFC 3339.
 pub fn parse_time(text: &str) -> Option<Time> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+        .filter(|t| in_rfc3339_range(*t))
+}
+
+/// Whether a time can be written as RFC 3339: a four-digit year, 0000 to 9999.
+pub fn in_rfc3339_range(time: Time) -> bool {
+    (0..=9999).contains(&time.year())
 }
 
 pub fn format_time(time: Time) -> String {
@@ -67,5 +76,9 @@ mod tests {
         assert_eq!(format_time(t), "2026-11-25T10:00:00.250Z");
         assert!(parse_time("2026-11-25").is_none());
         assert!(parse_time("yesterday").is_none());
+        assert!(parse_time("9999-12-31T23:59:59Z").is_some());
+        assert!(parse_time("0000-01-01T00:00:00Z").is_some());
+        assert!(parse_time("9999-12-31T23:59:59-05:00").is_none());
+        assert!(parse_time("0000-01-01T00:00:00+01:00").is_none());
     }
 }

@@ -7,7 +7,8 @@ use axum::extract::{FromRequest, Request};
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// A JSON body: 413 over the size limit, 400 if it is not JSON.
+/// A JSON object body: 413 over the size limit, 400 if it is not JSON or not
+/// an object (every route with a body takes an object).
 pub struct JsonBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -23,9 +24,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     ApiError::malformed(rejection.body_text())
                 }
             })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::malformed("the body must be a JSON object"));
+        }
+        Ok(JsonBody(value))
     }
 }
 
