@@ -1,0 +1,329 @@
+//! Deliveries, their messages and their attempts.
+
+use super::keys::{
+    attempt_item, customer_pk, delivery_item, delivery_order, delivery_pk, endpoint_pk,
+    message_item, message_pk, time_key, timeline_day, timeline_pk, DELIVERY_SK,
+};
+use super::tx::{Action, OnFail, Query};
+use super::{key, record, s, text, unavailable, DynamoStore};
+use lifecycle_core::ports::{
+    AttemptCommit, DeliveryFilter, Message, Page, StoreError, StoreResult,
+};
+use lifecycle_core::schedule::{Attempt, Delivery, DeliveryStatus};
+use lifecycle_core::time::{parse_time, Time};
+
+/// The item recording the first and last day buckets of the timeline index.
+const DAYS_PK: &str = "TL";
+const DAYS_SK: &str = "DAYS";
+
+impl DynamoStore {
+    /// Makes sure the timeline's recorded day range covers these deliveries'
+    /// days, before they are written (a range too wide only costs empty reads).
+    pub(super) async fn note_timeline<'a>(
+        &self,
+        deliveries: impl Iterator<Item = &'a Delivery>,
+    ) -> StoreResult<()> {
+        let days: Vec<String> = deliveries.map(|d| timeline_day(d.created_at)).collect();
+        let (Some(first), Some(last)) = (days.iter().min(), days.iter().max()) else {
+            return Ok(());
+        };
+        let known = self.timeline_days.lock().unwrap().clone();
+        if known
+            .as_ref()
+            .is_some_and(|(lo, hi)| lo <= first && hi >= last)
+        {
+            return Ok(());
+        }
+        for (attribute, day, test) in [("lo", first, ">"), ("hi", last, "<")] {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(DAYS_PK, DAYS_SK)))
+                .update_expression(format!("SET {attribute} = :d, t = :t"))
+                .condition_expression(format!(
+                    "attribute_not_exists({attribute}) OR {attribute} {test} :d"
+                ))
+                .expression_attribute_values(":d", s(day))
+                .expression_attribute_values(":t", s("TLD"))
+                .send()
+                .await;
+            match update {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        self.refresh_timeline_days().await.map(drop)
+    }
+
+    async fn refresh_timeline_days(&self) -> StoreResult<Option<(String, String)>> {
+        let days = match self.get(DAYS_PK.into(), DAYS_SK).await? {
+            Some(item) => Some((
+                text(&item, "lo")?.to_string(),
+                text(&item, "hi")?.to_string(),
+            )),
+            None => None,
+        };
+        *self.timeline_days.lock().unwrap() = days.clone();
+        Ok(days)
+    }
+
+    pub(super) async fn load_delivery(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
+        let items = self.query_all(Query::partition(delivery_pk(id))).await?;
+        let mut delivery = None;
+        let mut attempts = Vec::new();
+        for item in &items {
+            match text(item, "t")? {
+                "DLV" => delivery = Some(record::<Delivery>(item)?),
+                "ATT" => attempts.push(record::<Attempt>(item)?),
+                _ => {}
+            }
+        }
+        Ok(delivery.map(|d| (d, attempts)))
+    }
+
+    pub(super) async fn delivery_page(
+        &self,
+        filter: &DeliveryFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<(Delivery, Vec<Attempt>)>> {
+        if let Some(cursor) = cursor {
+            let valid = cursor
+                .split_once('#')
+                .is_some_and(|(time, id)| parse_time(time).is_some() && !id.is_empty());
+            if !valid {
+                return Err(StoreError::InvalidCursor);
+            }
+        }
+        let want = limit + 1;
+        // Sort-key bounds (inclusive) within a partition whose keys are `<created>#<id>`.
+        // "!" sorts before any time; key values cannot be empty.
+        let low = filter.since.map_or("!".to_string(), time_key);
+        let mut high = filter
+            .until
+            .map_or("~".to_string(), |u| format!("{}#~", time_key(u)));
+        if let Some(cursor) = cursor {
+            high = high.min(cursor.to_string());
+        }
+        let mut orders: Vec<String> = Vec::new();
+        if low <= high {
+            let mut filters = Vec::new();
+            let mut values = Vec::new();
+            if let Some(status) = filter.status {
+                filters.push("st = :st");
+                values.push((":st", status.as_str().to_string()));
+            }
+            if let Some(event_type) = filter.event_type {
+                filters.push("et = :et");
+                values.push((":et", event_type.as_str().to_string()));
+            }
+            if let Some(endpoint) = &filter.endpoint_id {
+                filters.push("ep = :ep");
+                values.push((":ep", endpoint.clone()));
+            }
+            let by_endpoint = match (&filter.endpoint_id, filter.status) {
+                (Some(ep), Some(st @ (DeliveryStatus::Pending | DeliveryStatus::Failed)))
+                    if filter.customer_id.is_none() =>
+                {
+                    Some(endpoint_pk(ep, st.as_str()))
+                }
+                _ => None,
+            };
+            let build =
+                |index: &'static str, pk_name: &str, sk_name: &str, pk: String, prefix: &str| {
+                    let condition = format!("{pk_name} = :pk AND {sk_name} BETWEEN :low AND :high");
+                    let mut query = Query::new(Some(index), condition)
+                        .value(":pk", pk)
+                        .value(":low", format!("{prefix}{low}"))
+                        .value(":high", format!("{prefix}{high}"));
+                    // The endpoint index holds one endpoint and status per partition
+                    // and projects neither: only the event type is left to filter.
+                    let keep = |f: &&str| index != "endpoint" || f.starts_with("et");
+                    let used: Vec<&str> = filters.iter().copied().filter(keep).collect();
+                    for (name, value) in &values {
+                        if used.iter().any(|f| f.ends_with(name)) {
+                            query = query.value(name, value.clone());
+                        }
+                    }
+                    query.filter = (!used.is_empty()).then(|| used.join(" AND "));
+                    query.descending = true;
+                    query.limit = Some(want + 1);
+                    query
+                };
+            if let Some(customer) = &filter.customer_id {
+                let query = build("customer", "g3pk", "g3sk", customer_pk(customer), "D#");
+                for item in self.query_all(query).await? {
+                    orders.push(text(&item, "g3sk")?.trim_start_matches("D#").to_string());
+                }
+            } else if let Some(pk) = by_endpoint {
+                let query = build("endpoint", "g5pk", "g5sk", pk, "");
+                for item in self.query_all(query).await? {
+                    orders.push(text(&item, "g5sk")?.to_string());
+                }
+            } else if let Some((first, last)) = self.refresh_timeline_days().await? {
+                // Day buckets, newest first, each read on its 8 shards.
+                let top = filter
+                    .until
+                    .map_or(last.clone(), |u| timeline_day(u).min(last));
+                let top = match cursor {
+                    Some(c) => top.min(c.get(..10).unwrap_or_default().to_string()),
+                    None => top,
+                };
+                let bottom = filter
+                    .since
+                    .map_or(first.clone(), |s| timeline_day(s).max(first));
+                let mut day =
+                    chrono::NaiveDate::parse_from_str(&top, "%Y-%m-%d").map_err(unavailable)?;
+                while orders.len() < want && day.format("%Y-%m-%d").to_string() >= bottom {
+                    let name = day.format("%Y-%m-%d").to_string();
+                    let mut found = Vec::new();
+                    for shard in 0..8u8 {
+                        let query =
+                            build("timeline", "g4pk", "g4sk", timeline_pk(&name, shard), "");
+                        for item in self.query_all(query).await? {
+                            found.push(text(&item, "g4sk")?.to_string());
+                        }
+                    }
+                    found.sort_unstable_by(|a, b| b.cmp(a));
+                    orders.extend(found);
+                    day = day
+                        .pred_opt()
+                        .ok_or_else(|| unavailable("day before year 0"))?;
+                }
+            }
+        }
+        orders.retain(|o| Some(o.as_str()) != cursor);
+        orders.sort_unstable_by(|a, b| b.cmp(a));
+        orders.dedup();
+        let more = orders.len() > limit;
+        orders.truncate(limit);
+        let mut data = Vec::with_capacity(orders.len());
+        for order in &orders {
+            let id = order.split_once('#').map_or("", |(_, id)| id);
+            if let Some(row) = self.load_delivery(id).await? {
+                data.push(row);
+            }
+        }
+        let next_cursor = if more {
+            data.last().map(|(d, _)| delivery_order(d))
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+
+    pub(super) async fn claim(
+        &self,
+        id: &str,
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Option<(Delivery, Message)>> {
+        let Some(item) = self.get(delivery_pk(id), DELIVERY_SK).await? else {
+            return Ok(None);
+        };
+        let mut delivery: Delivery = record(&item)?;
+        let due = delivery.status == DeliveryStatus::Pending
+            && delivery.next_attempt_at.is_some_and(|next| next <= now);
+        if !due {
+            return Ok(None);
+        }
+        let Some(message) = self.get(message_pk(&delivery.webhook_id), "M").await? else {
+            return Err(StoreError::Unavailable(format!(
+                "message {} of delivery {id} is missing",
+                delivery.webhook_id
+            )));
+        };
+        let body = text(&message, "body")?.to_string();
+        let old_next = delivery.next_attempt_at.map(time_key).unwrap_or_default();
+        delivery.next_attempt_at = Some(lease_until);
+        // The lease: only if nobody took it (or changed the delivery) since the read.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(delivery_item(&delivery)))
+            .condition_expression("st = :pending AND nxt = :old AND nxt <= :now AND n = :n")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":old", s(old_next))
+            .expression_attribute_values(":now", s(time_key(now)))
+            .expression_attribute_values(":n", super::n(delivery.attempt_count))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Some((
+                delivery.clone(),
+                Message {
+                    id: delivery.webhook_id,
+                    body,
+                },
+            ))),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub(super) async fn record_attempt(&self, commit: &AttemptCommit) -> StoreResult<()> {
+        self.transact(vec![
+            Action::put(&self.table, delivery_item(&commit.delivery))?,
+            Action::put(&self.table, attempt_item(&commit.attempt))?,
+        ])
+        .await
+    }
+
+    /// Message and deliveries, each inserted at most once: chunks of 100 keep that.
+    pub(super) async fn insert_message(
+        &self,
+        message: &Message,
+        deliveries: &[Delivery],
+    ) -> StoreResult<()> {
+        self.note_timeline(deliveries.iter()).await?;
+        let mut actions = vec![Action::insert(
+            &self.table,
+            message_item(&message.id, &message.body),
+            OnFail::Ignore,
+        )?];
+        for delivery in deliveries {
+            actions.push(Action::insert(
+                &self.table,
+                delivery_item(delivery),
+                OnFail::Ignore,
+            )?);
+        }
+        self.transact_chunks(actions).await
+    }
+
+    /// Replaces an existing delivery (a missing one stays missing, as in SQLite's UPDATE).
+    pub(super) async fn save_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        self.note_timeline(std::iter::once(delivery)).await?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(delivery_item(delivery)))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}

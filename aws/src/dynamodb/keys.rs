@@ -1,0 +1,215 @@
+//! Keys and items of the single-table design: one function per item type
+//! builds the whole item, index attributes included, so that a put always
+//! leaves the indexes in step with the record.
+
+use super::{key, n, s, to_json, Item};
+use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
+use lifecycle_core::schedule::{Attempt, Delivery, DeliveryStatus, Schedule};
+use lifecycle_core::threshold::AlertState;
+use lifecycle_core::time::Time;
+use sha2::{Digest, Sha256};
+
+/// RFC 3339 UTC with milliseconds: sorts as text.
+pub(crate) fn time_key(time: Time) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// The first hex digit of SHA-256: 16 shards.
+pub(crate) fn shard(text: &str) -> u8 {
+    Sha256::digest(text.as_bytes())[0] >> 4
+}
+
+pub(crate) fn shard8(text: &str) -> u8 {
+    shard(text) % 8
+}
+
+/// The due-index partition of a time: its hour, split 16 ways.
+fn due_pk(at: Time, id: &str) -> String {
+    format!("DUE#{}#{:x}", at.format("%Y-%m-%dT%H"), shard(id))
+}
+
+pub(crate) fn entity_pk(key: &EntityKey) -> String {
+    format!("E#{}#{}", key.kind.as_str(), key.id)
+}
+
+pub(crate) fn kind_lookup(kind: EntityKind) -> String {
+    format!("K#{}", kind.as_str())
+}
+
+pub(crate) const ENTITY_SK: &str = "#";
+
+pub(crate) fn entity_item(record: &EntityRecord) -> Item {
+    let entity_key = record.key();
+    let mut item = key(entity_pk(&entity_key), ENTITY_SK);
+    item.insert("t".into(), s("ENT"));
+    item.insert("r".into(), s(to_json(record)));
+    item.insert("v".into(), n(record.version));
+    item.insert("cust".into(), s(record.entity.customer_id()));
+    item.insert("oa".into(), s(time_key(record.occurred_at)));
+    if let Some(archived) = record.archived_at {
+        item.insert("arch".into(), s(time_key(archived)));
+    }
+    item.insert("g1pk".into(), s(kind_lookup(entity_key.kind)));
+    item.insert("g1sk".into(), s(entity_key.id));
+    item
+}
+
+pub(crate) fn schedule_sk(notification_id: &str, id: &str) -> String {
+    format!("S#{notification_id}#{id}")
+}
+
+pub(crate) fn schedule_lookup(id: &str) -> String {
+    format!("SID#{id}")
+}
+
+pub(crate) fn schedule_key(schedule: &Schedule) -> Item {
+    key(
+        entity_pk(&schedule.entity),
+        schedule_sk(&schedule.notification_id, &schedule.id),
+    )
+}
+
+pub(crate) fn customer_schedule_sk(state: &str, fire_at: &str, id: &str) -> String {
+    format!("S#{state}#{fire_at}#{id}")
+}
+
+pub(crate) fn schedule_item(schedule: &Schedule) -> Item {
+    let mut item = schedule_key(schedule);
+    let state = schedule.state.as_str();
+    let fire_at = time_key(schedule.fire_at);
+    item.insert("t".into(), s("SCH"));
+    item.insert("r".into(), s(to_json(schedule)));
+    item.insert("st".into(), s(state));
+    item.insert("fa".into(), s(&fire_at));
+    item.insert("et".into(), s(schedule.event_type.as_str()));
+    item.insert("g1pk".into(), s(schedule_lookup(&schedule.id)));
+    item.insert("g1sk".into(), s("-"));
+    if schedule.write.is_some() {
+        item.insert(
+            "w".into(),
+            aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+        );
+    }
+    if state == "pending" {
+        item.insert("g2pk".into(), s(due_pk(schedule.fire_at, &schedule.id)));
+        item.insert("g2sk".into(), s(format!("{fire_at}#{}", schedule.id)));
+    }
+    if schedule.write.is_none() {
+        item.insert("g3pk".into(), s(customer_pk(&schedule.customer_id)));
+        item.insert(
+            "g3sk".into(),
+            s(customer_schedule_sk(state, &fire_at, &schedule.id)),
+        );
+    }
+    item
+}
+
+pub(crate) fn customer_pk(customer_id: &str) -> String {
+    format!("C#{customer_id}")
+}
+
+pub(crate) fn notification_item(pk: &str, id: &str, record: String, t: &str) -> Item {
+    let mut item = key(pk, id);
+    item.insert("t".into(), s(t));
+    item.insert("r".into(), s(record));
+    item
+}
+
+pub(crate) fn message_pk(id: &str) -> String {
+    format!("M#{id}")
+}
+
+pub(crate) fn message_item(id: &str, body: &str) -> Item {
+    let mut item = key(message_pk(id), "M");
+    item.insert("t".into(), s("MSG"));
+    item.insert("body".into(), s(body));
+    item
+}
+
+pub(crate) fn delivery_pk(id: &str) -> String {
+    format!("D#{id}")
+}
+
+pub(crate) const DELIVERY_SK: &str = "D";
+
+/// The sort key suffix of a delivery in every listing index: newest first
+/// when read descending.
+pub(crate) fn delivery_order(d: &Delivery) -> String {
+    format!("{}#{}", time_key(d.created_at), d.id)
+}
+
+pub(crate) fn timeline_day(created_at: Time) -> String {
+    created_at.format("%Y-%m-%d").to_string()
+}
+
+pub(crate) fn timeline_pk(day: &str, shard: u8) -> String {
+    format!("T#{day}#{shard}")
+}
+
+pub(crate) fn endpoint_pk(endpoint_id: &str, status: &str) -> String {
+    format!("EP#{endpoint_id}#{status}")
+}
+
+pub(crate) fn delivery_item(d: &Delivery) -> Item {
+    let mut item = key(delivery_pk(&d.id), DELIVERY_SK);
+    let status = d.status.as_str();
+    let order = delivery_order(d);
+    item.insert("t".into(), s("DLV"));
+    item.insert("r".into(), s(to_json(d)));
+    item.insert("st".into(), s(status));
+    item.insert("et".into(), s(d.event_type.as_str()));
+    item.insert("n".into(), n(d.attempt_count));
+    item.insert("cust".into(), s(&d.customer_id));
+    if let Some(endpoint) = &d.endpoint_id {
+        item.insert("ep".into(), s(endpoint));
+    }
+    if let Some(next) = d.next_attempt_at {
+        item.insert("nxt".into(), s(time_key(next)));
+        if d.status == DeliveryStatus::Pending {
+            item.insert("g2pk".into(), s(due_pk(next, &d.id)));
+            item.insert("g2sk".into(), s(format!("{}#{}", time_key(next), d.id)));
+        }
+    }
+    if !d.customer_id.is_empty() {
+        item.insert("g3pk".into(), s(customer_pk(&d.customer_id)));
+        item.insert("g3sk".into(), s(format!("D#{order}")));
+    }
+    item.insert(
+        "g4pk".into(),
+        s(timeline_pk(&timeline_day(d.created_at), shard8(&d.id))),
+    );
+    item.insert("g4sk".into(), s(&order));
+    if let (Some(endpoint), DeliveryStatus::Pending | DeliveryStatus::Failed) =
+        (&d.endpoint_id, d.status)
+    {
+        item.insert("g5pk".into(), s(endpoint_pk(endpoint, status)));
+        item.insert("g5sk".into(), s(&order));
+    }
+    item
+}
+
+pub(crate) fn attempt_item(a: &Attempt) -> Item {
+    let mut item = key(delivery_pk(&a.delivery_id), format!("A#{:04}", a.number));
+    item.insert("t".into(), s("ATT"));
+    item.insert("r".into(), s(to_json(a)));
+    item
+}
+
+pub(crate) fn event_pk(id: &str) -> String {
+    format!("W#{id}")
+}
+
+pub(crate) fn alert_item(alert: &AlertState) -> Item {
+    let mut item = key(
+        customer_pk(&alert.customer_id),
+        format!("A#{}", alert.notification_id),
+    );
+    item.insert("t".into(), s("ALR"));
+    item.insert("r".into(), s(to_json(alert)));
+    item
+}
+
+/// `M#BAL#<shard>` and friends: the customers having a measure.
+pub(crate) fn measure_lookup(prefix: &str, shard: u8) -> String {
+    format!("{prefix}#{shard:x}")
+}

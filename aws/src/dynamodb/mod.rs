@@ -1,0 +1,95 @@
+//! The store port on one DynamoDB table (the single-table design of
+//! `infra/README.md`). Every item has `pk`, `sk`, its type `t` and, where the
+//! core has a record, that record as JSON in `r`, beside the attributes that
+//! keys, conditions and index projections need.
+
+mod deliveries;
+mod keys;
+mod port;
+mod schedules;
+mod signals;
+mod table;
+mod tx;
+mod writes;
+
+pub use table::create_table;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use lifecycle_core::ports::{StoreError, StoreResult};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// The DynamoDB store: a client and the table name.
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// The first and last day buckets of the delivery timeline known to be
+    /// recorded in the table (saves a write per delivery).
+    timeline_days: Mutex<Option<(String, String)>>,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            timeline_days: Mutex::new(None),
+        }
+    }
+
+    /// The store on `TABLE_NAME` with the ambient AWS configuration.
+    pub async fn from_env() -> StoreResult<Self> {
+        let table = std::env::var("TABLE_NAME")
+            .map_err(|_| StoreError::Unavailable("TABLE_NAME is not set".into()))?;
+        let config = aws_config::load_from_env().await;
+        Ok(Self::new(Client::new(&config), table))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+pub(crate) fn unavailable(error: impl std::fmt::Debug) -> StoreError {
+    StoreError::Unavailable(format!("{error:?}"))
+}
+
+pub(crate) fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+pub(crate) fn n(number: impl ToString) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+pub(crate) fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("records serialize")
+}
+
+pub(crate) fn text<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(text)) => Ok(text),
+        _ => Err(StoreError::Unavailable(format!(
+            "item without the text attribute {name}"
+        ))),
+    }
+}
+
+/// The core's record kept in `r`.
+pub(crate) fn record<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
+    serde_json::from_str(text(item, "r")?)
+        .map_err(|e| StoreError::Unavailable(format!("unreadable record: {e}")))
+}
+
+pub(crate) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}

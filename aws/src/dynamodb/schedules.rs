@@ -1,0 +1,226 @@
+//! Schedules: plans, fires and the per-customer view.
+
+use super::keys::{
+    customer_pk, customer_schedule_sk, delivery_item, entity_pk, message_item, schedule_item,
+    schedule_key, schedule_lookup, time_key,
+};
+use super::tx::{Action, OnFail, Query, MAX_ACTIONS};
+use super::{key, record, s, text, DynamoStore};
+use lifecycle_core::entity::EntityKey;
+use lifecycle_core::planner::Plan;
+use lifecycle_core::ports::{FireCommit, Page, StoreError, StoreResult};
+use lifecycle_core::schedule::{Schedule, ScheduleState};
+use lifecycle_core::time::Time;
+
+impl DynamoStore {
+    /// Schedule upserts and skip records (each inserted at most once).
+    pub(super) fn plan_actions(&self, plan: &Plan) -> StoreResult<Vec<Action>> {
+        let mut actions = Vec::with_capacity(plan.schedules.len() + plan.skipped.len());
+        for schedule in &plan.schedules {
+            actions.push(Action::put(&self.table, schedule_item(schedule))?);
+        }
+        for delivery in &plan.skipped {
+            actions.push(Action::insert(
+                &self.table,
+                delivery_item(delivery),
+                OnFail::Ignore,
+            )?);
+        }
+        Ok(actions)
+    }
+
+    pub(super) async fn schedules_of_notification(
+        &self,
+        notification_id: &str,
+        entities: &[EntityKey],
+    ) -> StoreResult<Vec<Schedule>> {
+        let mut found = Vec::new();
+        for entity in entities {
+            let items = self
+                .query_all(Query::partition_prefix(
+                    entity_pk(entity),
+                    format!("S#{notification_id}#"),
+                ))
+                .await?;
+            for item in &items {
+                found.push(record(item)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Upserts: the parts of a plan stand on their own (planning again
+    /// converges), so a plan larger than one transaction is written in chunks.
+    pub(super) async fn write_plan(&self, plan: &Plan) -> StoreResult<()> {
+        self.note_timeline(plan.skipped.iter()).await?;
+        self.transact_chunks(self.plan_actions(plan)?).await
+    }
+
+    /// The base keys of schedules by id, through the `lookup` index.
+    async fn schedule_keys(&self, ids: &[String]) -> StoreResult<Vec<super::Item>> {
+        let mut keys = Vec::with_capacity(ids.len());
+        for id in ids {
+            let items = self
+                .query_all(
+                    Query::new(Some("lookup"), "g1pk = :pk").value(":pk", schedule_lookup(id)),
+                )
+                .await?;
+            for item in items {
+                keys.push(key(text(&item, "pk")?, text(&item, "sk")?));
+            }
+        }
+        Ok(keys)
+    }
+
+    pub(super) async fn load_schedules(&self, ids: &[String]) -> StoreResult<Vec<Schedule>> {
+        let keys = self.schedule_keys(ids).await?;
+        let items = self.batch_get(keys).await?;
+        let mut found: Vec<Schedule> = items.iter().map(record).collect::<StoreResult<_>>()?;
+        found.sort_by_key(|s| ids.iter().position(|id| *id == s.id));
+        Ok(found)
+    }
+
+    /// One transaction per fire: its schedule's change of state (only if
+    /// still pending at the expected time), its message and its deliveries.
+    /// Fires are independent of each other, so this keeps the port's promise
+    /// (each fire all or nothing, false when its condition failed).
+    pub(super) async fn fire_all(&self, fires: &[FireCommit]) -> StoreResult<Vec<bool>> {
+        let mut done = Vec::with_capacity(fires.len());
+        for fire in fires {
+            let mut actions = vec![Action::put_if(
+                &self.table,
+                schedule_item(&fire.schedule),
+                Some("st = :pending AND fa = :fa"),
+                vec![
+                    (":pending", s("pending")),
+                    (":fa", s(time_key(fire.expected_fire_at))),
+                ],
+                OnFail::Conflict(format!("schedule {} is not due", fire.schedule.id)),
+            )?];
+            if let Some(message) = &fire.message {
+                actions.push(Action::insert(
+                    &self.table,
+                    message_item(&message.id, &message.body),
+                    OnFail::Ignore,
+                )?);
+            }
+            for delivery in &fire.deliveries {
+                actions.push(Action::insert(
+                    &self.table,
+                    delivery_item(delivery),
+                    OnFail::Ignore,
+                )?);
+            }
+            self.note_timeline(fire.deliveries.iter()).await?;
+            if actions.len() > MAX_ACTIONS {
+                // More than 98 endpoints: the deliveries beyond the first
+                // transaction go first, in chunks that each check the
+                // schedule is still due; a crash in between leaves it
+                // pending, and firing it again inserts only what is missing.
+                let rest = actions.split_off(MAX_ACTIONS);
+                let mut fired = true;
+                for chunk in rest.chunks(MAX_ACTIONS - 1) {
+                    let mut chunk = chunk.to_vec();
+                    chunk.push(Action::check(
+                        &self.table,
+                        schedule_key(&fire.schedule),
+                        "st = :pending AND fa = :fa",
+                        vec![
+                            (":pending", s("pending")),
+                            (":fa", s(time_key(fire.expected_fire_at))),
+                        ],
+                        format!("schedule {} is not due", fire.schedule.id),
+                    )?);
+                    match self.transact(chunk).await {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict(_)) => {
+                            fired = false;
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                if !fired {
+                    done.push(false);
+                    continue;
+                }
+            }
+            match self.transact(actions).await {
+                Ok(()) => done.push(true),
+                Err(StoreError::Conflict(_)) => done.push(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    pub(super) async fn customer_page(
+        &self,
+        customer_id: &str,
+        state: ScheduleState,
+        until: Option<Time>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Schedule>> {
+        let state = state.as_str();
+        let after = match cursor {
+            None => None,
+            Some(cursor) => {
+                let (time, id) = cursor.split_once('#').ok_or(StoreError::InvalidCursor)?;
+                if lifecycle_core::time::parse_time(time).is_none() || id.is_empty() {
+                    return Err(StoreError::InvalidCursor);
+                }
+                Some(customer_schedule_sk(state, time, id))
+            }
+        };
+        let low = after.clone().unwrap_or_else(|| format!("S#{state}#"));
+        let high = match until {
+            Some(until) => format!("S#{state}#{}#~", time_key(until)),
+            None => format!("S#{state}#~"),
+        };
+        if low > high {
+            return Ok(Page {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let mut query = Query::new(
+            Some("customer"),
+            "g3pk = :pk AND g3sk BETWEEN :low AND :high",
+        )
+        .value(":pk", customer_pk(customer_id))
+        .value(":low", &low)
+        .value(":high", high);
+        query.limit = Some(limit + 2);
+        let mut keys = Vec::new();
+        for item in self.query_all(query).await? {
+            if after.as_deref() == Some(text(&item, "g3sk")?) {
+                continue;
+            }
+            keys.push((
+                text(&item, "g3sk")?.to_string(),
+                key(text(&item, "pk")?, text(&item, "sk")?),
+            ));
+        }
+        keys.truncate(limit + 1);
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let order: Vec<String> = keys.iter().map(|(sk, _)| sk.clone()).collect();
+        let items = self
+            .batch_get(keys.into_iter().map(|(_, k)| k).collect())
+            .await?;
+        let mut data: Vec<Schedule> = items.iter().map(record).collect::<StoreResult<_>>()?;
+        data.sort_by_key(|s| {
+            order
+                .iter()
+                .position(|sk| *sk == customer_schedule_sk(state, &time_key(s.fire_at), &s.id))
+        });
+        let next_cursor = if more {
+            data.last()
+                .map(|last| format!("{}#{}", time_key(last.fire_at), last.id))
+        } else {
+            None
+        };
+        Ok(Page { data, next_cursor })
+    }
+}

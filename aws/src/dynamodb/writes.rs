@@ -1,0 +1,223 @@
+//! Entities, write events, notifications and endpoints.
+
+use super::keys::{entity_item, entity_pk, event_pk, kind_lookup, notification_item, ENTITY_SK};
+use super::tx::{Action, OnFail, Query, MAX_ACTIONS};
+use super::{key, n, record, s, text, unavailable, DynamoStore, Item};
+use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
+use lifecycle_core::notification::Notification;
+use lifecycle_core::ports::{StoreResult, WriteCommit, WriteState};
+use lifecycle_core::schedule::Schedule;
+use serde::de::DeserializeOwned;
+
+/// How long a write event id is remembered (the template's `EventDedupeDays`).
+const EVENT_DEDUPE_DAYS: i64 = 400;
+
+impl DynamoStore {
+    pub(super) async fn install_notifications(&self, defaults: &[Notification]) -> StoreResult<()> {
+        let mut added = false;
+        for notification in defaults {
+            let item =
+                notification_item("NTF", &notification.id, super::to_json(notification), "NTF");
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            match put {
+                Ok(_) => added = true,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        if added {
+            self.transact(vec![Action::bump_config(&self.table)?])
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn load_write_state(
+        &self,
+        event_ids: &[String],
+        keys: &[EntityKey],
+    ) -> StoreResult<WriteState> {
+        let mut state = WriteState::default();
+        let seen = self
+            .batch_get(event_ids.iter().map(|id| key(event_pk(id), "W")).collect())
+            .await?;
+        for item in &seen {
+            if let Some(id) = text(item, "pk")?.strip_prefix("W#") {
+                state.seen_events.insert(id.to_string());
+            }
+        }
+        for entity_key in keys {
+            let items = self
+                .query_all(Query::partition(entity_pk(entity_key)))
+                .await?;
+            let mut schedules = Vec::new();
+            for item in &items {
+                match text(item, "t")? {
+                    "ENT" => {
+                        state
+                            .records
+                            .insert(entity_key.clone(), record::<EntityRecord>(item)?);
+                    }
+                    "SCH" if !item.contains_key("w") => schedules.push(record::<Schedule>(item)?),
+                    _ => {}
+                }
+            }
+            state.schedules.insert(entity_key.clone(), schedules);
+        }
+        Ok(state)
+    }
+
+    /// One transaction when it fits in 100 actions (atomic, as in SQLite).
+    /// Beyond that, in order: the plan and signal items (upserts and
+    /// insert-once items, each with the entity versions they were planned
+    /// from checked), then the entities, then the write-event records.
+    pub(super) async fn commit_write_batch(&self, commit: &WriteCommit) -> StoreResult<()> {
+        let table = &self.table;
+        let ttl = chrono::Utc::now().timestamp() + EVENT_DEDUPE_DAYS * 86_400;
+        let mut events = Vec::new();
+        for (id, status) in &commit.events {
+            let mut item = key(event_pk(id), "W");
+            item.insert("t".into(), s("EVT"));
+            item.insert("status".into(), s(*status));
+            item.insert("ttl".into(), n(ttl));
+            events.push(Action::insert(
+                table,
+                item,
+                OnFail::Conflict(format!("write event {id} was applied concurrently")),
+            )?);
+        }
+        let mut entities = Vec::new();
+        for (entity, expected) in &commit.records {
+            entities.push(self.entity_put(entity, *expected)?);
+        }
+        let mut rest = self.plan_actions(&commit.plan)?;
+        rest.extend(self.signal_actions(&commit.signals)?);
+        if events.len() + entities.len() + rest.len() <= MAX_ACTIONS {
+            let mut all = events;
+            all.extend(entities);
+            all.extend(rest);
+            return self.transact(all).await;
+        }
+        self.note_timeline(commit.plan.skipped.iter().chain(&commit.signals.deliveries))
+            .await?;
+        self.transact_chunks(rest).await?;
+        self.transact_chunks(entities).await?;
+        self.transact_chunks(events).await
+    }
+
+    /// The put of a new entity state, replacing the expected version (None: a create).
+    fn entity_put(&self, entity: &EntityRecord, expected: Option<u64>) -> StoreResult<Action> {
+        let entity_key = entity.key();
+        let reason = format!(
+            "{} {} changed concurrently",
+            entity_key.kind.as_str(),
+            entity_key.id
+        );
+        match expected {
+            None => Action::insert(&self.table, entity_item(entity), OnFail::Conflict(reason)),
+            Some(version) => Action::put_if(
+                &self.table,
+                entity_item(entity),
+                Some("v = :expected"),
+                vec![(":expected", n(version))],
+                OnFail::Conflict(reason),
+            ),
+        }
+    }
+
+    pub(super) async fn load_entity(&self, key: &EntityKey) -> StoreResult<Option<EntityRecord>> {
+        self.get(entity_pk(key), ENTITY_SK)
+            .await?
+            .map(|item| record(&item))
+            .transpose()
+    }
+
+    pub(super) async fn load_entities(&self, keys: &[EntityKey]) -> StoreResult<Vec<EntityRecord>> {
+        let items = self
+            .batch_get(keys.iter().map(|k| key(entity_pk(k), ENTITY_SK)).collect())
+            .await?;
+        let mut found: Vec<EntityRecord> = items.iter().map(record).collect::<StoreResult<_>>()?;
+        // In the order asked, as SQLite answers.
+        found.sort_by_key(|r| keys.iter().position(|k| *k == r.key()));
+        Ok(found)
+    }
+
+    pub(super) async fn load_entities_after(
+        &self,
+        kind: EntityKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<EntityRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut query = match after {
+            // Key values cannot be empty strings: no lower bound, no condition.
+            None | Some("") => Query::new(Some("lookup"), "g1pk = :pk"),
+            Some(after) => {
+                Query::new(Some("lookup"), "g1pk = :pk AND g1sk > :after").value(":after", after)
+            }
+        }
+        .value(":pk", kind_lookup(kind));
+        query.limit = Some(limit);
+        let mut ids: Vec<String> = Vec::new();
+        for item in self.query_all(query).await? {
+            ids.push(text(&item, "g1sk")?.to_string());
+        }
+        ids.truncate(limit);
+        let keys: Vec<EntityKey> = ids.into_iter().map(|id| EntityKey { kind, id }).collect();
+        self.load_entities(&keys).await
+    }
+
+    /// Every record of a partition (`NTF`, `EP`).
+    pub(super) async fn load_partition<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+    ) -> StoreResult<Vec<T>> {
+        let items: Vec<Item> = self.query_all(Query::partition(pk)).await?;
+        items.iter().map(record).collect()
+    }
+
+    pub(super) async fn load_one<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        id: &str,
+    ) -> StoreResult<Option<T>> {
+        self.get(pk.to_string(), id)
+            .await?
+            .map(|item| record(&item))
+            .transpose()
+    }
+
+    /// A notification or endpoint put, with the configuration version bump.
+    pub(super) async fn put_config_record(
+        &self,
+        pk: &str,
+        id: &str,
+        record: String,
+        t: &str,
+    ) -> StoreResult<()> {
+        self.transact(vec![
+            Action::put(&self.table, notification_item(pk, id, record, t))?,
+            Action::bump_config(&self.table)?,
+        ])
+        .await
+    }
+
+    pub(super) async fn delete_config_record(&self, pk: &str, id: &str) -> StoreResult<()> {
+        self.transact(vec![
+            Action::delete(&self.table, key(pk, id))?,
+            Action::bump_config(&self.table)?,
+        ])
+        .await
+    }
+}
