@@ -88,6 +88,26 @@ try {
     .locator("td.when", { hasText: "when spend reaches 1,000" }).waitFor();
   await shot("notifications");
 
+  step("edit, disable and delete a notification");
+  const spender = page.locator("#notification-groups tr", { hasText: "Big spender" });
+  await spender.getByRole("button", { name: "Edit" }).click();
+  await notifications.getByLabel("Threshold", { exact: true }).fill("2500");
+  await page.getByRole("button", { name: "Save notification" }).click();
+  await spender.locator("td.when", { hasText: "when spend reaches 2,500" }).waitFor();
+  await spender.getByRole("button", { name: "Disable" }).click();
+  await spender.locator(".badge", { hasText: "disabled" }).waitFor();
+  const spenderId = await spender.getAttribute("data-id");
+  const stored = (await api("GET", `/v1/notifications/${spenderId}`)).body;
+  assert.equal(stored.threshold, 2500);
+  assert.equal(stored.enabled, false);
+  page.once("dialog", (dialog) => dialog.accept());
+  await spender.getByRole("button", { name: "Delete" }).click();
+  await spender.waitFor({ state: "detached" });
+  assert.equal((await api("GET", `/v1/notifications/${spenderId}`)).status, 404);
+  const system = page.locator("#notification-groups tr", { hasText: "System: contract.end" });
+  assert.equal(await system.getByRole("button", { name: "Delete" }).count(), 0, "defaults cannot be deleted");
+  assert.equal(await system.getByRole("button", { name: "Edit" }).count(), 0, "nor edited");
+
   step("a bad offset shows the API's error beside the field");
   await page.getByRole("button", { name: "New notification" }).click();
   await notifications.getByLabel("Name", { exact: true }).fill("Too far out");
@@ -182,8 +202,23 @@ try {
   assert.match(await attempts.nth(1).textContent(), /manual/);
   await shot("deliveries");
 
-  step("send a test event, then disable the endpoint");
+  step("edit the endpoint's filter and rotate its secret");
   await page.getByRole("link", { name: "Webhook endpoints" }).click();
+  await endpointRow.getByRole("button", { name: "Edit" }).click();
+  await view("endpoints").getByLabel("contract.end", { exact: true }).check();
+  await view("endpoints").getByLabel("contract.create", { exact: true }).check();
+  await page.getByRole("button", { name: "Save endpoint" }).click();
+  await endpointRow.locator("td", { hasText: "contract.end, contract.create" }).waitFor();
+  assert.deepEqual((await api("GET", `/v1/webhook-endpoints/${endpointId}`)).body.event_types,
+    ["contract.end", "contract.create"]);
+  page.once("dialog", (dialog) => dialog.accept());
+  await endpointRow.getByRole("button", { name: "Rotate secret" }).click();
+  await page.locator("#status", { hasText: "Secret rotated" }).waitFor();
+  const rotated = (await page.locator("#secret-value").textContent()).trim();
+  assert.match(rotated, /^whsec_/);
+  assert.notEqual(rotated, secret, "a new secret, shown once");
+
+  step("send a test event, then disable the endpoint");
   await endpointRow.getByRole("button", { name: "Send test event" }).click();
   await page.locator("#status", { hasText: "Test event sent" }).waitFor();
   await endpointRow.getByRole("button", { name: "Disable" }).click();
@@ -199,7 +234,7 @@ try {
   await shot("notifications-narrow");
 
   assert.deepEqual(errors, [], "no script errors");
-  console.log(JSON.stringify({ secret, endpoint_id: endpointId }));
+  console.log(JSON.stringify({ secret, rotated, endpoint_id: endpointId }));
 } catch (error) {
   await shot("failure").catch(() => {});
   throw error;

@@ -54,6 +54,11 @@ async fn the_page_manages_notifications_endpoints_and_deliveries() {
         .await;
     assert!(got.iter().all(|r| r.verify(secret)));
     let of_type = |t: &str| -> Vec<_> { got.iter().filter(|r| r.body["type"] == t).collect() };
+    let rotated = result["rotated"].as_str().unwrap();
+    assert!(
+        of_type("webhook_endpoint.test")[0].verify(rotated),
+        "sent after the rotation: signed with both secrets"
+    );
     let creates = of_type("contract.create");
     assert_eq!(creates.len(), 2, "delivered, then resent from the page");
     assert_eq!(
