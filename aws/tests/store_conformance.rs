@@ -715,7 +715,10 @@ async fn claim_is_exclusive_under_a_lease(store: Arc<dyn Store>) {
         id: d.webhook_id.clone(),
         body: "{\"hello\":1}".into(),
     };
-    store.add_message(&message, &[d.clone()]).await.unwrap();
+    store
+        .add_message(&message, std::slice::from_ref(&d))
+        .await
+        .unwrap();
     let at = d.created_at;
     let lease = at + chrono::Duration::seconds(45);
 
@@ -822,7 +825,7 @@ async fn commit_attempt_records_attempts_in_order(store: Arc<dyn Store>) {
                 id: d.webhook_id.clone(),
                 body: "{}".into(),
             },
-            &[d.clone()],
+            std::slice::from_ref(&d),
         )
         .await
         .unwrap();
@@ -875,7 +878,10 @@ async fn add_message_inserts_each_delivery_once(store: Arc<dyn Store>) {
         id: d1.webhook_id.clone(),
         body: "{\"v\":1}".into(),
     };
-    store.add_message(&message, &[d1.clone()]).await.unwrap();
+    store
+        .add_message(&message, std::slice::from_ref(&d1))
+        .await
+        .unwrap();
     // Again, with a changed copy of d1 and a new d2: d1 is kept as it was.
     let mut changed = d1.clone();
     changed.reason = Some("changed".into());

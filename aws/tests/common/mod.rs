@@ -8,9 +8,9 @@ use aws_config::{BehaviorVersion, Region};
 use lifecycle_aws::DynamoStore;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// `$MOTO_SERVER`, or the one `scripts/tools` installs.
@@ -44,13 +44,16 @@ pub fn moto() -> &'static str {
              kill $moto 2>/dev/null",
             parent = std::process::id()
         );
-        Command::new("sh")
+        // Kept for the life of the process; the watchdog reaps moto.
+        static WATCHDOG: OnceLock<Mutex<Child>> = OnceLock::new();
+        let watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
             .arg(&binary)
             .stdin(Stdio::null())
             .spawn()
             .expect("start moto_server");
+        let _ = WATCHDOG.set(Mutex::new(watchdog));
         let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
