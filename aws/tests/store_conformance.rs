@@ -420,6 +420,24 @@ async fn plans_and_schedule_reads(store: Arc<dyn Store>) {
         2,
         "an upsert adds no schedule"
     );
+
+    // One schedule twice in a plan: the last one stands; a skip twice: the first.
+    let mut first = plan.schedules[2].clone();
+    first.fire_at = t("2026-12-03T00:00:00Z");
+    let mut last = first.clone();
+    last.fire_at = t("2026-12-04T00:00:00Z");
+    let mut skip_again = skip.clone();
+    skip_again.reason = Some("second".into());
+    store
+        .apply_plan(&Plan {
+            schedules: vec![first, last.clone()],
+            timers: vec![],
+            skipped: vec![skip_again],
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.schedule(&last.id).await.unwrap(), Some(last));
+    assert_eq!(store.delivery(&skip.id).await.unwrap().unwrap().0, skip);
 }
 
 /// Five pending schedules of customer c_1 an hour apart, one skipped, one of c_2.

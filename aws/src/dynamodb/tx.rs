@@ -27,6 +27,37 @@ pub(crate) enum OnFail {
 pub(crate) struct Action {
     pub item: TransactWriteItem,
     pub on_fail: OnFail,
+    /// (pk, sk) of the item it writes or checks.
+    target: (String, String),
+    /// A put only if absent: of two actions on one item, the first one counts.
+    insert_once: bool,
+}
+
+fn target_of(key: &Item) -> (String, String) {
+    let part = |name: &str| match key.get(name) {
+        Some(AttributeValue::S(text)) => text.clone(),
+        _ => String::new(),
+    };
+    (part("pk"), part("sk"))
+}
+
+/// One action per item, as a transaction requires: for upserts the last
+/// one wins (as sequential SQL statements would leave it), for insert-once
+/// items the first.
+fn one_per_item(actions: Vec<Action>) -> Vec<Action> {
+    let mut kept: Vec<Action> = Vec::with_capacity(actions.len());
+    let mut at: HashMap<(String, String), usize> = HashMap::new();
+    for action in actions {
+        match at.get(&action.target) {
+            Some(_) if action.insert_once => {}
+            Some(&i) => kept[i] = action,
+            None => {
+                at.insert(action.target.clone(), kept.len());
+                kept.push(action);
+            }
+        }
+    }
+    kept
 }
 
 impl Action {
@@ -53,6 +84,8 @@ impl Action {
         values: Vec<(&str, AttributeValue)>,
         on_fail: OnFail,
     ) -> StoreResult<Self> {
+        let target = target_of(&item);
+        let insert_once = condition == Some("attribute_not_exists(pk)");
         let put = Put::builder()
             .table_name(table)
             .set_item(Some(item))
@@ -63,10 +96,13 @@ impl Action {
         Ok(Action {
             item: TransactWriteItem::builder().put(put).build(),
             on_fail,
+            target,
+            insert_once,
         })
     }
 
     pub fn delete(table: &str, key: Item) -> StoreResult<Self> {
+        let target = target_of(&key);
         let delete = Delete::builder()
             .table_name(table)
             .set_key(Some(key))
@@ -75,6 +111,8 @@ impl Action {
         Ok(Action {
             item: TransactWriteItem::builder().delete(delete).build(),
             on_fail: OnFail::Ignore,
+            target,
+            insert_once: false,
         })
     }
 
@@ -84,6 +122,7 @@ impl Action {
         expression: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> StoreResult<Self> {
+        let target = target_of(&key);
         let update = Update::builder()
             .table_name(table)
             .set_key(Some(key))
@@ -94,6 +133,8 @@ impl Action {
         Ok(Action {
             item: TransactWriteItem::builder().update(update).build(),
             on_fail: OnFail::Ignore,
+            target,
+            insert_once: false,
         })
     }
 
@@ -104,6 +145,7 @@ impl Action {
         values: Vec<(&str, AttributeValue)>,
         reason: String,
     ) -> StoreResult<Self> {
+        let target = target_of(&key);
         let check = ConditionCheck::builder()
             .table_name(table)
             .set_key(Some(key))
@@ -114,6 +156,8 @@ impl Action {
         Ok(Action {
             item: TransactWriteItem::builder().condition_check(check).build(),
             on_fail: OnFail::Conflict(reason),
+            target,
+            insert_once: false,
         })
     }
 
@@ -183,7 +227,8 @@ impl DynamoStore {
     /// Runs the actions as one transaction. A failed condition of a
     /// `Conflict` action refuses the whole with `Conflict`; failed `Ignore`
     /// actions are dropped and the rest is tried again.
-    pub(crate) async fn transact(&self, mut actions: Vec<Action>) -> StoreResult<()> {
+    pub(crate) async fn transact(&self, actions: Vec<Action>) -> StoreResult<()> {
+        let mut actions = one_per_item(actions);
         let mut busy = 0;
         loop {
             match self.try_transact(&actions).await? {
@@ -216,7 +261,7 @@ impl DynamoStore {
     /// Runs the actions in transactions of at most 100, in order: only for
     /// writes whose parts stand on their own (upserts, inserts at most once).
     pub(crate) async fn transact_chunks(&self, actions: Vec<Action>) -> StoreResult<()> {
-        let mut actions = actions.into_iter().peekable();
+        let mut actions = one_per_item(actions).into_iter().peekable();
         while actions.peek().is_some() {
             let chunk: Vec<Action> = actions.by_ref().take(MAX_ACTIONS).collect();
             self.transact(chunk).await?;
