@@ -12,7 +12,7 @@ mod table;
 mod tx;
 mod writes;
 
-pub use table::create_table;
+pub use table::{create_table, INDEXES};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
