@@ -5,7 +5,7 @@ use super::keys::{
     message_item, message_pk, time_key, timeline_day, timeline_pk, DELIVERY_SK,
 };
 use super::tx::{Action, OnFail, Query};
-use super::{key, record, s, text, unavailable, DynamoStore};
+use super::{key, record, s, text, unavailable, DynamoStore, Item};
 use lifecycle_core::ports::{
     AttemptCommit, DeliveryFilter, Message, Page, StoreError, StoreResult,
 };
@@ -76,16 +76,7 @@ impl DynamoStore {
         id: &str,
     ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
         let items = self.query_all(Query::partition(delivery_pk(id))).await?;
-        let mut delivery = None;
-        let mut attempts = Vec::new();
-        for item in &items {
-            match text(item, "t")? {
-                "DLV" => delivery = Some(record::<Delivery>(item)?),
-                "ATT" => attempts.push(record::<Attempt>(item)?),
-                _ => {}
-            }
-        }
-        Ok(delivery.map(|d| (d, attempts)))
+        delivery_of(&items)
     }
 
     pub(super) async fn delivery_page(
@@ -183,12 +174,15 @@ impl DynamoStore {
                     chrono::NaiveDate::parse_from_str(&top, "%Y-%m-%d").map_err(unavailable)?;
                 while orders.len() < want && day.format("%Y-%m-%d").to_string() >= bottom {
                     let name = day.format("%Y-%m-%d").to_string();
+                    let queries = (0..8u8)
+                        .map(|shard| {
+                            build("timeline", "g4pk", "g4sk", timeline_pk(&name, shard), "")
+                        })
+                        .collect();
                     let mut found = Vec::new();
-                    for shard in 0..8u8 {
-                        let query =
-                            build("timeline", "g4pk", "g4sk", timeline_pk(&name, shard), "");
-                        for item in self.query_all(query).await? {
-                            found.push(text(&item, "g4sk")?.to_string());
+                    for items in self.query_many(queries).await? {
+                        for item in &items {
+                            found.push(text(item, "g4sk")?.to_string());
                         }
                     }
                     found.sort_unstable_by(|a, b| b.cmp(a));
@@ -204,12 +198,16 @@ impl DynamoStore {
         orders.dedup();
         let more = orders.len() > limit;
         orders.truncate(limit);
+        let queries = orders
+            .iter()
+            .map(|order| {
+                let id = order.split_once('#').map_or("", |(_, id)| id);
+                Query::partition(delivery_pk(id))
+            })
+            .collect();
         let mut data = Vec::with_capacity(orders.len());
-        for order in &orders {
-            let id = order.split_once('#').map_or("", |(_, id)| id);
-            if let Some(row) = self.load_delivery(id).await? {
-                data.push(row);
-            }
+        for items in self.query_many(queries).await? {
+            data.extend(delivery_of(&items)?);
         }
         let next_cursor = if more {
             data.last().map(|(d, _)| delivery_order(d))
@@ -326,4 +324,18 @@ impl DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+}
+
+/// A delivery and its attempts, from the items of its partition (in key order).
+fn delivery_of(items: &[Item]) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
+    let mut delivery = None;
+    let mut attempts = Vec::new();
+    for item in items {
+        match text(item, "t")? {
+            "DLV" => delivery = Some(record::<Delivery>(item)?),
+            "ATT" => attempts.push(record::<Attempt>(item)?),
+            _ => {}
+        }
+    }
+    Ok(delivery.map(|d| (d, attempts)))
 }

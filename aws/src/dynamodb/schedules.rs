@@ -34,14 +34,12 @@ impl DynamoStore {
         notification_id: &str,
         entities: &[EntityKey],
     ) -> StoreResult<Vec<Schedule>> {
+        let queries = entities
+            .iter()
+            .map(|e| Query::partition_prefix(entity_pk(e), format!("S#{notification_id}#")))
+            .collect();
         let mut found = Vec::new();
-        for entity in entities {
-            let items = self
-                .query_all(Query::partition_prefix(
-                    entity_pk(entity),
-                    format!("S#{notification_id}#"),
-                ))
-                .await?;
+        for items in self.query_many(queries).await? {
             for item in &items {
                 found.push(record(item)?);
             }
@@ -58,13 +56,12 @@ impl DynamoStore {
 
     /// The base keys of schedules by id, through the `lookup` index.
     async fn schedule_keys(&self, ids: &[String]) -> StoreResult<Vec<super::Item>> {
+        let queries = ids
+            .iter()
+            .map(|id| Query::new(Some("lookup"), "g1pk = :pk").value(":pk", schedule_lookup(id)))
+            .collect();
         let mut keys = Vec::with_capacity(ids.len());
-        for id in ids {
-            let items = self
-                .query_all(
-                    Query::new(Some("lookup"), "g1pk = :pk").value(":pk", schedule_lookup(id)),
-                )
-                .await?;
+        for items in self.query_many(queries).await? {
             for item in items {
                 keys.push(key(text(&item, "pk")?, text(&item, "sk")?));
             }

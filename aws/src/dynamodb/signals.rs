@@ -154,8 +154,13 @@ impl DynamoStore {
                 _ => {}
             }
         }
-        for customer in customers {
-            for alert in self.load_alerts_of(customer).await? {
+        let queries = customers
+            .iter()
+            .map(|c| Query::partition_prefix(customer_pk(c), "A#"))
+            .collect();
+        for items in self.query_many(queries).await? {
+            for item in &items {
+                let alert: AlertState = record(item)?;
                 state.alerts.insert(
                     (alert.notification_id.clone(), alert.customer_id.clone()),
                     alert,
@@ -186,12 +191,16 @@ impl DynamoStore {
                 (usage_lookup(metric, month), usage_sk(metric, month))
             }
         };
+        let queries = (0..16u8)
+            .map(|shard| {
+                Query::new(Some("lookup"), "g1pk = :pk")
+                    .value(":pk", measure_lookup(&prefix, shard))
+            })
+            .collect();
         let mut keys = Vec::new();
-        for shard in 0..16u8 {
-            let query = Query::new(Some("lookup"), "g1pk = :pk")
-                .value(":pk", measure_lookup(&prefix, shard));
-            for item in self.query_all(query).await? {
-                keys.push(key(customer_pk(text(&item, "g1sk")?), sk.clone()));
+        for items in self.query_many(queries).await? {
+            for item in &items {
+                keys.push(key(customer_pk(text(item, "g1sk")?), sk.clone()));
             }
         }
         let mut values = Vec::new();

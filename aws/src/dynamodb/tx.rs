@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
+use aws_sdk_dynamodb::Client;
 use lifecycle_core::ports::{StoreError, StoreResult};
 use std::collections::HashMap;
 
@@ -326,44 +327,74 @@ impl DynamoStore {
 
     /// Every item of a query (all pages). `index` None: the table, read consistently.
     pub(crate) async fn query_all(&self, query: Query<'_>) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
+        query_all(&self.client, &self.table, &query).await
+    }
+
+    /// Several queries at once (at most 16 in flight); the answers in order.
+    pub(crate) async fn query_many(
+        &self,
+        queries: Vec<Query<'static>>,
+    ) -> StoreResult<Vec<Vec<Item>>> {
+        let mut answers: Vec<Vec<Item>> = vec![Vec::new(); queries.len()];
+        let mut pending = queries.into_iter().enumerate();
+        let mut running = tokio::task::JoinSet::new();
         loop {
-            let (page, next) = self.query_page(&query, start).await?;
-            items.extend(page);
-            match next {
-                Some(next) if query.limit.is_none_or(|l| items.len() < l) => start = Some(next),
-                _ => return Ok(items),
+            while running.len() < 16 {
+                let Some((i, query)) = pending.next() else {
+                    break;
+                };
+                let (client, table) = (self.client.clone(), self.table.clone());
+                running.spawn(async move { (i, query_all(&client, &table, &query).await) });
+            }
+            match running.join_next().await {
+                Some(done) => {
+                    let (i, items) = done.map_err(unavailable)?;
+                    answers[i] = items?;
+                }
+                None => return Ok(answers),
             }
         }
     }
+}
 
-    pub(crate) async fn query_page(
-        &self,
-        query: &Query<'_>,
-        start: Option<Item>,
-    ) -> StoreResult<(Vec<Item>, Option<Item>)> {
-        let mut values = HashMap::new();
-        for (name, value) in &query.values {
-            values.insert(name.to_string(), s(value.clone()));
+async fn query_all(client: &Client, table: &str, query: &Query<'_>) -> StoreResult<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let (page, next) = query_page(client, table, query, start).await?;
+        items.extend(page);
+        match next {
+            Some(next) if query.limit.is_none_or(|l| items.len() < l) => start = Some(next),
+            _ => return Ok(items),
         }
-        let answer = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .set_index_name(query.index.map(str::to_string))
-            .consistent_read(query.index.is_none())
-            .key_condition_expression(&query.condition)
-            .set_filter_expression(query.filter.clone())
-            .set_expression_attribute_values(Some(values))
-            .scan_index_forward(!query.descending)
-            .set_limit(query.limit.map(|l| l.min(1000) as i32))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok((answer.items.unwrap_or_default(), answer.last_evaluated_key))
     }
+}
+
+async fn query_page(
+    client: &Client,
+    table: &str,
+    query: &Query<'_>,
+    start: Option<Item>,
+) -> StoreResult<(Vec<Item>, Option<Item>)> {
+    let mut values = HashMap::new();
+    for (name, value) in &query.values {
+        values.insert(name.to_string(), s(value.clone()));
+    }
+    let answer = client
+        .query()
+        .table_name(table)
+        .set_index_name(query.index.map(str::to_string))
+        .consistent_read(query.index.is_none())
+        .key_condition_expression(&query.condition)
+        .set_filter_expression(query.filter.clone())
+        .set_expression_attribute_values(Some(values))
+        .scan_index_forward(!query.descending)
+        .set_limit(query.limit.map(|l| l.min(1000) as i32))
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok((answer.items.unwrap_or_default(), answer.last_evaluated_key))
 }
 
 /// A query: a key condition with text values, an optional filter.

@@ -55,10 +55,14 @@ impl DynamoStore {
                 state.seen_events.insert(id.to_string());
             }
         }
-        for entity_key in keys {
-            let items = self
-                .query_all(Query::partition(entity_pk(entity_key)))
-                .await?;
+        let partitions = self
+            .query_many(
+                keys.iter()
+                    .map(|k| Query::partition(entity_pk(k)))
+                    .collect(),
+            )
+            .await?;
+        for (entity_key, items) in keys.iter().zip(partitions) {
             let mut schedules = Vec::new();
             for item in &items {
                 match text(item, "t")? {
