@@ -1,0 +1,295 @@
+//! The core's service over the AWS adapters (DynamoDB and EventBridge
+//! Scheduler on moto, the real HTTP sender, a receiver on loopback): what the
+//! Lambda functions will do, minus the handlers. moto never fires a schedule,
+//! so the test does what the deliverer will: read the stored schedule's
+//! input and run its timer at its time.
+
+mod common;
+
+use async_trait::async_trait;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use lifecycle_aws::{EventBridgeScheduler, NearTimers, SchedulerConfig};
+use lifecycle_core::ports::DeliveryFilter;
+use lifecycle_core::schedule::{DeliveryStatus, ScheduleState};
+use lifecycle_core::service::{Config, Service};
+use lifecycle_core::signing::verify;
+use lifecycle_core::time::{parse_time, Clock, FixedClock, Time};
+use lifecycle_local::sender::HttpSender;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+fn t(text: &str) -> Time {
+    parse_time(text).unwrap()
+}
+
+#[derive(Default)]
+struct NearSink(Mutex<Vec<(String, Time)>>);
+
+#[async_trait]
+impl NearTimers for NearSink {
+    async fn due(&self, timers: &[(String, Time)]) -> Result<(), String> {
+        self.0.lock().unwrap().extend_from_slice(timers);
+        Ok(())
+    }
+}
+
+type Requests = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+async fn receiver() -> (String, Requests) {
+    let requests: Requests = Arc::default();
+    let state = requests.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                state.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, requests)
+}
+
+/// The stored schedules of the group: name -> (expression, input).
+async fn schedules(
+    client: &aws_sdk_scheduler::Client,
+    group: &str,
+) -> Vec<(String, String, Value)> {
+    let listed = client
+        .list_schedules()
+        .group_name(group)
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for summary in listed.schedules() {
+        let name = summary.name().unwrap();
+        let schedule = client
+            .get_schedule()
+            .name(name)
+            .group_name(group)
+            .send()
+            .await
+            .unwrap();
+        let input = serde_json::from_str(schedule.target().unwrap().input().unwrap()).unwrap();
+        out.push((
+            name.to_string(),
+            schedule.schedule_expression().unwrap().to_string(),
+            input,
+        ));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn contract(event: &str, action: &str, end: &str, occurred_at: &str) -> Value {
+    json!({"id": event, "type": format!("contract.{action}"), "occurred_at": occurred_at,
+           "data": {"id": "k_1", "customer_id": "c_1", "starting_at": "2026-11-01T00:00:00Z", "ending_before": end}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
+    let config = common::sdk_config().await;
+    let store = Arc::new(common::dynamo_store().await);
+    let scheduler_client = aws_sdk_scheduler::Client::new(&config);
+    let group = common::unique("lifecycle");
+    scheduler_client
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap();
+    let clock = Arc::new(FixedClock::new(t("2026-11-25T10:00:00Z")));
+    let near = Arc::new(NearSink::default());
+    let scheduler = EventBridgeScheduler::new(
+        scheduler_client.clone(),
+        SchedulerConfig::new(
+            &group,
+            &common::deliver_arn(),
+            &common::role_arn(),
+            &common::dlq_arn(),
+        ),
+        near.clone(),
+        clock.clone(),
+    );
+    let service = Service::new(
+        store.clone(),
+        Arc::new(scheduler),
+        Arc::new(HttpSender::new()),
+        clock.clone(),
+        Config::default(),
+    );
+    service.install().await.unwrap();
+    let (url, received) = receiver().await;
+    let endpoint = service
+        .create_endpoint(&json!({"url": url, "event_types": ["contract.create", "contract.end"]}))
+        .await
+        .unwrap();
+    let secret = endpoint.secrets[0].value.clone();
+    service
+        .create_notification(
+            &json!({"event_type": "contract.end", "offset": "-P1D", "name": "Heads-up"}),
+        )
+        .await
+        .unwrap();
+
+    // A contract: two moments ahead get EventBridge schedules; its create webhook is due now.
+    let results = service
+        .ingest(&contract(
+            "wr_1",
+            "create",
+            "2026-12-05T12:00:00Z",
+            "2026-11-25T09:59:00Z",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(results[0].status, "accepted");
+    let upcoming = service
+        .upcoming("c_1", ScheduleState::Pending, None, None, 10)
+        .await
+        .unwrap();
+    let fire_times: Vec<String> = upcoming
+        .data
+        .iter()
+        .map(|s| s.fire_at.to_rfc3339())
+        .collect();
+    assert_eq!(
+        fire_times,
+        ["2026-12-04T12:00:00+00:00", "2026-12-05T12:00:00+00:00"]
+    );
+    let stored = schedules(&scheduler_client, &group).await;
+    let mut expected: Vec<(String, String)> = upcoming
+        .data
+        .iter()
+        .map(|s| {
+            (
+                s.id.clone(),
+                lifecycle_aws::scheduler::expression(s.fire_at),
+            )
+        })
+        .collect();
+    expected.sort();
+    let names: Vec<(String, String)> = stored
+        .iter()
+        .map(|(n, e, _)| (n.clone(), e.clone()))
+        .collect();
+    assert_eq!(names, expected);
+    assert!(names.iter().any(|(_, e)| e == "at(2026-12-04T11:59:00)"));
+
+    // The create webhook went to the near sink; run it as the deliverer will.
+    let due_now: Vec<(String, Time)> = near.0.lock().unwrap().drain(..).collect();
+    assert_eq!(due_now.len(), 1, "{due_now:?}");
+    service.run_timer(&due_now[0].0).await.unwrap();
+    assert_eq!(received.lock().unwrap().len(), 1);
+
+    // The -P1D schedule fires: its input says which timer and when.
+    let (_, _, input) = stored
+        .iter()
+        .find(|(_, e, _)| e == "at(2026-12-04T11:59:00)")
+        .unwrap()
+        .clone();
+    // After its invocation EventBridge deletes it (ActionAfterCompletion DELETE); moto does not.
+    scheduler_client
+        .delete_schedule()
+        .name(input["timer"].as_str().unwrap())
+        .group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let at = t(input["at"].as_str().unwrap());
+    clock.set(at);
+    service
+        .run_timer(input["timer"].as_str().unwrap())
+        .await
+        .unwrap();
+    // A duplicate invocation sends nothing more.
+    service
+        .run_timer(input["timer"].as_str().unwrap())
+        .await
+        .unwrap();
+    let requests = received.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    for (headers, body) in &requests {
+        let header = |name: &str| headers[name].to_str().unwrap().to_string();
+        verify(
+            &secret,
+            &header("webhook-id"),
+            &header("webhook-timestamp"),
+            &header("webhook-signature"),
+            body.as_bytes(),
+        )
+        .expect("a valid Standard Webhooks signature");
+    }
+    let bodies: Vec<Value> = requests
+        .iter()
+        .map(|(_, b)| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(bodies[0]["type"], "contract.create");
+    assert_eq!(bodies[1]["type"], "contract.end");
+    assert_eq!(
+        requests[1].0["webhook-id"].to_str().unwrap(),
+        lifecycle_core::ids::with_prefix(input["timer"].as_str().unwrap(), "msg")
+    );
+    let log = service
+        .deliveries(
+            &DeliveryFilter {
+                customer_id: Some("c_1".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    // Two delivered with one attempt each, and the start (past its catch-up) recorded as skipped.
+    let mut outcomes: Vec<(&str, usize)> = log
+        .data
+        .iter()
+        .map(|(d, attempts)| (d.status.as_str(), attempts.len()))
+        .collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [("delivered", 1), ("delivered", 1), ("skipped", 0)]
+    );
+    let skipped = log
+        .data
+        .iter()
+        .find(|(d, _)| d.status == DeliveryStatus::Skipped)
+        .unwrap();
+    assert_eq!(skipped.0.event_type.as_str(), "contract.start");
+
+    // An edit moves the end: the old end's schedule is deleted, the new moments scheduled.
+    let old_end = upcoming.data[1].id.clone();
+    service
+        .ingest(&contract(
+            "wr_2",
+            "edit",
+            "2026-12-10T12:00:00Z",
+            &clock.now().to_rfc3339(),
+        ))
+        .await
+        .unwrap();
+    let stored = schedules(&scheduler_client, &group).await;
+    let expressions: Vec<&str> = stored.iter().map(|(_, e, _)| e.as_str()).collect();
+    assert!(!stored.iter().any(|(n, _, _)| *n == old_end), "{stored:?}");
+    let mut expressions = expressions;
+    expressions.sort();
+    assert_eq!(
+        expressions,
+        ["at(2026-12-09T11:59:00)", "at(2026-12-10T11:59:00)"]
+    );
+
+    // An archive deletes what is left.
+    service
+        .ingest(&json!({"id": "wr_3", "type": "contract.archive", "occurred_at": clock.now().to_rfc3339(),
+                        "data": {"id": "k_1", "customer_id": "c_1"}}))
+        .await
+        .unwrap();
+    assert!(schedules(&scheduler_client, &group).await.is_empty());
+}
