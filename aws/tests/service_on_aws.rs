@@ -293,3 +293,190 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
         .unwrap();
     assert!(schedules(&scheduler_client, &group).await.is_empty());
 }
+
+struct Stack {
+    service: Service,
+    near: Arc<NearSink>,
+    scheduler: aws_sdk_scheduler::Client,
+    group: String,
+}
+
+async fn stack() -> Stack {
+    let config = common::sdk_config().await;
+    let scheduler = aws_sdk_scheduler::Client::new(&config);
+    let group = common::unique("lifecycle");
+    scheduler
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap();
+    let clock = Arc::new(FixedClock::new(t("2026-11-25T10:00:00Z")));
+    let near = Arc::new(NearSink::default());
+    let service = Service::new(
+        Arc::new(common::dynamo_store().await),
+        Arc::new(EventBridgeScheduler::new(
+            scheduler.clone(),
+            SchedulerConfig::new(
+                &group,
+                &common::deliver_arn(),
+                &common::role_arn(),
+                &common::dlq_arn(),
+            ),
+            near.clone(),
+            clock.clone(),
+        )),
+        Arc::new(HttpSender::new()),
+        clock.clone(),
+        Config::default(),
+    );
+    service.install().await.unwrap();
+    Stack {
+        service,
+        near,
+        scheduler,
+        group,
+    }
+}
+
+impl Stack {
+    /// Runs the timers handed to the near sink, as the deliverer will.
+    async fn run_near(&self) {
+        let due: Vec<(String, Time)> = self.near.0.lock().unwrap().drain(..).collect();
+        for (id, _) in due {
+            self.service.run_timer(&id).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_thresholds_cross_once_and_replays_count_nothing() {
+    let stack = stack().await;
+    let (url, received) = receiver().await;
+    stack
+        .service
+        .create_endpoint(&json!({"url": url}))
+        .await
+        .unwrap();
+    let threshold = stack
+        .service
+        .create_notification(
+            &json!({"event_type": "alerts.usage_threshold_reached", "metric": "calls",
+                                     "threshold": 10, "notify_on_resolve": true}),
+        )
+        .await
+        .unwrap();
+    let usage = |id: &str, quantity: u32| {
+        json!({"id": id, "type": "usage.record", "occurred_at": "2026-11-25T09:00:00Z",
+               "data": {"customer_id": "c_1", "metric": "calls", "quantity": quantity,
+                        "timestamp": "2026-11-25T09:00:00Z"}})
+    };
+    let batch = json!({"events": [usage("u_1", 6), usage("u_2", 5)]});
+    let results = stack.service.ingest(&batch).await.unwrap();
+    assert!(results.iter().all(|r| r.status == "accepted"));
+    stack.run_near().await;
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "one crossing, one webhook"
+    );
+    let body: Value = serde_json::from_str(&received.lock().unwrap()[0].1).unwrap();
+    assert_eq!(body["type"], "alerts.usage_threshold_reached");
+
+    // The replay is a duplicate: the total stays 11, nothing more is sent.
+    let results = stack.service.ingest(&batch).await.unwrap();
+    assert!(results.iter().all(|r| r.status == "duplicate"));
+    stack.run_near().await;
+    assert_eq!(received.lock().unwrap().len(), 1);
+    let alerts = stack.service.customer_alerts("c_1").await.unwrap();
+    let alert = alerts
+        .iter()
+        .find(|a| a["notification_id"] == json!(threshold.id))
+        .unwrap();
+    assert_eq!(alert["value"], json!(11.0));
+    assert_eq!(alert["state"], "in_alarm", "{alert}");
+    assert!(stack
+        .scheduler
+        .list_schedules()
+        .group_name(&stack.group)
+        .send()
+        .await
+        .unwrap()
+        .schedules()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_an_offset_moves_the_eventbridge_schedules() {
+    let stack = stack().await;
+    let notification = stack
+        .service
+        .create_notification(&json!({"event_type": "contract.end", "offset": "-P3D"}))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let body = json!({"id": format!("wr_{i}"), "type": "contract.create", "occurred_at": "2026-11-25T09:00:00Z",
+                          "data": {"id": format!("k_{i}"), "customer_id": "c_1", "starting_at": "2026-11-26T00:00:00Z",
+                                   "ending_before": format!("2026-12-1{i}T00:00:00Z")}});
+        stack.service.ingest(&body).await.unwrap();
+    }
+    // (name, input "at") of every stored schedule.
+    let stored = |stack: &Stack| {
+        let (client, group) = (stack.scheduler.clone(), stack.group.clone());
+        async move {
+            let mut found: Vec<(String, String)> = schedules(&client, &group)
+                .await
+                .into_iter()
+                .map(|(name, _, input)| (name, input["at"].as_str().unwrap().to_string()))
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    let times = |found: &[(String, String)]| {
+        let mut times: Vec<String> = found.iter().map(|(_, at)| at[..10].to_string()).collect();
+        times.sort();
+        times
+    };
+    let before = stored(&stack).await;
+    // Three starts, three user ends (-P3D), three system ends.
+    let starts = vec!["2026-11-26".to_string(); 3];
+    let mut expected = starts.clone();
+    expected.extend(
+        [
+            "2026-12-07",
+            "2026-12-08",
+            "2026-12-09",
+            "2026-12-10",
+            "2026-12-11",
+            "2026-12-12",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(times(&before), expected);
+
+    stack
+        .service
+        .update_notification(&notification.id, &json!({"offset": "-P4D"}))
+        .await
+        .unwrap();
+    let after = stored(&stack).await;
+    let mut expected = starts;
+    expected.extend(
+        [
+            "2026-12-06",
+            "2026-12-07",
+            "2026-12-08",
+            "2026-12-10",
+            "2026-12-11",
+            "2026-12-12",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(times(&after), expected);
+    let names =
+        |found: &[(String, String)]| found.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&after), names(&before), "the same schedules, moved");
+    // Only the three contract.create webhooks were due at once.
+    assert_eq!(stack.near.0.lock().unwrap().len(), 3);
+}
