@@ -1,11 +1,17 @@
-//! The benchmark harness at a small size, so it cannot rot: each scenario
-//! runs to the end and prints its figure beside its baseline.
+//! The benchmark harness at a small size, so it cannot rot: every scenario
+//! runs to the end and writes its figures, each compared one beside its
+//! baseline, as JSON.
 
+use serde_json::Value;
 use std::process::Command;
 
-fn run(args: &[&str]) -> Vec<String> {
+fn run(args: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
     let output = Command::new(env!("CARGO_BIN_EXE_lifecycle-bench"))
         .args(args)
+        .arg("--json")
+        .arg(&json)
         .output()
         .expect("the bench runs");
     assert!(
@@ -14,17 +20,35 @@ fn run(args: &[&str]) -> Vec<String> {
         String::from_utf8_lossy(&output.stderr)
     );
     let table = String::from_utf8(output.stdout).unwrap();
-    let row = table.lines().last().expect("a row of figures").to_string();
-    row.split_whitespace().map(str::to_string).collect()
+    assert!(table.contains("baseline"), "a table is printed: {table}");
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
 }
 
-fn positive(text: &str) -> bool {
-    text.parse::<f64>().is_ok_and(|n| n > 0.0)
+fn figure<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no figure {name} in {report}"))
+}
+
+/// A figure measured beside its baseline: both positive, and their ratio.
+fn compared(report: &Value, name: &str) -> f64 {
+    let f = figure(report, name);
+    let (value, baseline) = (
+        f["value"].as_f64().unwrap(),
+        f["baseline_value"].as_f64().unwrap(),
+    );
+    assert!(value > 0.0 && baseline > 0.0, "{f}");
+    let ratio = f["ratio"].as_f64().unwrap();
+    assert!((ratio - value / baseline).abs() < 1e-9, "{f}");
+    ratio
 }
 
 #[test]
-fn usage_scenario_prints_its_rate_beside_the_raw_insert_rate() {
-    let row = run(&[
+fn usage_prints_its_rate_beside_the_raw_insert_rate() {
+    let report = run(&[
         "usage",
         "--events",
         "1000",
@@ -33,17 +57,51 @@ fn usage_scenario_prints_its_rate_beside_the_raw_insert_rate() {
         "--thresholds",
         "3",
     ]);
-    assert_eq!(row[0], "usage");
-    assert!(row[5..8].iter().all(|n| positive(n)), "{row:?}");
+    assert_eq!(report["scenario"], "usage");
+    compared(&report, "usage.record ingested");
 }
 
 #[test]
-fn fire_storm_scenario_delivers_everything_and_prints_its_lag() {
-    let row = run(&["fire-storm", "--schedules", "200"]);
-    assert_eq!(
-        (row[0].as_str(), row[1].as_str(), row[2].as_str()),
-        ("fire-storm", "200", "200"),
-        "{row:?}"
+fn plan_counts_every_schedule_of_its_contracts() {
+    let report = run(&["plan", "--contracts", "100"]);
+    assert_eq!(report["parameters"]["schedules"], 100 * 27);
+    compared(&report, "schedules planned");
+}
+
+#[test]
+fn ingest_http_compares_bytes_with_a_trivial_route() {
+    let report = run(&["ingest-http", "--contracts", "300", "--clients", "2"]);
+    compared(&report, "request bodies ingested");
+}
+
+#[test]
+fn fire_storm_delivers_everything_and_a_lone_schedule() {
+    let report = run(&["fire-storm", "--schedules", "200"]);
+    assert_eq!(figure(&report, "delivered")["value"], 200.0);
+    compared(&report, "delivery rate");
+    assert!(
+        figure(&report, "lag of a lone schedule")["value"]
+            .as_f64()
+            .unwrap()
+            >= 0.0
     );
-    assert!(row[3..6].iter().all(|n| positive(n)), "{row:?}");
+}
+
+#[test]
+fn restart_serves_and_delivers_what_fell_due() {
+    let report = run(&["restart", "--schedules", "1000"]);
+    compared(&report, "start to serving");
+    compared(&report, "resident memory (peak)");
+    assert!(
+        figure(&report, "start to first due delivery")["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn isolation_compares_with_the_healthy_endpoint_alone() {
+    let report = run(&["isolation", "--notifications", "100"]);
+    compared(&report, "healthy lag p99");
 }

@@ -47,7 +47,7 @@ impl ApiError {
         Self::new(
             413,
             "payload_too_large",
-            "the request body is over the limit of 256 KiB",
+            "the request body is over the limit of 1 MiB",
         )
     }
 

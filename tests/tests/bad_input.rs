@@ -225,11 +225,11 @@ async fn every_kind_of_bad_input_is_refused_clearly() {
     let huge = with(
         good.clone(),
         "/data/name",
-        Some(json!("x".repeat(300 * 1024))),
+        Some(json!("x".repeat(1100 * 1024))),
     );
     check
         .refused(
-            "a body over 256 KiB",
+            "a body over 1 MiB",
             app.post_raw("/v1/events", huge.to_string(), key).await,
             413,
             None,
@@ -237,11 +237,11 @@ async fn every_kind_of_bad_input_is_refused_clearly() {
         .await;
 
     let big = json!({"id": "wr_big", "type": "contract.create", "occurred_at": "2026-11-20T10:00:00Z",
-        "data": {"id": "k_big", "customer_id": "c_ok", "starting_at": "2026-01-01T00:00:00Z", "name": "x".repeat(250 * 1024)}});
+        "data": {"id": "k_big", "customer_id": "c_ok", "starting_at": "2026-01-01T00:00:00Z", "name": "x".repeat(1000 * 1024)}});
     assert_eq!(
         app.events(&big).await,
         ["accepted"],
-        "a 250 KiB body is within the 256 KiB limit"
+        "a 1000 KiB body is within the 1 MiB limit"
     );
 
     let keyed = contract("wr_keyed", "k_keyed");

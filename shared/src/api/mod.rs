@@ -16,8 +16,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 
-/// Request bodies over this are refused with 413.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Request bodies over this are refused with 413. A full batch of 500
+/// commits with 12 segments each is about 650 KB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {

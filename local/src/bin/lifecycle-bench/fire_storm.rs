@@ -1,22 +1,20 @@
 //! The fire-storm scenario: many moments due at the same second.
 
+use super::report::{progress, quantile, Report};
 use axum::routing::post;
-use lifecycle_core::service::{Config, Service};
 use lifecycle_core::time::{format_time, Clock, SystemClock};
 use lifecycle_local::sender::HttpSender;
-use lifecycle_local::sqlite::SqliteStore;
-use lifecycle_local::timers::{self, LocalScheduler};
+use lifecycle_local::timers;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
 /// Attempts in flight to one endpoint: the timer loop's per-endpoint bound.
 const CONCURRENCY: usize = 8;
 
-type Arrivals = Arc<Mutex<Vec<(chrono::DateTime<chrono::Utc>, String)>>>;
+pub(crate) type Arrivals = Arc<Mutex<Vec<(chrono::DateTime<chrono::Utc>, String)>>>;
 
-async fn receiver() -> (String, Arrivals) {
+pub(crate) async fn receiver() -> (String, Arrivals) {
     let arrivals: Arrivals = Arc::default();
     let log = arrivals.clone();
     let app = axum::Router::new().route(
@@ -41,28 +39,21 @@ async fn receiver() -> (String, Arrivals) {
     (url, arrivals)
 }
 
-pub async fn run(schedules: usize) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn run(schedules: usize) -> super::Result<Report> {
     let dir = super::tempfile_dir()?;
     let (url, arrivals) = receiver().await;
     let baseline = raw_post_rate(&url, schedules).await?;
     arrivals.lock().unwrap().clear();
 
-    let store = SqliteStore::open(&dir.join("lifecycle.db"))?;
-    let wake = Arc::new(Notify::new());
-    let service = Arc::new(Service::new(
-        Arc::new(store.clone()),
-        Arc::new(LocalScheduler::new(wake.clone())),
-        Arc::new(HttpSender::new()),
-        Arc::new(SystemClock),
-        Config::default(),
-    ));
-    service.install().await?;
+    let (service, store, wake) =
+        super::service_with(&dir.join("lifecycle.db"), HttpSender::new()).await?;
     service
         .create_endpoint(&json!({"url": url, "event_types": ["contract.end"]}))
         .await?;
     // Every contract ends at the same second, far enough out to load them all first.
     let due = SystemClock.now() + chrono::Duration::seconds(5 + schedules as i64 / 4_000);
     let due_text = format_time(due);
+    let bar = progress(schedules, "loading");
     for start in (0..schedules).step_by(super::BATCH) {
         let events: Vec<_> = (start..(start + super::BATCH).min(schedules))
             .map(|i| {
@@ -72,15 +63,24 @@ pub async fn run(schedules: usize) -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
         service.ingest(&json!({ "events": events })).await?;
+        bar.inc(events.len() as u64);
     }
+    bar.finish_and_clear();
     if SystemClock.now() >= due {
         return Err("loading took past the due time; use fewer schedules".into());
     }
     tokio::spawn(timers::run(service.clone(), store, wake));
+    let bar = progress(schedules, "delivering");
     let deadline = Instant::now() + Duration::from_secs(600);
-    while arrivals.lock().unwrap().len() < schedules && Instant::now() < deadline {
+    loop {
+        let arrived = arrivals.lock().unwrap().len();
+        bar.set_position(arrived as u64);
+        if arrived >= schedules || Instant::now() > deadline {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    bar.finish_and_clear();
     let arrived = arrivals.lock().unwrap().clone();
     let mut lags: Vec<i64> = arrived
         .iter()
@@ -89,27 +89,68 @@ pub async fn run(schedules: usize) -> Result<(), Box<dyn std::error::Error>> {
     lags.sort();
     let last = arrived.iter().map(|(at, _)| *at).max().unwrap_or(due);
     let rate = arrived.len() as f64 / ((last - due).num_milliseconds().max(1) as f64 / 1000.0);
-    let pick = |q: f64| {
-        lags.get(((lags.len() as f64 * q) as usize).min(lags.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
+    let lone = lone_lag(&service, &arrivals).await?;
     std::fs::remove_dir_all(&dir).ok();
-    println!("scenario    schedules  delivered  deliveries/s  raw POST/s  ratio  lag p50 ms  lag p99 ms  lag max ms");
-    println!(
-        "fire-storm  {schedules}  {}  {rate:.0}  {baseline:.0}  {:.2}  {}  {}  {}",
-        arrived.len(),
-        rate / baseline,
-        pick(0.5),
-        pick(0.99),
-        lags.last().copied().unwrap_or(0)
+
+    let mut report = Report::new(
+        "fire-storm",
+        json!({"schedules": schedules, "delivered": arrived.len(), "concurrency": CONCURRENCY}),
     );
-    Ok(())
+    report.figure("delivered", arrived.len() as f64, "webhooks", Some("all"));
+    report.compared(
+        "delivery rate",
+        rate,
+        "deliveries/s",
+        "raw reqwest POSTs/s",
+        baseline,
+        Some("ratio >= 0.70"),
+    );
+    report.figure("lag p50", quantile(&lags, 0.5) as f64, "ms", None);
+    report.figure(
+        "lag p99",
+        quantile(&lags, 0.99) as f64,
+        "ms",
+        Some("under 1,000 ms"),
+    );
+    report.figure(
+        "lag max",
+        lags.last().copied().unwrap_or(0) as f64,
+        "ms",
+        None,
+    );
+    report.figure("lag of a lone schedule", lone, "ms", Some("under 50 ms"));
+    Ok(report)
+}
+
+/// After the storm: one contract ending 2 s from now, alone; its lag.
+async fn lone_lag(
+    service: &lifecycle_core::service::Service,
+    arrivals: &Arrivals,
+) -> super::Result<f64> {
+    let before = arrivals.lock().unwrap().len();
+    let due =
+        chrono::DateTime::from_timestamp(SystemClock.now().timestamp() + 2, 0).ok_or("a time")?;
+    service
+        .ingest(&json!({"id": "wr_lone", "type": "contract.create", "occurred_at": format_time(SystemClock.now()),
+                        "data": {"id": "k_lone", "customer_id": "c_lone", "starting_at": "2026-01-01T00:00:00Z",
+                                 "ending_before": format_time(due)}}))
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while arrivals.lock().unwrap().len() == before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let arrived = arrivals
+        .lock()
+        .unwrap()
+        .get(before)
+        .map(|(at, _)| *at)
+        .ok_or("the lone schedule did not arrive")?;
+    Ok((arrived - due).num_milliseconds() as f64)
 }
 
 /// The baseline: the same number of signed-size bodies POSTed to the same
 /// receiver by reqwest, `CONCURRENCY` at a time.
-async fn raw_post_rate(url: &str, count: usize) -> Result<f64, Box<dyn std::error::Error>> {
+async fn raw_post_rate(url: &str, count: usize) -> super::Result<f64> {
     let client = reqwest::Client::new();
     let body = json!({"id": "msg_0", "type": "contract.end", "data": {"contract": {"id": "k_0", "customer_id": "c_0"}}}).to_string();
     let started = Instant::now();

@@ -1,16 +1,20 @@
-//! Benchmarks of the local runtime, each printed beside a baseline measured
-//! in the same run on the same machine.
+//! Benchmarks of the local runtime, each figure printed beside a baseline
+//! measured in the same run on the same machine, as a table and as JSON
+//! (`--json PATH`, default `bench-results/<scenario>.json`).
 //!
-//! `lifecycle-bench usage [--events N] [--customers N] [--thresholds N]`:
-//! `usage.record` ingestion through the core and the embedded store, in
-//! batches of 500, against the raw rate of inserting the same number of rows
-//! into the same embedded database in batches of 500.
-//!
-//! `lifecycle-bench fire-storm [--schedules M]`: M contract ends due at the
-//! same second, fired by the real timer loop and delivered to one loopback
-//! receiver: delivery rate and lag from the due time to arrival, against the
-//! raw rate of POSTing the same number of bodies to the same receiver with
-//! reqwest at the same concurrency.
+//! - `plan`: contracts with a commit of 12 monthly segments, planned for 5
+//!   notifications through the core and the store, against raw inserts of
+//!   the same number of schedule rows.
+//! - `ingest-http`: the same through `POST /v1/events` over loopback, against
+//!   a trivial route of the same server taking the same bodies.
+//! - `fire-storm`: schedules due at the same second, delivered to one
+//!   receiver, against raw POSTs of the same bodies.
+//! - `restart`: the `lifecycle` binary started on a database of pending
+//!   schedules: time to serving, to the first due delivery, and memory,
+//!   against the same start on an empty database.
+//! - `isolation`: delivery lag to a healthy endpoint while another times out,
+//!   against the same run without the failing endpoint.
+//! - `usage`: `usage.record` ingestion with thresholds, against raw inserts.
 
 use clap::{Parser, Subcommand};
 use lifecycle_core::service::{Config, Service};
@@ -18,23 +22,61 @@ use lifecycle_core::time::SystemClock;
 use lifecycle_local::sender::HttpSender;
 use lifecycle_local::sqlite::SqliteStore;
 use lifecycle_local::timers::LocalScheduler;
-use rand::{Rng, SeedableRng};
-use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
-
-const BATCH: usize = 500;
+use tokio::sync::Notify;
 
 mod fire_storm;
+mod ingest_http;
+mod isolation;
+mod plan;
+mod report;
+mod restart;
+mod usage;
+
+/// Events per `POST /v1/events` batch.
+pub(crate) const BATCH: usize = 500;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,
+    /// Where to write the report as JSON.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// Contracts planned through the core and the embedded store.
+    Plan {
+        #[arg(long, default_value_t = 1_000_000)]
+        contracts: usize,
+    },
+    /// The same through POST /v1/events over loopback.
+    IngestHttp {
+        #[arg(long, default_value_t = 1_000_000)]
+        contracts: usize,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// Many schedules due at the same second, to one receiver.
+    FireStorm {
+        #[arg(long, default_value_t = 100_000)]
+        schedules: usize,
+    },
+    /// The process started on a database of pending schedules.
+    Restart {
+        #[arg(long, default_value_t = 1_000_000)]
+        schedules: usize,
+    },
+    /// Lag to a healthy endpoint while another times out.
+    Isolation {
+        #[arg(long, default_value_t = 2_000)]
+        notifications: usize,
+    },
     /// usage.record ingestion with threshold evaluation.
     Usage {
         #[arg(long, default_value_t = 200_000)]
@@ -44,109 +86,56 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         thresholds: usize,
     },
-    /// Many schedules due at the same second, to one receiver.
-    FireStorm {
-        #[arg(long, default_value_t = 100_000)]
-        schedules: usize,
-    },
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (events, customers, thresholds) = match Cli::parse().scenario {
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let report = match cli.scenario {
+        Scenario::Plan { contracts } => plan::run(contracts).await?,
+        Scenario::IngestHttp { contracts, clients } => ingest_http::run(contracts, clients).await?,
+        Scenario::FireStorm { schedules } => fire_storm::run(schedules).await?,
+        Scenario::Restart { schedules } => restart::run(schedules).await?,
+        Scenario::Isolation { notifications } => isolation::run(notifications).await?,
         Scenario::Usage {
             events,
             customers,
             thresholds,
-        } => (events, customers, thresholds),
-        Scenario::FireStorm { schedules } => return fire_storm::run(schedules).await,
+        } => usage::run(events, customers, thresholds).await?,
     };
-    let dir = tempfile_dir()?;
-    let raw = raw_insert_rate(&dir.join("raw.db"), events)?;
-    let ours = usage_ingest_rate(&dir.join("lifecycle.db"), events, customers, thresholds).await?;
-    if std::env::var_os("LIFECYCLE_BENCH_KEEP").is_none() {
-        std::fs::remove_dir_all(&dir).ok();
-    }
-    println!(
-        "scenario  events  customers  thresholds/customer  batch  events/s  raw inserts/s  ratio"
-    );
-    println!(
-        "usage     {events}  {customers}  {thresholds}  {BATCH}  {ours:.0}  {raw:.0}  {:.2}",
-        ours / raw
-    );
+    report.print();
+    let path = cli
+        .json
+        .unwrap_or_else(|| Path::new("bench-results").join(format!("{}.json", report.scenario)));
+    report.write_json(&path)?;
     Ok(())
 }
 
-pub(crate) fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("lifecycle-bench-{}", std::process::id()));
+pub(crate) fn tempfile_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "lifecycle-bench-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
-/// The baseline: the same number of rows into the same embedded database,
-/// one transaction per batch, with the pragmas the store uses for writes.
-fn raw_insert_rate(path: &std::path::Path, rows: usize) -> Result<f64, Box<dyn std::error::Error>> {
-    let mut db = rusqlite::Connection::open(path)?;
-    db.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-         CREATE TABLE usage (id TEXT PRIMARY KEY, customer_id TEXT, metric TEXT, quantity REAL, timestamp INTEGER);",
-    )?;
-    let started = Instant::now();
-    for batch in 0..rows.div_ceil(BATCH) {
-        let tx = db.transaction()?;
-        {
-            let mut insert = tx.prepare_cached("INSERT INTO usage VALUES (?1, ?2, ?3, ?4, ?5)")?;
-            for i in batch * BATCH..((batch + 1) * BATCH).min(rows) {
-                insert.execute(rusqlite::params![
-                    format!("u_{i}"),
-                    format!("c_{}", i % 10_000),
-                    "api_calls",
-                    1.0,
-                    i as i64
-                ])?;
-            }
-        }
-        tx.commit()?;
-    }
-    Ok(rows as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn usage_ingest_rate(
-    path: &std::path::Path,
-    events: usize,
-    customers: usize,
-    thresholds: usize,
-) -> Result<f64, Box<dyn std::error::Error>> {
+/// The core over a fresh embedded store, with the system defaults installed,
+/// and the notify that wakes its timer loop.
+pub(crate) async fn service_with(
+    path: &Path,
+    sender: HttpSender,
+) -> Result<(Arc<Service>, SqliteStore, Arc<Notify>)> {
     let store = SqliteStore::open(path)?;
-    let service = Service::new(
-        Arc::new(store),
-        Arc::new(LocalScheduler::new(Arc::default())),
-        Arc::new(HttpSender::new()),
+    let wake = Arc::new(Notify::new());
+    let service = Arc::new(Service::new(
+        Arc::new(store.clone()),
+        Arc::new(LocalScheduler::new(wake.clone())),
+        Arc::new(sender),
         Arc::new(SystemClock),
         Config::default(),
-    );
+    ));
     service.install().await?;
-    for i in 0..thresholds {
-        let body = json!({"event_type": "alerts.usage_threshold_reached", "metric": "api_calls", "threshold": 10 * (i + 1)});
-        service.create_notification(&body).await?;
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let now = lifecycle_core::time::format_time(chrono::Utc::now());
-    let batches: Vec<_> = (0..events.div_ceil(BATCH))
-        .map(|batch| {
-            let events: Vec<_> = (batch * BATCH..((batch + 1) * BATCH).min(events))
-                .map(|i| {
-                    json!({"id": format!("u_{i}"), "type": "usage.record", "occurred_at": now,
-                           "data": {"customer_id": format!("c_{}", rng.gen_range(0..customers)), "metric": "api_calls",
-                                    "quantity": 1, "timestamp": now}})
-                })
-                .collect();
-            json!({ "events": events })
-        })
-        .collect();
-    let started = Instant::now();
-    for batch in &batches {
-        service.ingest(batch).await?;
-    }
-    Ok(events as f64 / started.elapsed().as_secs_f64())
+    Ok((service, store, wake))
 }

@@ -1,0 +1,162 @@
+//! The plan scenario: contracts, each with a start, an end and one commit of
+//! 12 monthly segments, planned for 5 lifecycle notifications, against raw
+//! inserts of the same number of schedule rows.
+
+use super::{report::Report, Result, BATCH};
+use lifecycle_core::service::Service;
+use lifecycle_core::time::format_time;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Instant;
+
+/// Schedules per contract: 1 start, 2 ends, 12 segment starts, 12 segment ends.
+pub const SCHEDULES_PER_CONTRACT: usize = 27;
+
+/// The 5 notifications of the scenario, after disabling the system ones so
+/// that every schedule counted is one of them.
+pub async fn notifications(service: &Service) -> Result<()> {
+    for n in service.list_notifications().await? {
+        service
+            .update_notification(&n.id, &json!({"enabled": false}))
+            .await?;
+    }
+    for (event_type, offset) in [
+        ("contract.start", "-P1D"),
+        ("contract.end", "-P30D"),
+        ("contract.end", "-P7D"),
+        ("commit.segment.start", "PT0S"),
+        ("commit.segment.end", "PT2H"),
+    ] {
+        service
+            .create_notification(&json!({"event_type": event_type, "offset": offset}))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The write events of contracts `range`: a contract, then its commit.
+pub fn events(range: std::ops::Range<usize>) -> Vec<Value> {
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    let day = |d: i64| format_time(start + chrono::Duration::days(d));
+    let occurred = format_time(chrono::Utc::now());
+    range
+        .flat_map(|i| {
+            let segments: Vec<_> = (0..12)
+                .map(|m| json!({"id": format!("s{m}"), "starting_at": day(30 * m), "ending_before": day(30 * (m + 1)), "amount": 100}))
+                .collect();
+            [
+                json!({"id": format!("wc_{i}"), "type": "contract.create", "occurred_at": occurred,
+                       "data": {"id": format!("k_{i}"), "customer_id": format!("c_{}", i % 10_000),
+                                "starting_at": day(0), "ending_before": day(365)}}),
+                json!({"id": format!("wm_{i}"), "type": "commit.create", "occurred_at": occurred,
+                       "data": {"id": format!("m_{i}"), "customer_id": format!("c_{}", i % 10_000),
+                                "contract_id": format!("k_{i}"), "type": "prepaid", "access_schedule": segments}}),
+            ]
+        })
+        .collect()
+}
+
+/// Contracts per batch of `BATCH` events.
+pub const CONTRACTS_PER_BATCH: usize = BATCH / 2;
+
+pub async fn run(contracts: usize) -> Result<Report> {
+    let dir = super::tempfile_dir()?;
+    let path = dir.join("lifecycle.db");
+    let (service, _, _) =
+        super::service_with(&path, lifecycle_local::sender::HttpSender::new()).await?;
+    notifications(&service).await?;
+    let bar = super::report::progress(contracts, "planning");
+    let started = Instant::now();
+    for first in (0..contracts).step_by(CONTRACTS_PER_BATCH) {
+        let last = (first + CONTRACTS_PER_BATCH).min(contracts);
+        service
+            .ingest(&json!({ "events": events(first..last) }))
+            .await?;
+        bar.set_position(last as u64);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let (schedules, record_bytes) = schedule_rows(&path)?;
+    let raw = raw_insert_rate(&dir.join("raw.db"), schedules, record_bytes)?;
+    std::fs::remove_dir_all(&dir).ok();
+
+    let mut report = Report::new(
+        "plan",
+        json!({"contracts": contracts, "entities": contracts * 2, "schedules": schedules,
+               "notifications": 5, "batch_events": BATCH}),
+    );
+    report.figure(
+        "time to plan",
+        elapsed,
+        "s",
+        Some("1,000,000 contracts in under 120 s"),
+    );
+    report.figure(
+        "entities planned",
+        (contracts * 2) as f64 / elapsed,
+        "entities/s",
+        None,
+    );
+    report.compared(
+        "schedules planned",
+        schedules as f64 / elapsed,
+        "schedules/s",
+        "raw schedule-row inserts/s",
+        raw,
+        Some("ratio >= 0.50"),
+    );
+    Ok(report)
+}
+
+/// How many schedule rows the run made, and their average record size.
+fn schedule_rows(path: &Path) -> Result<(usize, usize)> {
+    let db = rusqlite::Connection::open(path)?;
+    let (count, bytes): (i64, f64) = db.query_row(
+        "SELECT count(*), coalesce(avg(length(record)), 0) FROM schedules",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok((count as usize, bytes as usize))
+}
+
+/// The baseline: the same number of rows, of the same size, into a table
+/// shaped like the store's schedules table (same indexes), in transactions
+/// of 10,000 rows (the best batching for SQLite), with the store's pragmas.
+fn raw_insert_rate(path: &Path, rows: usize, record_bytes: usize) -> Result<f64> {
+    let mut db = rusqlite::Connection::open(path)?;
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE schedules (
+            id TEXT PRIMARY KEY, notification_id TEXT NOT NULL, entity_kind TEXT NOT NULL,
+            entity_id TEXT NOT NULL, customer_id TEXT NOT NULL, state TEXT NOT NULL,
+            fire_at INTEGER NOT NULL, is_write INTEGER NOT NULL, record TEXT NOT NULL);
+         CREATE INDEX schedules_by_entity ON schedules (entity_kind, entity_id);
+         CREATE INDEX schedules_by_customer ON schedules (customer_id, state, fire_at, id);
+         CREATE INDEX schedules_due ON schedules (fire_at) WHERE state = 'pending';",
+    )?;
+    let record = "x".repeat(record_bytes);
+    let bar = super::report::progress(rows, "raw inserts");
+    let started = Instant::now();
+    for first in (0..rows).step_by(10_000) {
+        let tx = db.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO schedules VALUES (?1, ?2, 'contract', ?3, ?4, 'pending', ?5, 0, ?6)",
+            )?;
+            for i in first..(first + 10_000).min(rows) {
+                insert.execute(rusqlite::params![
+                    format!("sch_{i:032x}"),
+                    format!("ntf_{}", i % 5),
+                    format!("k_{}", i / SCHEDULES_PER_CONTRACT),
+                    format!("c_{}", (i / SCHEDULES_PER_CONTRACT) % 10_000),
+                    1_800_000_000 + (i % 1000) as i64,
+                    record
+                ])?;
+            }
+        }
+        tx.commit()?;
+        bar.set_position((first + 10_000).min(rows) as u64);
+    }
+    bar.finish_and_clear();
+    Ok(rows as f64 / started.elapsed().as_secs_f64())
+}
