@@ -60,13 +60,14 @@ impl DynamoStore {
     }
 
     async fn refresh_timeline_days(&self) -> StoreResult<Option<(String, String)>> {
-        let days = match self.get(DAYS_PK.into(), DAYS_SK).await? {
-            Some(item) => Some((
-                text(&item, "lo")?.to_string(),
-                text(&item, "hi")?.to_string(),
-            )),
-            None => None,
-        };
+        // One bound may be missing if a process died between the two updates.
+        let days = self.get(DAYS_PK.into(), DAYS_SK).await?.and_then(|item| {
+            let (lo, hi) = (text(&item, "lo").ok(), text(&item, "hi").ok());
+            match (lo.or(hi), hi.or(lo)) {
+                (Some(lo), Some(hi)) => Some((lo.to_string(), hi.to_string())),
+                _ => None,
+            }
+        });
         *self.timeline_days.lock().unwrap() = days.clone();
         Ok(days)
     }
