@@ -67,6 +67,7 @@ conformance!(
     add_message_inserts_each_delivery_once,
     deliveries_filter_and_page_newest_first,
     signal_state_alerts_and_current_values,
+    deliveries_of_a_write_commit_are_in_the_log,
 );
 
 fn t(text: &str) -> Time {
@@ -691,6 +692,41 @@ async fn large_commits_beyond_one_transaction(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(page.data.len(), 150);
 
+    // A big commit whose entity version moved: refused, and none of its plan written.
+    let mut moved_on = records[0].clone();
+    moved_on.version = 6;
+    let late_plan: Vec<Schedule> = (0..120)
+        .map(|i| {
+            let mut s = base.clone();
+            s.id = format!("sch_late_{i:03}");
+            s.entity = moved_on.key();
+            s
+        })
+        .collect();
+    let refused = store
+        .commit_writes(&WriteCommit {
+            events: vec![("w_late".into(), "accepted")],
+            records: vec![(moved_on.clone(), Some(5))],
+            plan: Plan {
+                schedules: late_plan,
+                ..Plan::default()
+            },
+            ..WriteCommit::default()
+        })
+        .await;
+    assert!(is_conflict(refused));
+    assert!(store
+        .schedules(&["sch_late_000".into(), "sch_late_119".into()])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .write_state(&["w_late".into()], &[])
+        .await
+        .unwrap()
+        .seen_events
+        .is_empty());
+
     // A fire to 120 endpoints.
     let endpoints: Vec<String> = (0..120).map(|i| format!("ep_{i:03}")).collect();
     let refs: Vec<&str> = endpoints.iter().map(String::as_str).collect();
@@ -1287,5 +1323,53 @@ async fn signal_state_alerts_and_current_values(store: Arc<dyn Store>) {
             .unwrap()
             .len(),
         3
+    );
+}
+
+/// Skip records and crossings committed with writes show in the unfiltered log.
+async fn deliveries_of_a_write_commit_are_in_the_log(store: Arc<dyn Store>) {
+    let k = contract("k_1", "c_1", "2026-01-01T00:00:00Z", None);
+    let plan = plan_for(
+        &k,
+        &[notification(json!({"event_type": "contract.start"}))],
+        now(),
+    );
+    assert_eq!(plan.skipped.len(), 1, "a start long past is skipped");
+    let crossing = delivery(3, "c_2", "ep_1", EventType::AlertsLowCreditBalanceReached);
+    store
+        .commit_writes(&WriteCommit {
+            events: vec![("w_1".into(), "accepted")],
+            records: vec![(k, None)],
+            plan: plan.clone(),
+            signals: SignalChanges {
+                messages: vec![Message {
+                    id: crossing.webhook_id.clone(),
+                    body: "{}".into(),
+                }],
+                deliveries: vec![crossing.clone()],
+                ..SignalChanges::default()
+            },
+        })
+        .await
+        .unwrap();
+    let log = store
+        .deliveries(&DeliveryFilter::default(), None, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = log.data.iter().map(|(d, _)| d.id.as_str()).collect();
+    assert_eq!(ids, [crossing.id.as_str(), plan.skipped[0].id.as_str()]);
+    let skipped = DeliveryFilter {
+        status: Some(DeliveryStatus::Skipped),
+        customer_id: Some("c_1".into()),
+        ..DeliveryFilter::default()
+    };
+    assert_eq!(
+        store
+            .deliveries(&skipped, None, 10)
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1
     );
 }

@@ -8,6 +8,7 @@ use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::{StoreResult, WriteCommit, WriteState};
 use lifecycle_core::schedule::Schedule;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 
 /// How long a write event id is remembered (the template's `EventDedupeDays`).
 const EVENT_DEDUPE_DAYS: i64 = 400;
@@ -103,19 +104,66 @@ impl DynamoStore {
         for (entity, expected) in &commit.records {
             entities.push(self.entity_put(entity, *expected)?);
         }
-        let mut rest = self.plan_actions(&commit.plan)?;
-        rest.extend(self.signal_actions(&commit.signals)?);
-        if events.len() + entities.len() + rest.len() <= MAX_ACTIONS {
-            let mut all = events;
-            all.extend(entities);
-            all.extend(rest);
-            return self.transact(all).await;
-        }
         self.note_timeline(commit.plan.skipped.iter().chain(&commit.signals.deliveries))
             .await?;
-        self.transact_chunks(rest).await?;
+        let plan = self.plan_actions(&commit.plan)?;
+        let signals = self.signal_actions(&commit.signals)?;
+        if events.len() + entities.len() + plan.len() + signals.len() <= MAX_ACTIONS {
+            let mut all = events;
+            all.extend(entities);
+            all.extend(plan);
+            all.extend(signals);
+            return self.transact(all).await;
+        }
+        // Too big for one transaction: each entity's plan items go first, in
+        // transactions that check the entity is still at the version planned
+        // from; then the signals, the entities and last the event records.
+        let expected: HashMap<EntityKey, Option<u64>> =
+            commit.records.iter().map(|(r, v)| (r.key(), *v)).collect();
+        let owners = commit
+            .plan
+            .schedules
+            .iter()
+            .map(|s| Some(s.entity.clone()))
+            .chain(commit.plan.skipped.iter().map(|d| d.entity.clone()));
+        let mut groups: Vec<(Option<EntityKey>, Vec<Action>)> = Vec::new();
+        for (owner, action) in owners.zip(plan) {
+            match groups.iter_mut().find(|(o, _)| *o == owner) {
+                Some((_, actions)) => actions.push(action),
+                None => groups.push((owner, vec![action])),
+            }
+        }
+        for (owner, actions) in groups {
+            let check = match owner
+                .as_ref()
+                .and_then(|k| expected.get(k).map(|v| (k, *v)))
+            {
+                Some((k, version)) => Some(self.version_check(k, version)?),
+                None => None,
+            };
+            for chunk in actions.chunks(MAX_ACTIONS - 1) {
+                let mut chunk = chunk.to_vec();
+                chunk.extend(check.clone());
+                self.transact(chunk).await?;
+            }
+        }
+        self.transact_chunks(signals).await?;
         self.transact_chunks(entities).await?;
         self.transact_chunks(events).await
+    }
+
+    /// That an entity is still at a version (None: still absent).
+    fn version_check(&self, entity: &EntityKey, version: Option<u64>) -> StoreResult<Action> {
+        let reason = format!(
+            "{} {} changed concurrently",
+            entity.kind.as_str(),
+            entity.id
+        );
+        let key = key(entity_pk(entity), ENTITY_SK);
+        match version {
+            None => Action::check(&self.table, key, "attribute_not_exists(pk)", vec![], reason),
+            Some(v) => Action::check(&self.table, key, "v = :v", vec![(":v", n(v))], reason),
+        }
     }
 
     /// The put of a new entity state, replacing the expected version (None: a create).
