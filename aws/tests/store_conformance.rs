@@ -972,8 +972,7 @@ async fn add_message_inserts_each_delivery_once(store: Arc<dyn Store>) {
 }
 
 async fn deliveries_filter_and_page_newest_first(store: Arc<dyn Store>) {
-    // 9 deliveries, a second apart, over two customers, two endpoints, three types,
-    // and one a day later.
+    // 9 deliveries, a second apart, over two customers, two endpoints, three types.
     let mut all = Vec::new();
     for n in 0..9 {
         let customer = if n % 3 == 0 { "c_2" } else { "c_1" };
@@ -984,8 +983,12 @@ async fn deliveries_filter_and_page_newest_first(store: Arc<dyn Store>) {
             EventType::CommitCreate,
         ][n % 3];
         let mut d = delivery(n, customer, endpoint, event_type);
+        // Three day buckets: the last a day later, the first a day earlier.
         if n == 8 {
             d.created_at += chrono::Duration::days(1);
+        }
+        if n == 0 {
+            d.created_at -= chrono::Duration::days(1);
         }
         all.push(d);
     }

@@ -186,6 +186,8 @@ impl DynamoStore {
                             found.push(text(item, "g4sk")?.to_string());
                         }
                     }
+                    // The cursor's own row must not count towards the page.
+                    found.retain(|o| Some(o.as_str()) != cursor);
                     found.sort_unstable_by(|a, b| b.cmp(a));
                     orders.extend(found);
                     day = day
