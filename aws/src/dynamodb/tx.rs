@@ -213,10 +213,25 @@ impl DynamoStore {
                         .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
                         .map(|(i, _)| i)
                         .collect();
-                    if failed.is_empty() {
+                    if !failed.is_empty() {
+                        return Ok(Outcome::Failed(failed));
+                    }
+                    // Worth another try: a concurrent transaction on the same
+                    // items, or throttling. Anything else (a validation error) is not.
+                    let transient = [
+                        "None",
+                        "TransactionConflict",
+                        "ThrottlingError",
+                        "ProvisionedThroughputExceeded",
+                    ];
+                    let codes: Vec<&str> = reasons.iter().filter_map(|r| r.code()).collect();
+                    if codes.iter().all(|c| transient.contains(c)) {
                         Ok(Outcome::Busy)
                     } else {
-                        Ok(Outcome::Failed(failed))
+                        Err(StoreError::Unavailable(format!(
+                            "transaction cancelled: {codes:?} {:?}",
+                            cancelled.message()
+                        )))
                     }
                 }
                 other => Err(unavailable(other)),
@@ -237,8 +252,10 @@ impl DynamoStore {
                 Outcome::Busy => {
                     busy += 1;
                     if busy > 5 {
-                        return Err(StoreError::Conflict(
-                            "a concurrent transaction kept cancelling this one".into(),
+                        // Not a failed condition: report it as the store being
+                        // busy, so that a fire is not taken for stale.
+                        return Err(StoreError::Unavailable(
+                            "concurrent transactions kept cancelling this one".into(),
                         ));
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(20 * busy)).await;
