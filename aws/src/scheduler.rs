@@ -73,7 +73,7 @@ pub trait NearTimers: Send + Sync {
 
 pub struct EventBridgeScheduler {
     client: Client,
-    config: SchedulerConfig,
+    config: Arc<SchedulerConfig>,
     near: Arc<dyn NearTimers>,
     clock: Arc<dyn Clock>,
 }
@@ -129,7 +129,7 @@ impl EventBridgeScheduler {
     ) -> Self {
         Self {
             client,
-            config,
+            config: Arc::new(config),
             near,
             clock,
         }
@@ -138,7 +138,15 @@ impl EventBridgeScheduler {
     pub fn config(&self) -> &SchedulerConfig {
         &self.config
     }
+}
 
+/// The calls, on a client and configuration the tasks of one `apply` share.
+struct Calls {
+    client: Client,
+    config: Arc<SchedulerConfig>,
+}
+
+impl Calls {
     fn target(&self, id: &str, at: Time) -> Result<Target, String> {
         Target::builder()
             .arn(&self.config.target_arn)
@@ -233,26 +241,54 @@ impl EventBridgeScheduler {
 
 #[async_trait]
 impl Scheduler for EventBridgeScheduler {
-    /// Applies every change, then hands the near ones to the sink. A timer
-    /// moved from far to near keeps its old schedule: when that fires, the
-    /// deliverer finds `at` different from the schedule's fire time and does
-    /// nothing (the stale guard), so no delete is spent on it.
+    /// Applies the last change of each timer (16 calls in flight), then
+    /// hands the near ones to the sink. A timer moved from far to near keeps
+    /// its old schedule: when that fires, the deliverer finds `at` different
+    /// from the schedule's fire time and does nothing (the stale guard), so
+    /// no delete is spent on it. Errors are collected, not short-circuited:
+    /// every change is tried.
     async fn apply(&self, changes: &[TimerChange]) -> Result<(), String> {
         let now = self.clock.now();
+        // The last change of each timer is the one that counts.
+        let mut seen = std::collections::HashSet::new();
+        let mut last: Vec<&TimerChange> = changes
+            .iter()
+            .rev()
+            .filter(|change| match change {
+                TimerChange::Set { id, .. } | TimerChange::Clear { id } => seen.insert(id.as_str()),
+            })
+            .collect();
+        last.reverse();
         let mut near = Vec::new();
         let mut errors = Vec::new();
-        for change in changes {
-            let result = match change {
-                TimerChange::Set { id, at } if *at - now <= self.config.near => {
+        let mut running = tokio::task::JoinSet::new();
+        for change in last {
+            if let TimerChange::Set { id, at } = change {
+                if *at - now <= self.config.near {
                     near.push((id.clone(), *at));
-                    Ok(())
+                    continue;
                 }
-                TimerChange::Set { id, at } => self.upsert(id, *at).await,
-                TimerChange::Clear { id } => self.delete(id).await,
-            };
-            if let Err(e) = result {
-                errors.push(e);
             }
+            // At most 16 calls in flight.
+            while running.len() >= 16 {
+                if let Some(done) = running.join_next().await {
+                    errors.extend(done.map_err(|e| e.to_string()).and_then(|r| r).err());
+                }
+            }
+            let calls = Calls {
+                client: self.client.clone(),
+                config: self.config.clone(),
+            };
+            let change = change.clone();
+            running.spawn(async move {
+                match change {
+                    TimerChange::Set { id, at } => calls.upsert(&id, at).await,
+                    TimerChange::Clear { id } => calls.delete(&id).await,
+                }
+            });
+        }
+        while let Some(done) = running.join_next().await {
+            errors.extend(done.map_err(|e| e.to_string()).and_then(|r| r).err());
         }
         if !near.is_empty() {
             if let Err(e) = self.near.due(&near).await {

@@ -332,3 +332,22 @@ async fn eventbridge_names_are_valid_and_deterministic() {
     let input: Value = serde_json::from_str(schedule.target().unwrap().input().unwrap()).unwrap();
     assert_eq!(input["timer"], odd, "the input carries the timer id itself");
 }
+
+#[tokio::test]
+async fn eventbridge_applies_the_last_change_of_each_timer_and_many_at_once() {
+    let eb = eventbridge().await;
+    let at = now() + chrono::Duration::days(1);
+    let (a, b) = ("sch_a", "sch_b");
+    eb.scheduler
+        .apply(&[set(a, at), clear(a), clear(b), set(b, at)])
+        .await
+        .unwrap();
+    assert_eq!(names(&eb).await, [b]);
+    let many: Vec<TimerChange> = (0..40)
+        .map(|i| set(&format!("sch_{i:02}"), at + chrono::Duration::minutes(i)))
+        .collect();
+    eb.scheduler.apply(&many).await.unwrap();
+    assert_eq!(names(&eb).await.len(), 41);
+    let schedule = stored(&eb, "sch_39").await.unwrap();
+    assert_definition(&eb, &schedule, "sch_39", at + chrono::Duration::minutes(39));
+}
