@@ -597,6 +597,18 @@ async fn commit_fires_exactly_once(store: Arc<dyn Store>) {
         .unwrap()
         .is_none());
     assert_eq!(store.schedule(&a.id).await.unwrap().unwrap().reason, None);
+    // The customer's view by state follows the fire.
+    let fired = store
+        .customer_schedules("c_1", ScheduleState::Fired, None, None, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = fired.data.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, [a.id.as_str()]);
+    let pending = store
+        .customer_schedules("c_1", ScheduleState::Pending, None, None, 10)
+        .await
+        .unwrap();
+    assert!(pending.data.iter().all(|s| s.id != a.id));
 
     // A fire expecting another time (the schedule moved): refused; in a batch, the others commit.
     let mut wrong = fire_of(b, &["ep_1"], b.fire_at);
