@@ -4,7 +4,8 @@ use super::keys::{
     attempt_item, customer_pk, delivery_item, delivery_order, delivery_pk, endpoint_pk,
     message_item, message_pk, time_key, timeline_day, timeline_pk, DELIVERY_SK,
 };
-use super::tx::{Action, OnFail, Query};
+use super::reads::Query;
+use super::tx::{Action, OnFail};
 use super::{key, record, s, text, unavailable, DynamoStore, Item};
 use lifecycle_core::ports::{
     AttemptCommit, DeliveryFilter, Message, Page, StoreError, StoreResult,

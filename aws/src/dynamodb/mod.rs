@@ -6,6 +6,7 @@
 mod deliveries;
 mod keys;
 mod port;
+mod reads;
 mod schedules;
 mod signals;
 mod table;

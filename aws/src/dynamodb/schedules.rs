@@ -4,7 +4,8 @@ use super::keys::{
     customer_pk, customer_schedule_sk, delivery_item, entity_pk, message_item, schedule_item,
     schedule_key, schedule_lookup, time_key,
 };
-use super::tx::{Action, OnFail, Query, MAX_ACTIONS};
+use super::reads::Query;
+use super::tx::{Action, OnFail, MAX_ACTIONS};
 use super::{key, record, s, text, DynamoStore};
 use lifecycle_core::entity::EntityKey;
 use lifecycle_core::planner::Plan;

@@ -2,7 +2,8 @@
 //! customer's partition; the `lookup` index finds the customers having a measure.
 
 use super::keys::{alert_item, customer_pk, delivery_item, measure_lookup, message_item, shard};
-use super::tx::{Action, OnFail, Query};
+use super::reads::Query;
+use super::tx::{Action, OnFail};
 use super::{key, record, s, text, DynamoStore, Item};
 use lifecycle_core::ports::{
     Balance, Measure, SignalChanges, SignalState, Spend, StoreResult, UsageKey,

@@ -1,7 +1,8 @@
 //! Entities, write events, notifications and endpoints.
 
 use super::keys::{entity_item, entity_pk, event_pk, kind_lookup, notification_item, ENTITY_SK};
-use super::tx::{Action, OnFail, Query, MAX_ACTIONS};
+use super::reads::Query;
+use super::tx::{Action, OnFail, MAX_ACTIONS};
 use super::{key, n, record, s, text, unavailable, DynamoStore, Item};
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
