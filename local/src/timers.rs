@@ -173,13 +173,43 @@ pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
             }
         }
         let next = store.next_due_after(now).await.ok().flatten();
-        let sleep = next
-            .and_then(|at| (at - service.clock.now()).to_std().ok())
-            .unwrap_or(MAX_SLEEP)
-            .min(MAX_SLEEP);
+        let sleep = sleep_until(next, service.clock.now());
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = wake.notified() => {}
         }
+    }
+}
+
+/// How long the loop sleeps before the next timer. One that fell due while
+/// the pass ran is due now: no sleep (sleeping until a wake-up instead cost
+/// moments milliseconds apart up to `MAX_SLEEP` of lag).
+fn sleep_until(
+    next: Option<lifecycle_core::time::Time>,
+    now: lifecycle_core::time::Time,
+) -> Duration {
+    next.map(|at| (at - now).to_std().unwrap_or(Duration::ZERO))
+        .unwrap_or(MAX_SLEEP)
+        .min(MAX_SLEEP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration as Span, Utc};
+
+    #[test]
+    fn sleeps_until_the_next_timer_and_not_past_one_already_due() {
+        let now = Utc::now();
+        assert_eq!(
+            sleep_until(Some(now - Span::milliseconds(2)), now),
+            Duration::ZERO
+        );
+        assert_eq!(
+            sleep_until(Some(now + Span::milliseconds(250)), now),
+            Duration::from_millis(250)
+        );
+        assert_eq!(sleep_until(Some(now + Span::hours(1)), now), MAX_SLEEP);
+        assert_eq!(sleep_until(None, now), MAX_SLEEP);
     }
 }

@@ -94,3 +94,61 @@ async fn a_timing_out_endpoint_does_not_delay_a_healthy_one() {
         "the slow endpoint is still being worked through"
     );
 }
+
+/// Moments a few milliseconds apart: each one that falls due while the loop
+/// is busy with the one before is fired at once, not at the next wake-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moments_milliseconds_apart_each_fire_on_time() {
+    const SPREAD: usize = 500;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    let wake = Arc::new(Notify::new());
+    let service = Arc::new(Service::new(
+        Arc::new(store.clone()),
+        Arc::new(LocalScheduler::new(wake.clone())),
+        Arc::new(HttpSender::new()),
+        Arc::new(SystemClock),
+        Config::default(),
+    ));
+    service.install().await.unwrap();
+    let (url, received) = receiver_with(vec![]).await;
+    service
+        .create_endpoint(&json!({"url": url, "event_types": ["contract.end"]}))
+        .await
+        .unwrap();
+    let first = SystemClock.now() + chrono::Duration::seconds(2);
+    let events: Vec<_> = (0..SPREAD)
+        .map(|i| {
+            let end = first + chrono::Duration::milliseconds(i as i64);
+            json!({"id": format!("wr_{i}"), "type": "contract.create", "occurred_at": format_time(SystemClock.now()),
+                   "data": {"id": format!("k_{i}"), "customer_id": "c_1", "starting_at": "2026-01-01T00:00:00Z",
+                            "ending_before": format_time(end)}})
+        })
+        .collect();
+    service.ingest(&json!({ "events": events })).await.unwrap();
+    tokio::spawn(timers::run(service.clone(), store, wake));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while received.requests.lock().unwrap().len() < SPREAD && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let arrivals = received.arrivals();
+    assert_eq!(arrivals.len(), SPREAD, "every moment fired within 10 s");
+    let worst = arrivals
+        .iter()
+        .map(|(at, body)| {
+            let scheduled: DateTime<Utc> = body["data"]["scheduled_for"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            (*at - scheduled).num_milliseconds()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        worst < 1_000,
+        "the latest arrived {worst} ms after its time"
+    );
+}
