@@ -1,0 +1,26 @@
+//! The `api` function: the core's axum router (the same one the local
+//! process serves: `/v1`, the page at `/`, `/v1/openapi.json`) over the
+//! deferred-fan-out service. `lambda_http` turns API Gateway HTTP API (v2)
+//! events into requests for it.
+
+use crate::Runtime;
+use std::sync::Arc;
+
+/// The router for a runtime and API key.
+pub fn router(rt: &Runtime, api_key: &str) -> axum::Router {
+    lifecycle_core::api::router(Arc::new(rt.api_service()), api_key)
+}
+
+/// The router of a cold start: settings from the environment, the API key
+/// from `API_KEY` or the Secrets Manager secret, the system notifications
+/// installed if missing (their stream records start empty fan-outs).
+pub async fn router_from_env() -> Result<axum::Router, String> {
+    let rt = Runtime::from_env().await?;
+    let sdk = aws_config::load_from_env().await;
+    let key = crate::wiring::api_key(&sdk).await?;
+    rt.api_service()
+        .install()
+        .await
+        .map_err(|e| format!("installing the system notifications: {e:?}"))?;
+    Ok(router(&rt, &key))
+}

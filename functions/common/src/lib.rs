@@ -1,0 +1,18 @@
+//! The AWS Lambda functions' shared wiring and their handlers, thin over
+//! `lifecycle-core` and the adapters of `lifecycle-aws`. The binaries
+//! (`functions/api`, `functions/schedule`, `functions/deliver`) only parse
+//! the trigger and call these plain async functions, so tests call them
+//! without the Lambda runtime. See `functions/README.md`.
+
+pub mod api;
+pub mod deferred;
+pub mod deliver;
+pub mod fanout;
+pub mod near;
+pub mod schedule;
+pub mod settings;
+pub mod stream;
+pub mod wiring;
+
+pub use settings::Settings;
+pub use wiring::Runtime;
