@@ -47,11 +47,12 @@ pub async fn handle_timer(rt: &Runtime, input: &TimerInput) -> Result<Outcome, A
     let at: Time = parse_time(&input.at).ok_or_else(|| bad("the input's `at` is not a time"))?;
     // The stale guard, first with the input's own time: a moved schedule's
     // old invocation does nothing (the core's fire checks state and time again).
+    // The input carries milliseconds, as the table's time keys do.
     if input.timer.starts_with("sch_") {
         match rt.store.schedule(&input.timer).await? {
             Some(s)
                 if s.state == lifecycle_core::schedule::ScheduleState::Pending
-                    && s.fire_at == at => {}
+                    && s.fire_at.timestamp_millis() == at.timestamp_millis() => {}
             _ => return Ok(Outcome::Stale),
         }
     }
@@ -122,7 +123,10 @@ pub async fn handle_sqs(rt: Arc<Runtime>, event: SqsEvent) -> SqsBatchResponse {
 
 /// Any input of the `deliver` function: an SQS batch (`Records`) or a
 /// schedule's input.
-pub async fn dispatch(rt: Arc<Runtime>, input: serde_json::Value) -> Result<serde_json::Value, String> {
+pub async fn dispatch(
+    rt: Arc<Runtime>,
+    input: serde_json::Value,
+) -> Result<serde_json::Value, String> {
     if input.get("Records").is_some() {
         let event: SqsEvent = serde_json::from_value(input).map_err(|e| e.to_string())?;
         let response = handle_sqs(rt, event).await;

@@ -63,8 +63,13 @@ pub async fn start(
 #[derive(Debug, PartialEq)]
 pub enum Step {
     /// Pages done, the cursor saved: the job's stream record continues it.
-    Continued { after: String, entities: usize },
-    Done { entities: usize },
+    Continued {
+        after: String,
+        entities: usize,
+    },
+    Done {
+        entities: usize,
+    },
     /// A newer change of the notification took over.
     Superseded,
 }
@@ -103,7 +108,9 @@ pub async fn step(
     let mut entities = 0;
     let mut done = false;
     for _ in 0..rt.settings.fanout_pages.max(1) {
-        if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < Duration::from_secs(120)) {
+        if deadline
+            .is_some_and(|d| d.saturating_duration_since(Instant::now()) < Duration::from_secs(120))
+        {
             break;
         }
         let page = rt
@@ -125,7 +132,10 @@ pub async fn step(
             .await
             .map_err(|e| e.to_string())?
         {
-            existing.entry(schedule.entity.clone()).or_default().push(schedule);
+            existing
+                .entry(schedule.entity.clone())
+                .or_default()
+                .push(schedule);
         }
         let now = rt.clock.now();
         let mut changes = Plan::default();
@@ -145,9 +155,7 @@ pub async fn step(
         }
     }
     let client = rt.store.client();
-    let condition = |gen: &str| {
-        HashMap::from([(":gen".to_string(), s(gen))])
-    };
+    let condition = |gen: &str| HashMap::from([(":gen".to_string(), s(gen))]);
     let written = if done {
         client
             .delete_item()
@@ -158,7 +166,12 @@ pub async fn step(
             .send()
             .await
             .map(drop)
-            .map_err(|e| e.into_service_error().is_conditional_check_failed_exception().then_some(()).ok_or(()))
+            .map_err(|e| {
+                e.into_service_error()
+                    .is_conditional_check_failed_exception()
+                    .then_some(())
+                    .ok_or(())
+            })
     } else {
         let mut values = condition(gen);
         values.insert(":after".into(), s(after.as_deref().unwrap_or_default()));
@@ -174,7 +187,12 @@ pub async fn step(
             .send()
             .await
             .map(drop)
-            .map_err(|e| e.into_service_error().is_conditional_check_failed_exception().then_some(()).ok_or(()))
+            .map_err(|e| {
+                e.into_service_error()
+                    .is_conditional_check_failed_exception()
+                    .then_some(())
+                    .ok_or(())
+            })
     };
     match written {
         Ok(()) if done => Ok(Step::Done { entities }),

@@ -56,9 +56,10 @@ pub async fn handle_stream(
                 match fanout::step(rt, &job, deadline).await? {
                     Step::Continued { after, entities } => {
                         outcome.entities_planned += entities;
-                        outcome
-                            .fanout_steps
-                            .push(format!("{}: continues after {after}", job.ntf.unwrap_or_default()));
+                        outcome.fanout_steps.push(format!(
+                            "{}: continues after {after}",
+                            job.ntf.unwrap_or_default()
+                        ));
                     }
                     Step::Done { entities } => {
                         outcome.entities_planned += entities;
@@ -226,7 +227,10 @@ pub async fn dispatch(
         let registered = handle_sweep(rt, &sweep).await?;
         return Ok(serde_json::json!({"registered": registered}));
     }
-    if let Some(id) = input.pointer("/fanout/notification_id").and_then(|v| v.as_str()) {
+    if let Some(id) = input
+        .pointer("/fanout/notification_id")
+        .and_then(|v| v.as_str())
+    {
         let notification = lifecycle_core::ports::Store::notification(rt.store.as_ref(), id)
             .await
             .map_err(|e| e.to_string())?

@@ -69,17 +69,21 @@ fn pending_at(image: &Image, field: fn(&Image) -> &Option<String>) -> Option<Tim
 /// - pending at the same time as before: nothing;
 /// - cancelled or removed while pending: clear; fired or skipped: nothing
 ///   (EventBridge deletes a schedule after its invocation).
-fn schedule_change(
-    old: &Image,
-    new: &Image,
-    within: &dyn Fn(Time) -> bool,
-) -> Option<TimerChange> {
-    let id = new.sk.as_ref().or(old.sk.as_ref())?.rsplit('#').next()?.to_string();
+fn schedule_change(old: &Image, new: &Image, within: &dyn Fn(Time) -> bool) -> Option<TimerChange> {
+    let id = new
+        .sk
+        .as_ref()
+        .or(old.sk.as_ref())?
+        .rsplit('#')
+        .next()?
+        .to_string();
     let before = pending_at(old, |i| &i.fa);
     match pending_at(new, |i| &i.fa) {
         Some(at) if before == Some(at) => None,
         Some(at) if within(at) => Some(TimerChange::Set { id, at }),
-        Some(_) => before.filter(|b| within(*b)).map(|_| TimerChange::Clear { id }),
+        Some(_) => before
+            .filter(|b| within(*b))
+            .map(|_| TimerChange::Clear { id }),
         None => {
             let cancelled = new.t.is_none() || new.st.as_deref() == Some("cancelled");
             (before.is_some() && cancelled).then_some(TimerChange::Clear { id })
@@ -90,11 +94,7 @@ fn schedule_change(
 /// The timer change of a delivery (`DLV`) item's change: pending at a new
 /// next-attempt time (made, retried, leased for an attempt, resent): set.
 /// Finished deliveries need nothing: a timer still out finds nothing due.
-fn delivery_change(
-    old: &Image,
-    new: &Image,
-    within: &dyn Fn(Time) -> bool,
-) -> Option<TimerChange> {
+fn delivery_change(old: &Image, new: &Image, within: &dyn Fn(Time) -> bool) -> Option<TimerChange> {
     let id = new.pk.as_ref()?.strip_prefix("D#")?.to_string();
     let at = pending_at(new, |i| &i.nxt)?;
     if pending_at(old, |i| &i.nxt) == Some(at) || !within(at) {
@@ -213,9 +213,7 @@ mod tests {
 
     #[test]
     fn deliveries_and_other_items() {
-        let dlv = |st: &str, nxt: &str| {
-            json!({"pk": {"S": "D#dlv_1"}, "sk": {"S": "D"}, "t": {"S": "DLV"}, "st": {"S": st}, "nxt": {"S": nxt}})
-        };
+        let dlv = |st: &str, nxt: &str| json!({"pk": {"S": "D#dlv_1"}, "sk": {"S": "D"}, "t": {"S": "DLV"}, "st": {"S": st}, "nxt": {"S": nxt}});
         let retry = record("MODIFY", dlv("pending", SOON), dlv("pending", LATER));
         assert_eq!(
             work(&retry, &within),
