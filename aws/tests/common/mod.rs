@@ -13,13 +13,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// `$MOTO_SERVER`, or the one `scripts/tools` installs.
-fn moto_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    PathBuf::from(home).join(".cache/lifecycle-venv/bin/moto_server")
+/// The venv's Python (`scripts/tools` installs the pinned moto[server]
+/// there) and the launcher `scripts/moto_server.py`, which runs moto with
+/// its quadratic transaction backup fixed. `$MOTO_PYTHON` overrides the Python.
+fn moto_command() -> (PathBuf, PathBuf) {
+    let python = match std::env::var_os("MOTO_PYTHON") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            PathBuf::from(home).join(".cache/lifecycle-venv/bin/python")
+        }
+    };
+    let launcher = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("scripts/moto_server.py"))
+        .find(|path| path.exists())
+        .expect("scripts/moto_server.py in the workspace");
+    (python, launcher)
 }
 
 /// The moto server of this test binary: started on first use, stopped by a
@@ -27,19 +37,19 @@ fn moto_binary() -> PathBuf {
 pub fn moto() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        let binary = moto_binary();
+        let (python, launcher) = moto_command();
         assert!(
-            binary.exists(),
-            "moto_server not found at {} (set MOTO_SERVER): run scripts/tools, which installs \
+            python.exists(),
+            "no Python at {} (set MOTO_PYTHON): run scripts/tools, which installs \
              the pinned moto[server] into ~/.cache/lifecycle-venv",
-            binary.display()
+            python.display()
         );
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let script = format!(
-            "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & moto=$!; \
+            "\"$0\" \"$1\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & moto=$!; \
              while kill -0 {parent} 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 1; done; \
              kill $moto 2>/dev/null",
             parent = std::process::id()
@@ -49,7 +59,8 @@ pub fn moto() -> &'static str {
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
-            .arg(&binary)
+            .arg(&python)
+            .arg(&launcher)
             .stdin(Stdio::null())
             .spawn()
             .expect("start moto_server");

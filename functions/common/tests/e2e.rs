@@ -655,7 +655,6 @@ async fn a_contract_through_the_api_schedule_and_deliver_functions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "being made fast enough on moto: ingest of 5,000 contracts took 20 minutes"]
 async fn a_notification_edit_fans_out_over_5000_contracts_across_invocations() {
     const CONTRACTS: usize = 5_000;
     // One page of 500 entities per invocation, so the fan-out must continue.

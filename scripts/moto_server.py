@@ -1,0 +1,134 @@
+"""moto_server (the pinned moto[server]) with two costs made linear.
+
+moto 5.2.5's DynamoDB is quadratic in the table's size in two places, and
+the 5,000-contract fan-out test took 20 minutes to ingest because of them:
+
+- TransactWriteItems backs up the table before it runs, to put it back if
+  the transaction is cancelled, by deep-copying the whole table (with
+  every stream record it ever produced) once per action. Here each table is
+  backed up once per transaction: deep copies of the items the transaction
+  touches, every other item and the (append-only) stream records shared
+  with the live table. The rollback restores exactly what moto's would.
+- Query lists and sorts every item of the table (`Table.all_items`) and
+  then filters and sorts what matches. Here a query of the table itself
+  lists only the queried partition, and a query of an index skips the first
+  sort. The results are moto's own: same filter, same final sort.
+
+Everything else is moto's own server and wire protocol.
+
+Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT
+"""
+
+import copy
+import sys
+import threading
+from collections import defaultdict
+
+import moto.dynamodb.models as models
+from moto.server import main
+
+
+def _table_backup(table, touched):
+    """A copy of `table` to restore on rollback. The partitions the
+    transaction writes to are copied, with deep copies of their items; every
+    other partition (the transaction cannot change it), the table's settings
+    and the (never changed) stream records are shared with the live table."""
+    backup = copy.copy(table)
+    backup.items = table.items.copy()  # a shallow copy reuses the keys' hashes
+    for hash_key in touched.get(id(table), ()):
+        if hash_key not in table.items:
+            continue
+        value = table.items[hash_key]
+        if table.range_key_attr:
+            backup.items[hash_key] = {r: copy.deepcopy(i) for r, i in value.items()}
+        else:
+            backup.items[hash_key] = copy.deepcopy(value)
+    if table.stream_shard is not None:
+        backup.stream_shard = copy.copy(table.stream_shard)
+        backup.stream_shard.items = list(table.stream_shard.items)
+        backup.stream_shard.table = backup
+    return backup
+
+
+class _CheapTableBackup:
+    """Stands in for the `copy` module inside moto.dynamodb.models. While a
+    transaction runs (per thread: the server is threaded), a deepcopy of a
+    table is `_table_backup`, made once."""
+
+    def __init__(self):
+        self.local = threading.local()
+
+    def deepcopy(self, value, memo=None):
+        state = getattr(self.local, "state", None)
+        if state is None or not isinstance(value, models.Table):
+            return copy.deepcopy(value, memo)
+        copies, touched = state
+        if id(value) not in copies:
+            copies[id(value)] = _table_backup(value, touched)
+        return copies[id(value)]
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+
+def _touched_partitions(backend, transact_items):
+    """The partitions (hash keys by table id) the transaction writes to."""
+    touched = defaultdict(set)
+    for action in transact_items:
+        for op in action.values():
+            try:
+                table = backend.get_table(op["TableName"])
+                key = op.get("Key") or op["Item"]
+                touched[id(table)].add(models.DynamoType(key[table.hash_key_attr]))
+            except Exception:  # moto itself reports what is wrong with the action
+                continue
+    return touched
+
+
+_shim = _CheapTableBackup()
+models.copy = _shim
+_transact = models.DynamoDBBackend.transact_write_items
+
+
+def transact_write_items(self, transact_items):
+    _shim.local.state = ({}, _touched_partitions(self, transact_items))
+    try:
+        return _transact(self, transact_items)
+    finally:
+        _shim.local.state = None
+
+
+models.DynamoDBBackend.transact_write_items = transact_write_items
+
+_query_local = threading.local()
+_all_items = models.Table.all_items
+_query = models.Table.query
+
+
+def all_items(self):
+    """Inside a query: the queried partition, or every item unsorted."""
+    scope = getattr(_query_local, "scope", None)
+    if scope is None or scope[0] is not self:
+        return _all_items(self)
+    _, hash_key = scope
+    if hash_key is None:
+        return [i for v in self.items.values() for i in (v.values() if self.range_key_attr else [v])]
+    partition = self.items.get(hash_key, {})
+    return list(partition.values()) if self.range_key_attr else [partition]
+
+
+def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+          scan_index_forward, projection_expressions, index_name=None, *args, **kwargs):
+    _query_local.scope = (self, None if index_name else hash_key)
+    try:
+        return _query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                      scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+    finally:
+        _query_local.scope = None
+
+
+models.Table.all_items = all_items
+models.Table.query = query
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Checks that scripts/moto_server.py answers exactly as the stock
+moto_server does: the same DynamoDB scenario (cancelled and committed
+transactions over range and hash-only tables, stream records, queries of
+partitions and indexes with pages and directions, scans) is run against
+both servers, and every answer must be the same.
+
+Usage: python scripts/moto_server_check.py   (the venv's Python)
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import boto3
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(command):
+    port = free_port()
+    process = subprocess.Popen(
+        command + ["-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port
+        except OSError:
+            if time.time() > deadline:
+                raise SystemExit(f"{command} did not answer on port {port}")
+            time.sleep(0.1)
+
+
+def scenario(port):
+    """Every answer the scenario gets, in order."""
+    url = f"http://127.0.0.1:{port}"
+    d = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+    streams = boto3.client("dynamodbstreams", endpoint_url=url, region_name="us-east-1")
+    S = lambda v: {"S": v}  # noqa: E731
+    answers = []
+
+    def rows(table):
+        items = d.scan(TableName=table)["Items"]
+        return sorted(tuple(sorted((k, str(v)) for k, v in i.items())) for i in items)
+
+    d.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g")],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by-g",
+            "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    )
+    d.create_table(
+        TableName="h",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for p in "abc":
+        for k in "3142":
+            d.put_item(TableName="t", Item={"pk": S(p), "sk": S(k), "g": S("G" + k), "v": {"N": "1"}})
+    d.put_item(TableName="h", Item={"pk": S("x"), "v": {"N": "1"}})
+    update = lambda table, key, v: {"Update": {  # noqa: E731
+        "TableName": table, "Key": key, "UpdateExpression": "SET v = :v",
+        "ExpressionAttributeValues": {":v": {"N": v}}}}
+    d.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "t", "Item": {"pk": S("d"), "sk": S("1")}}},
+        update("t", {"pk": S("a"), "sk": S("1")}, "2"),
+    ])
+    try:
+        d.transact_write_items(TransactItems=[
+            update("t", {"pk": S("a"), "sk": S("1")}, "3"),
+            {"Put": {"TableName": "t", "Item": {"pk": S("e"), "sk": S("1")}}},
+            {"Put": {"TableName": "t", "Item": {"pk": S("a"), "sk": S("9")}}},
+            {"Delete": {"TableName": "t", "Key": {"pk": S("b"), "sk": S("2")}}},
+            update("h", {"pk": S("x")}, "3"),
+            {"Put": {"TableName": "t", "Item": {"pk": S("d"), "sk": S("1")},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+        answers.append("committed")
+    except d.exceptions.TransactionCanceledException as e:
+        answers.append(e.response["CancellationReasons"])
+    answers += [rows("t"), rows("h")]
+    d.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "t", "Item": {"pk": S("a"), "sk": S("5"), "g": S("G2")}}},
+        {"Delete": {"TableName": "t", "Key": {"pk": S("c"), "sk": S("4")}}},
+    ])
+    answers.append(rows("t"))
+    arn = d.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    answers.append([(r["eventName"], r["dynamodb"]["Keys"], r["dynamodb"].get("NewImage")) for r in records])
+    queries = [
+        dict(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("a")}, Limit=2),
+        dict(KeyConditionExpression="pk = :p AND sk > :s", ExpressionAttributeValues={":p": S("a"), ":s": S("2")},
+             ScanIndexForward=False),
+        dict(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("zz")}),
+        dict(IndexName="by-g", KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": S("G2")}),
+        dict(IndexName="by-g", KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": S("G2")}, Limit=1),
+    ]
+    for query in queries:
+        pages, start = [], None
+        while True:
+            extra = {"ExclusiveStartKey": start} if start else {}
+            page = d.query(TableName="t", **query, **extra)
+            pages.append((page["Items"], page.get("LastEvaluatedKey")))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        answers.append(pages)
+    return answers
+
+
+def main():
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    bin_dir = os.path.dirname(sys.executable)
+    servers = [
+        start([os.path.join(bin_dir, "moto_server")]),
+        start([sys.executable, os.path.join(HERE, "moto_server.py")]),
+    ]
+    try:
+        stock, patched = (scenario(port) for _, port in servers)
+    finally:
+        for process, _ in servers:
+            process.terminate()
+    for n, (a, b) in enumerate(zip(stock, patched)):
+        if a != b:
+            raise SystemExit(f"moto_server.py differs from moto_server at answer {n}:\n{a}\n!=\n{b}")
+    if len(stock) != len(patched) or len(stock) < 10:
+        raise SystemExit("the scenario did not run through")
+    print(f"moto_server.py: the same {len(stock)} answers as moto_server")
+
+
+if __name__ == "__main__":
+    main()
