@@ -64,6 +64,7 @@ conformance!(
     large_commits_beyond_one_transaction,
     claim_is_exclusive_under_a_lease,
     commit_attempt_records_attempts_in_order,
+    claims_and_attempts_in_batches,
     add_message_inserts_each_delivery_once,
     deliveries_filter_and_page_newest_first,
     signal_state_alerts_and_current_values,
@@ -867,6 +868,85 @@ async fn claim_is_exclusive_under_a_lease(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// `claim_deliveries` takes the due pending ones among those asked, in
+/// order, leaving the rest alone; `commit_attempts` records each.
+async fn claims_and_attempts_in_batches(store: Arc<dyn Store>) {
+    let deliveries: Vec<Delivery> = (0..5)
+        .map(|n| delivery(n, "c_1", "ep_1", EventType::ContractEnd))
+        .collect();
+    for d in &deliveries {
+        let message = Message {
+            id: d.webhook_id.clone(),
+            body: format!("{{\"n\":\"{}\"}}", d.webhook_id),
+        };
+        store
+            .add_message(&message, std::slice::from_ref(d))
+            .await
+            .unwrap();
+    }
+    // Delivery 4 is due after `at`; delivery 1 is already delivered.
+    let at = deliveries[3].created_at;
+    let mut done = deliveries[1].clone();
+    done.status = DeliveryStatus::Delivered;
+    done.next_attempt_at = None;
+    store.put_delivery(&done).await.unwrap();
+    let lease = at + chrono::Duration::seconds(45);
+    let mut ids: Vec<String> = deliveries.iter().map(|d| d.id.clone()).rev().collect();
+    ids.push("dlv_missing".into());
+    let claimed = store.claim_deliveries(&ids, at, lease).await.unwrap();
+    let claimed_ids: Vec<&str> = claimed.iter().map(|(d, _)| d.id.as_str()).collect();
+    let expected: Vec<&str> = [3, 2, 0]
+        .iter()
+        .map(|&n| deliveries[n].id.as_str())
+        .collect();
+    assert_eq!(claimed_ids, expected);
+    for (d, message) in &claimed {
+        assert_eq!(d.next_attempt_at, Some(lease));
+        assert_eq!(message.id, d.webhook_id);
+        assert!(message.body.contains(&d.webhook_id), "{}", message.body);
+    }
+    // Leased: a second batch claim gets only what was not due before.
+    let again = store
+        .claim_deliveries(&ids, lease - chrono::Duration::seconds(1), lease)
+        .await
+        .unwrap();
+    let again: Vec<&str> = again.iter().map(|(d, _)| d.id.as_str()).collect();
+    assert_eq!(again, vec![deliveries[4].id.as_str()]);
+    assert!(store
+        .claim_deliveries(&[], at, lease)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let commits: Vec<AttemptCommit> = claimed
+        .iter()
+        .enumerate()
+        .map(|(n, (d, _))| {
+            let mut next = d.clone();
+            next.attempt_count = 1;
+            if n == 0 {
+                next.next_attempt_at = Some(at + chrono::Duration::seconds(5));
+            } else {
+                next.status = DeliveryStatus::Delivered;
+                next.next_attempt_at = None;
+            }
+            AttemptCommit {
+                attempt: attempt(&next, 1, Some(if n == 0 { 500 } else { 204 })),
+                delivery: next,
+            }
+        })
+        .collect();
+    store.commit_attempts(&commits).await.unwrap();
+    for commit in &commits {
+        let (d, attempts) = store.delivery(&commit.delivery.id).await.unwrap().unwrap();
+        assert_eq!(d.status, commit.delivery.status);
+        assert_eq!(d.next_attempt_at, commit.delivery.next_attempt_at);
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].status_code, commit.attempt.status_code);
+    }
+    store.commit_attempts(&[]).await.unwrap();
 }
 
 fn attempt(d: &Delivery, number: u32, status: Option<u16>) -> Attempt {

@@ -11,11 +11,14 @@ use std::time::{Duration, Instant};
 
 /// Response bodies are kept up to this many bytes in the attempt log.
 const EXCERPT_BYTES: usize = 4096;
+/// Requests in flight at once, whatever the endpoints.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 pub struct HttpSender {
     client: reqwest::Client,
     policy: Arc<DestinationPolicy>,
     timeout: Duration,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl HttpSender {
@@ -45,6 +48,7 @@ impl HttpSender {
             client,
             policy,
             timeout,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         }
     }
 
@@ -97,6 +101,11 @@ impl Default for HttpSender {
 #[async_trait]
 impl Sender for HttpSender {
     async fn send(&self, webhook: &OutgoingWebhook) -> SendResult {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let started = Instant::now();
         if let Err(refused) = self.check_literal(&webhook.url) {
             return SendResult {

@@ -8,17 +8,17 @@ use async_trait::async_trait;
 use lifecycle_core::planner::TimerChange;
 use lifecycle_core::ports::Scheduler;
 use lifecycle_core::service::Service;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 
 /// Schedules fired per pass (in one commit).
 const BATCH: usize = 256;
-/// Timers run at once; each holds one store round trip or one HTTP request.
-const CONCURRENCY: usize = 64;
+/// Due deliveries one endpoint's batch takes at most.
+const DELIVERY_BATCH: usize = 256;
 /// Attempts in flight to one endpoint: a slow one holds at most this many
-/// of the slots above, never all of them.
+/// of the sender's requests, never all of them.
 const PER_ENDPOINT: usize = 8;
 /// The loop looks again at least this often, whatever it was told.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -45,29 +45,20 @@ impl Scheduler for LocalScheduler {
     }
 }
 
-/// Bounds on what runs at once: overall and per endpoint.
-struct Slots {
-    all: Arc<Semaphore>,
-    endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
+/// What runs now: the schedules being fired, the endpoints being delivered to.
+#[derive(Default)]
+struct Running {
+    fires: Mutex<HashSet<String>>,
+    endpoints: Mutex<HashSet<String>>,
 }
 
-impl Slots {
-    fn endpoint(&self, id: &str) -> Arc<Semaphore> {
-        let mut endpoints = self.endpoints.lock().unwrap();
-        endpoints
-            .entry(id.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(PER_ENDPOINT)))
-            .clone()
-    }
-}
-
-/// Starts what is due: every due schedule in one fire, and each endpoint's
-/// due deliveries up to its free slots. Returns how many timers started.
+/// Starts what is due: every due schedule not being fired yet in one fire,
+/// and for each endpoint not already being delivered to, a batch of its due
+/// deliveries (sent `PER_ENDPOINT` at a time). Returns how many timers started.
 async fn pass(
     service: &Arc<Service>,
     store: &SqliteStore,
-    slots: &Slots,
-    in_flight: &Arc<Mutex<HashSet<String>>>,
+    running: &Arc<Running>,
     wake: &Arc<Notify>,
     now: lifecycle_core::time::Time,
 ) -> Result<usize, lifecycle_core::ports::StoreError> {
@@ -76,94 +67,63 @@ async fn pass(
         .due_schedules(now, BATCH)
         .await?
         .into_iter()
-        .filter(|id| !in_flight.lock().unwrap().contains(id))
+        .filter(|id| !running.fires.lock().unwrap().contains(id))
         .collect();
     if !fires.is_empty() {
         started += fires.len();
-        let permit = slots
-            .all
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        let service = service.clone();
-        run_marked(fires.clone(), in_flight, wake, permit, async move {
-            service.fire_many(&fires).await.map(drop)
+        running.fires.lock().unwrap().extend(fires.iter().cloned());
+        let (service, running, wake) = (service.clone(), running.clone(), wake.clone());
+        tokio::spawn(async move {
+            let outcome = service.fire_many(&fires).await.map(drop);
+            settle(outcome, &fires[0], fires.len()).await;
+            let mut marked = running.fires.lock().unwrap();
+            for id in &fires {
+                marked.remove(id);
+            }
+            drop(marked);
+            wake.notify_one();
         });
     }
     for endpoint in service.store.endpoints().await? {
-        let endpoint_slots = slots.endpoint(&endpoint.id);
-        let free = endpoint_slots.available_permits();
-        if free == 0 {
+        if running.endpoints.lock().unwrap().contains(&endpoint.id) {
             continue;
         }
-        // In-flight ones may still read as due until they are claimed: ask for enough.
-        for id in store
-            .due_deliveries(endpoint.id.clone(), now, free + PER_ENDPOINT)
-            .await?
-        {
-            if in_flight.lock().unwrap().contains(&id) {
-                continue;
-            }
-            let Ok(endpoint_permit) = endpoint_slots.clone().try_acquire_owned() else {
-                break;
-            };
-            let permit = slots
-                .all
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            started += 1;
-            let service = service.clone();
-            let attempt_id = id.clone();
-            run_marked(vec![id], in_flight, wake, permit, async move {
-                let outcome = service.attempt(&attempt_id).await;
-                drop(endpoint_permit);
-                outcome
-            });
+        let due = store
+            .due_deliveries(endpoint.id.clone(), now, DELIVERY_BATCH)
+            .await?;
+        if due.is_empty() {
+            continue;
         }
+        started += due.len();
+        running
+            .endpoints
+            .lock()
+            .unwrap()
+            .insert(endpoint.id.clone());
+        let (service, running, wake) = (service.clone(), running.clone(), wake.clone());
+        tokio::spawn(async move {
+            let outcome = service.attempt_many(&due, PER_ENDPOINT).await;
+            settle(outcome, &due[0], due.len()).await;
+            running.endpoints.lock().unwrap().remove(&endpoint.id);
+            wake.notify_one();
+        });
     }
     Ok(started)
 }
 
-/// Runs `work` for timers `ids`, marked in flight until it ends; a failed
-/// timer stays due and is picked up again after a pause.
-fn run_marked(
-    ids: Vec<String>,
-    in_flight: &Arc<Mutex<HashSet<String>>>,
-    wake: &Arc<Notify>,
-    permit: OwnedSemaphorePermit,
-    work: impl std::future::Future<Output = Result<(), lifecycle_core::error::ApiError>>
-        + Send
-        + 'static,
-) {
-    in_flight.lock().unwrap().extend(ids.iter().cloned());
-    let (in_flight, wake) = (in_flight.clone(), wake.clone());
-    tokio::spawn(async move {
-        if let Err(error) = work.await {
-            tracing::error!(%error, timers = ids.len(), first = %ids[0], "timers failed; they stay due and are retried");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        let mut marked = in_flight.lock().unwrap();
-        for id in &ids {
-            marked.remove(id);
-        }
-        drop(marked);
-        drop(permit);
-        wake.notify_one();
-    });
+/// Logs failed timers; they stay due and are picked up again after a pause.
+async fn settle(outcome: Result<(), lifecycle_core::error::ApiError>, first: &str, timers: usize) {
+    if let Err(error) = outcome {
+        tracing::error!(%error, timers, first, "timers failed; they stay due and are retried");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
-    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let slots = Slots {
-        all: Arc::new(Semaphore::new(CONCURRENCY)),
-        endpoints: Mutex::default(),
-    };
+    let running: Arc<Running> = Arc::default();
     loop {
         let now = service.clock.now();
-        match pass(&service, &store, &slots, &in_flight, &wake, now).await {
+        match pass(&service, &store, &running, &wake, now).await {
             Ok(0) => {}
             Ok(_) => continue,
             Err(error) => {

@@ -210,6 +210,31 @@ pub trait Store: Send + Sync {
         lease_until: Time,
     ) -> StoreResult<Option<(Delivery, Message)>>;
     async fn commit_attempt(&self, commit: &AttemptCommit) -> StoreResult<()>;
+    /// Claims several deliveries at once, as `claim_delivery` does each:
+    /// those that are pending and due, in the order asked. A store that can
+    /// claim them in one round trip overrides this.
+    async fn claim_deliveries(
+        &self,
+        ids: &[String],
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Vec<(Delivery, Message)>> {
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(one) = self.claim_delivery(id, now, lease_until).await? {
+                claimed.push(one);
+            }
+        }
+        Ok(claimed)
+    }
+    /// Records several attempts, as `commit_attempt` does each; a store that
+    /// can write them in one round trip overrides this.
+    async fn commit_attempts(&self, commits: &[AttemptCommit]) -> StoreResult<()> {
+        for commit in commits {
+            self.commit_attempt(commit).await?;
+        }
+        Ok(())
+    }
     /// Records a webhook that comes from no schedule, with its deliveries (each at most once).
     async fn add_message(&self, message: &Message, deliveries: &[Delivery]) -> StoreResult<()>;
     async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()>;

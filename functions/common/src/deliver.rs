@@ -53,7 +53,17 @@ pub async fn handle_timer(rt: &Runtime, input: &TimerInput) -> Result<Outcome, A
             Some(s)
                 if s.state == lifecycle_core::schedule::ScheduleState::Pending
                     && s.fire_at.timestamp_millis() == at.timestamp_millis() => {}
-            _ => return Ok(Outcome::Stale),
+            Some(_) => return Ok(Outcome::Stale),
+            // Schedule items are never deleted, and every timer comes from
+            // one: it was written a moment ago and the eventually consistent
+            // `lookup` index does not show it yet. An error makes the queue
+            // (or Lambda's async retries) bring it back shortly.
+            None => {
+                return Err(ApiError::unavailable(format!(
+                    "schedule {} is not readable yet; retried",
+                    input.timer
+                )))
+            }
         }
     }
     let remaining = at - rt.clock.now();

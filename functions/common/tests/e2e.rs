@@ -601,6 +601,13 @@ async fn a_contract_through_the_api_schedule_and_deliver_functions() {
     let again = deliver::handle_timer(&stack.rt, &input).await.unwrap();
     assert_eq!(again, Outcome::Stale);
     assert_eq!(received.lock().unwrap().len(), 2);
+    // A schedule the lookup index does not show yet is retried, not dropped as stale.
+    let unseen = TimerInput {
+        timer: "sch_00000000000000000000000000000000".into(),
+        ..input.clone()
+    };
+    let error = deliver::handle_timer(&stack.rt, &unseen).await.unwrap_err();
+    assert_eq!(error.status, 503, "{error:?}");
     // An invocation ten minutes early goes back to the queue with a delay.
     let (end_id, end_at) = upcoming[1].clone();
     let input = invocation_input(&stored[&end_id]);

@@ -32,15 +32,17 @@ pub(super) fn insert_delivery(tx: &Transaction, d: &Delivery) -> StoreResult<()>
 }
 
 fn update_delivery(c: &Connection, d: &Delivery) -> StoreResult<()> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, record = ?4 WHERE id = ?1",
-        params![
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
             d.id,
             d.status.as_str(),
             d.next_attempt_at.map(millis),
             to_json(d)
-        ],
-    )
+        ])
+    })
     .map(drop)
     .map_err(unavailable)
 }
@@ -58,7 +60,7 @@ impl SqliteStore {
         &self,
         id: String,
     ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let Some(delivery) =
                 one::<Delivery>(c, "SELECT record FROM deliveries WHERE id = ?1", [&id])?
             else {
@@ -80,7 +82,7 @@ impl SqliteStore {
             None => i64::MAX,
             Some(cursor) => cursor.parse().map_err(|_| StoreError::InvalidCursor)?,
         };
-        self.with(move |c| {
+        self.read(move |c| {
             let mut sql = String::from("SELECT seq, record FROM deliveries WHERE seq < ?");
             let mut values: Vec<Sql> = vec![Sql::Integer(before)];
             let mut and = |clause: &str, value: Sql| {
@@ -126,47 +128,56 @@ impl SqliteStore {
         .await
     }
 
+    /// Claims the due pending deliveries among `ids`, in one transaction.
     pub(super) async fn claim(
         &self,
-        id: String,
+        ids: Vec<String>,
         now: Time,
         lease_until: Time,
-    ) -> StoreResult<Option<(Delivery, Message)>> {
+    ) -> StoreResult<Vec<(Delivery, Message)>> {
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            let Some(mut delivery) = one::<Delivery>(
-                &tx,
-                "SELECT record FROM deliveries WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?2",
-                params![id, millis(now)],
-            )?
-            else {
-                return Ok(None);
-            };
-            let body: Option<String> = tx
-                .query_row("SELECT body FROM messages WHERE id = ?1", [&delivery.webhook_id], |row| row.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            let Some(body) = body else {
-                return Err(StoreError::Unavailable(format!("message {} of delivery {id} is missing", delivery.webhook_id)));
-            };
-            delivery.next_attempt_at = Some(lease_until);
-            update_delivery(&tx, &delivery)?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let Some(mut delivery) = one::<Delivery>(
+                    &tx,
+                    "SELECT record FROM deliveries WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?2",
+                    params![id, millis(now)],
+                )?
+                else {
+                    continue;
+                };
+                let body: Option<String> = tx
+                    .prepare_cached("SELECT body FROM messages WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([&delivery.webhook_id], |row| row.get(0)).optional())
+                    .map_err(unavailable)?;
+                let Some(body) = body else {
+                    return Err(StoreError::Unavailable(format!("message {} of delivery {id} is missing", delivery.webhook_id)));
+                };
+                delivery.next_attempt_at = Some(lease_until);
+                update_delivery(&tx, &delivery)?;
+                let message = Message { id: delivery.webhook_id.clone(), body };
+                claimed.push((delivery, message));
+            }
             tx.commit().map_err(unavailable)?;
-            Ok(Some((delivery.clone(), Message { id: delivery.webhook_id, body })))
+            Ok(claimed)
         })
         .await
     }
 
-    pub(super) async fn record_attempt(&self, commit: AttemptCommit) -> StoreResult<()> {
+    /// Records attempts and their deliveries' new states, in one transaction.
+    pub(super) async fn record_attempts(&self, commits: Vec<AttemptCommit>) -> StoreResult<()> {
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            update_delivery(&tx, &commit.delivery)?;
-            let a = &commit.attempt;
-            tx.execute(
-                "INSERT OR REPLACE INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
-                params![a.delivery_id, a.number, to_json(a)],
-            )
-            .map_err(unavailable)?;
+            for commit in &commits {
+                update_delivery(&tx, &commit.delivery)?;
+                let a = &commit.attempt;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![a.delivery_id, a.number, to_json(a)]))
+                .map_err(unavailable)?;
+            }
             tx.commit().map_err(unavailable)
         })
         .await

@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS attempts (
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// A second connection for reads that need no transaction with a
+    /// write: WAL lets them run beside the writer, on the other core.
+    reader: Arc<Mutex<Connection>>,
 }
 
 impl SqliteStore {
@@ -66,15 +69,48 @@ impl SqliteStore {
         let connection = Connection::open(path).map_err(unavailable)?;
         // WAL lets readers and the writer overlap; FULL syncs every commit, so
         // an accepted write survives a power cut as well as a kill -9.
+        // A 64 MiB page cache (the default is 2 MiB), and checkpoints every
+        // 40 MB of WAL rather than every 4 MB: a storm's hot pages (indexes,
+        // the tails of the tables) are written back once per checkpoint, so
+        // fewer checkpoints write much less (20,000 deliveries/s: 5,900 ->
+        // 8,000-8,600 with both).
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
+                 PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;",
             )
             .map_err(unavailable)?;
+        connection.set_prepared_statement_cache_capacity(64);
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        let reader = Connection::open(path).map_err(unavailable)?;
+        reader
+            .execute_batch(
+                "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536;",
+            )
+            .map_err(unavailable)?;
+        reader.set_prepared_statement_cache_capacity(64);
+        let connection = Arc::new(Mutex::new(connection));
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            connection,
+            reader: Arc::new(Mutex::new(reader)),
         })
+    }
+
+    /// Runs a read on the reader connection, on the blocking pool. It sees
+    /// every write committed before it starts.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = reader
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&reader)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
 
     /// Runs `work` with every commit synced to disk before it returns.
@@ -134,8 +170,8 @@ pub(crate) fn one<T: DeserializeOwned>(
     params: impl rusqlite::Params,
 ) -> StoreResult<Option<T>> {
     let text: Option<String> = connection
-        .query_row(sql, params, |row| row.get(0))
-        .optional()
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(params, |row| row.get(0)).optional())
         .map_err(unavailable)?;
     text.map(|t| from_json(&t)).transpose()
 }
@@ -159,7 +195,7 @@ pub(crate) fn all<T: DeserializeOwned>(
 impl SqliteStore {
     /// Schedules due by `now`, soonest first.
     pub async fn due_schedules(&self, now: Time, limit: usize) -> StoreResult<Vec<String>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let mut statement = c
                 .prepare_cached("SELECT id FROM schedules WHERE state = 'pending' AND fire_at <= ?1 ORDER BY fire_at LIMIT ?2")
                 .map_err(unavailable)?;
@@ -179,7 +215,7 @@ impl SqliteStore {
         now: Time,
         limit: usize,
     ) -> StoreResult<Vec<String>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let mut statement = c
                 .prepare_cached(
                     "SELECT id FROM deliveries WHERE status = 'pending' AND endpoint_id = ?1 AND next_attempt_at <= ?2
@@ -196,7 +232,7 @@ impl SqliteStore {
 
     /// The soonest due time after `now`, if any.
     pub async fn next_due_after(&self, now: Time) -> StoreResult<Option<Time>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let next: Option<i64> = c
                 .query_row(
                     "SELECT MIN(t) FROM (

@@ -152,11 +152,25 @@ impl Store for SqliteStore {
         now: Time,
         lease_until: Time,
     ) -> StoreResult<Option<(Delivery, Message)>> {
-        self.claim(id.to_string(), now, lease_until).await
+        let mut claimed = self.claim(vec![id.to_string()], now, lease_until).await?;
+        Ok(claimed.pop())
     }
 
     async fn commit_attempt(&self, commit: &AttemptCommit) -> StoreResult<()> {
-        self.record_attempt(commit.clone()).await
+        self.record_attempts(vec![commit.clone()]).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        ids: &[String],
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Vec<(Delivery, Message)>> {
+        self.claim(ids.to_vec(), now, lease_until).await
+    }
+
+    async fn commit_attempts(&self, commits: &[AttemptCommit]) -> StoreResult<()> {
+        self.record_attempts(commits.to_vec()).await
     }
 
     async fn add_message(&self, message: &Message, deliveries: &[Delivery]) -> StoreResult<()> {

@@ -49,7 +49,7 @@ impl SqliteStore {
         notification_id: String,
         entities: Vec<EntityKey>,
     ) -> StoreResult<Vec<Schedule>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let mut found = Vec::new();
             for key in entities {
                 found.extend(all::<Schedule>(
@@ -73,12 +73,12 @@ impl SqliteStore {
     }
 
     pub(super) async fn load_schedule(&self, id: String) -> StoreResult<Option<Schedule>> {
-        self.with(move |c| one(c, "SELECT record FROM schedules WHERE id = ?1", [id]))
+        self.read(move |c| one(c, "SELECT record FROM schedules WHERE id = ?1", [id]))
             .await
     }
 
     pub(super) async fn load_schedules(&self, ids: Vec<String>) -> StoreResult<Vec<Schedule>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let mut found = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(500) {
                 let sql = format!(
@@ -143,7 +143,7 @@ impl SqliteStore {
             }
         };
         let until = until.map_or(i64::MAX, millis);
-        self.with(move |c| {
+        self.read(move |c| {
             let mut data: Vec<Schedule> = all(
                 c,
                 "SELECT record FROM schedules WHERE customer_id = ?1 AND state = ?2 AND is_write = 0 AND fire_at <= ?3

@@ -145,7 +145,7 @@ impl SqliteStore {
         customers: Vec<String>,
         usage: Vec<UsageKey>,
     ) -> StoreResult<SignalState> {
-        self.with(move |c| load(c, &customers, &usage)).await
+        self.read(move |c| load(c, &customers, &usage)).await
     }
 
     pub(super) async fn save_signal_changes(&self, changes: SignalChanges) -> StoreResult<()> {
@@ -163,7 +163,7 @@ impl SqliteStore {
         metric: Option<String>,
         month: String,
     ) -> StoreResult<Vec<(String, f64, String)>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let (sql, values): (&str, Vec<String>) = match measure {
                 Measure::Balance => ("SELECT customer_id, value, '' FROM balances", vec![]),
                 Measure::Spend => ("SELECT customer_id, value, period FROM spends", vec![]),
@@ -182,7 +182,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn load_alerts_of(&self, customer_id: String) -> StoreResult<Vec<AlertState>> {
-        self.with(move |c| {
+        self.read(move |c| {
             all(
                 c,
                 "SELECT record FROM alerts WHERE customer_id = ?1",

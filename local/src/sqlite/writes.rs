@@ -30,7 +30,7 @@ impl SqliteStore {
         event_ids: Vec<String>,
         keys: Vec<EntityKey>,
     ) -> StoreResult<WriteState> {
-        self.with(move |c| {
+        self.read(move |c| {
             let mut state = WriteState::default();
             if !event_ids.is_empty() {
                 let sql = format!("SELECT id FROM write_events WHERE id IN ({})", vec!["?"; event_ids.len()].join(","));
@@ -84,7 +84,7 @@ impl SqliteStore {
         &self,
         keys: Vec<EntityKey>,
     ) -> StoreResult<Vec<EntityRecord>> {
-        self.with(move |c| {
+        self.read(move |c| {
             let mut found = Vec::with_capacity(keys.len());
             for key in &keys {
                 found.extend(load_entity(c, key)?);
@@ -95,7 +95,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn load_entity(&self, key: EntityKey) -> StoreResult<Option<EntityRecord>> {
-        self.with(move |c| load_entity(c, &key)).await
+        self.read(move |c| load_entity(c, &key)).await
     }
 
     pub(super) async fn load_entities_after(
@@ -104,7 +104,7 @@ impl SqliteStore {
         after: Option<String>,
         limit: usize,
     ) -> StoreResult<Vec<EntityRecord>> {
-        self.with(move |c| {
+        self.read(move |c| {
             all(
                 c,
                 "SELECT record FROM entities WHERE kind = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
@@ -119,7 +119,7 @@ impl SqliteStore {
         table: &'static str,
         id: String,
     ) -> StoreResult<Option<T>> {
-        self.with(move |c| {
+        self.read(move |c| {
             one(
                 c,
                 &format!("SELECT record FROM {table} WHERE id = ?1"),
@@ -133,7 +133,7 @@ impl SqliteStore {
         &self,
         table: &'static str,
     ) -> StoreResult<Vec<T>> {
-        self.with(move |c| all(c, &format!("SELECT record FROM {table}"), []))
+        self.read(move |c| all(c, &format!("SELECT record FROM {table}"), []))
             .await
     }
 

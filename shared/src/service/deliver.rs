@@ -8,12 +8,33 @@ use crate::event_type::EventType;
 use crate::ids::hashed_id;
 use crate::planner::TimerChange;
 use crate::ports::DeliveryFilter;
-use crate::ports::{AttemptCommit, Message, OutgoingWebhook};
+use crate::ports::{AttemptCommit, Message, OutgoingWebhook, SendResult};
 use crate::retry::Outcome;
 use crate::schedule::{Attempt, Delivery, DeliveryStatus};
 use crate::signing::signature_header;
 use crate::time::{format_time, Time};
 use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use tokio::task::JoinSet;
+
+/// Sends one `run_timer` makes side by side (a fire's deliveries, one per endpoint).
+pub const ATTEMPTS_IN_FLIGHT: usize = 8;
+
+/// Sends' worth of deliveries claimed (and recorded) in one store call, per
+/// send in flight. Each wave of sends may take the whole send timeout, so
+/// the lease covers this many.
+const CLAIM_WAVES: usize = 4;
+
+/// A finished send is recorded within this long (or with the next one to
+/// finish after it), so it is recorded well within its lease.
+const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A claimed delivery with its signed webhook, ready to send.
+struct Prepared {
+    delivery: Delivery,
+    webhook: OutgoingWebhook,
+    started_at: Time,
+}
 
 impl Service {
     /// Runs a timer: `sch_` fires a schedule, `dlv_` attempts a delivery.
@@ -21,53 +42,190 @@ impl Service {
         if id.starts_with("dlv_") {
             self.attempt(id).await
         } else {
-            for delivery in self.fire(id).await? {
-                self.attempt(&delivery).await?;
-            }
-            Ok(())
+            let deliveries = self.fire(id).await?;
+            self.attempt_many(&deliveries, ATTEMPTS_IN_FLIGHT).await
         }
     }
 
     /// One attempt of a due delivery, its outcome recorded and its retry timed.
     pub async fn attempt(&self, delivery_id: &str) -> Result<(), ApiError> {
+        self.attempt_many(&[delivery_id.to_string()], 1).await
+    }
+
+    /// Attempts the due deliveries among `ids`, `in_flight` sends at a time.
+    /// They are claimed `CLAIM_WAVES` sends' worth at a time, when the last
+    /// claimed one is on its way, under a lease that covers that many waves
+    /// of timeouts; outcomes are recorded as many at a time. A storm thus
+    /// costs the store two transactions per `in_flight * CLAIM_WAVES`
+    /// webhooks rather than two per webhook.
+    pub async fn attempt_many(&self, ids: &[String], in_flight: usize) -> Result<(), ApiError> {
+        let in_flight = in_flight.max(1);
+        let mut unclaimed = ids.chunks(in_flight * CLAIM_WAVES);
+        let mut ready: VecDeque<Prepared> = VecDeque::new();
+        let mut sends: JoinSet<(Prepared, SendResult)> = JoinSet::new();
+        let mut sent: Vec<(Prepared, SendResult)> = Vec::new();
+        let mut endpoints = HashMap::new();
+        let mut oldest = None;
+        loop {
+            while sends.len() < in_flight {
+                if ready.is_empty() {
+                    let Some(chunk) = unclaimed.next() else { break };
+                    endpoints = self.endpoints_by_id().await?;
+                    let waves = chunk.len().div_ceil(in_flight);
+                    ready.extend(self.prepare(chunk, waves, &endpoints).await?);
+                    continue;
+                }
+                let mut prepared = ready.pop_front().expect("not empty");
+                prepared.started_at = self.clock.now();
+                let sender = self.sender.clone();
+                sends.spawn(async move {
+                    let result = sender.send(&prepared.webhook).await;
+                    (prepared, result)
+                });
+            }
+            match sends.join_next().await {
+                None => break,
+                Some(Ok(done)) => {
+                    oldest.get_or_insert_with(std::time::Instant::now);
+                    sent.push(done);
+                }
+                Some(Err(error)) => {
+                    // Its delivery stays claimed and is retried after the lease.
+                    tracing::error!(%error, "a send task failed");
+                }
+            }
+            let waited = oldest.is_some_and(|at| at.elapsed() >= RECORD_WITHIN);
+            if sent.len() >= in_flight * CLAIM_WAVES || sends.is_empty() || waited {
+                oldest = None;
+                self.record(std::mem::take(&mut sent), &mut endpoints)
+                    .await?;
+            }
+        }
+        self.record(sent, &mut endpoints).await
+    }
+
+    async fn endpoints_by_id(&self) -> Result<HashMap<String, Endpoint>, ApiError> {
+        let endpoints = self.store.endpoints().await?;
+        Ok(endpoints.into_iter().map(|e| (e.id.clone(), e)).collect())
+    }
+
+    /// Claims deliveries for `waves` waves of sends and signs their
+    /// webhooks. One whose endpoint is gone or disabled fails at once.
+    async fn prepare(
+        &self,
+        ids: &[String],
+        waves: usize,
+        endpoints: &HashMap<String, Endpoint>,
+    ) -> Result<Vec<Prepared>, ApiError> {
         let now = self.clock.now();
         let claimed = self
             .store
-            .claim_delivery(delivery_id, now, now + Self::attempt_lease())
+            .claim_deliveries(ids, now, now + Self::attempt_lease(waves))
             .await?;
-        let Some((mut delivery, message)) = claimed else {
+        let mut prepared = Vec::with_capacity(claimed.len());
+        for (mut delivery, message) in claimed {
+            let endpoint_id = delivery.endpoint_id.clone().unwrap_or_default();
+            let endpoint = match endpoints.get(&endpoint_id) {
+                Some(endpoint) if endpoint.enabled => endpoint,
+                gone => {
+                    let why = match gone {
+                        Some(_) => "endpoint disabled",
+                        None => "endpoint deleted",
+                    };
+                    self.finish(&mut delivery, DeliveryStatus::Failed, Some(why), now)
+                        .await?;
+                    continue;
+                }
+            };
+            let timestamp = now.timestamp();
+            let signature = match signature_header(
+                &endpoint.signing_secrets(now),
+                &message.id,
+                timestamp,
+                message.body.as_bytes(),
+            ) {
+                Ok(signature) => signature,
+                Err(error) => {
+                    // Left claimed: retried after the lease, once the secret is fixed.
+                    tracing::error!(endpoint = %endpoint_id, %error, "endpoint has a bad secret");
+                    continue;
+                }
+            };
+            let webhook = OutgoingWebhook {
+                url: endpoint.url.clone(),
+                webhook_id: message.id,
+                timestamp,
+                signature,
+                body: message.body,
+            };
+            prepared.push(Prepared {
+                delivery,
+                webhook,
+                started_at: now,
+            });
+        }
+        Ok(prepared)
+    }
+
+    /// Records sent attempts in one store call, then keeps each endpoint's
+    /// health and times the retries.
+    async fn record(
+        &self,
+        sent: Vec<(Prepared, SendResult)>,
+        endpoints: &mut HashMap<String, Endpoint>,
+    ) -> Result<(), ApiError> {
+        if sent.is_empty() {
             return Ok(());
-        };
-        let endpoint_id = delivery.endpoint_id.clone().unwrap_or_default();
-        let endpoint: Endpoint = match self.store.endpoint(&endpoint_id).await? {
-            Some(endpoint) if endpoint.enabled => endpoint,
-            gone => {
-                let why = if gone.is_some() {
-                    "endpoint disabled"
-                } else {
-                    "endpoint deleted"
-                };
-                return self
-                    .finish(&mut delivery, DeliveryStatus::Failed, Some(why), now)
-                    .await;
-            }
-        };
-        let timestamp = now.timestamp();
-        let signature = signature_header(
-            &endpoint.signing_secrets(now),
-            &message.id,
-            timestamp,
-            message.body.as_bytes(),
-        )
-        .map_err(|e| ApiError::internal(format!("endpoint {endpoint_id} has a bad secret: {e}")))?;
-        let webhook = OutgoingWebhook {
-            url: endpoint.url.clone(),
-            webhook_id: message.id,
-            timestamp,
-            signature,
-            body: message.body,
-        };
-        let sent = self.sender.send(&webhook).await;
+        }
+        let after = self.clock.now();
+        let mut commits = Vec::with_capacity(sent.len());
+        let mut health = Vec::with_capacity(sent.len());
+        for (prepared, result) in sent {
+            let (commit, outcome) = self.attempt_outcome(prepared, result, after);
+            health.push((
+                commit.attempt.endpoint_id.clone(),
+                outcome,
+                commit.attempt.at,
+            ));
+            commits.push(commit);
+        }
+        self.store.commit_attempts(&commits).await?;
+        for (endpoint_id, outcome, at) in health {
+            let Some(endpoint) = endpoints.remove(&endpoint_id) else {
+                continue;
+            };
+            let gone = outcome.status == Some(410);
+            let endpoint = self
+                .track_health(endpoint, outcome.is_success(), gone, at)
+                .await?;
+            endpoints.insert(endpoint_id, endpoint);
+        }
+        let retries: Vec<TimerChange> = commits
+            .iter()
+            .filter_map(|c| {
+                c.delivery.next_attempt_at.map(|at| TimerChange::Set {
+                    id: c.delivery.id.clone(),
+                    at,
+                })
+            })
+            .collect();
+        self.set_timers(&retries).await;
+        Ok(())
+    }
+
+    /// What one send comes to: the attempt, and the delivery delivered,
+    /// retried at its next time, or failed.
+    fn attempt_outcome(
+        &self,
+        prepared: Prepared,
+        sent: SendResult,
+        after: Time,
+    ) -> (AttemptCommit, Outcome) {
+        let Prepared {
+            mut delivery,
+            started_at,
+            ..
+        } = prepared;
         let outcome = Outcome {
             status: sent.status,
             timed_out: sent.timed_out,
@@ -77,15 +235,14 @@ impl Service {
         let attempt = Attempt {
             delivery_id: delivery.id.clone(),
             number: delivery.attempt_count,
-            at: now,
-            endpoint_id,
+            at: started_at,
+            endpoint_id: delivery.endpoint_id.clone().unwrap_or_default(),
             status_code: sent.status,
             latency_ms: sent.latency_ms,
             error: sent.error.clone(),
             response: sent.body_excerpt.clone(),
             manual: delivery.manual,
         };
-        let after = self.clock.now();
         let retry = if outcome.is_success() || delivery.manual {
             None
         } else {
@@ -116,22 +273,7 @@ impl Service {
                 delivery.next_attempt_at = None;
             }
         }
-        self.store
-            .commit_attempt(&AttemptCommit {
-                delivery: delivery.clone(),
-                attempt,
-            })
-            .await?;
-        self.track_health(endpoint, outcome.is_success(), gone, now)
-            .await?;
-        if let Some(at) = delivery.next_attempt_at {
-            self.set_timers(&[TimerChange::Set {
-                id: delivery.id.clone(),
-                at,
-            }])
-            .await;
-        }
-        Ok(())
+        (AttemptCommit { delivery, attempt }, outcome)
     }
 
     /// Keeps an endpoint's failure window: a success closes it; a failure
@@ -143,7 +285,7 @@ impl Service {
         success: bool,
         gone: bool,
         now: Time,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Endpoint, ApiError> {
         let before = (endpoint.failing_since, endpoint.enabled);
         if success {
             endpoint.failing_since = None;
@@ -174,9 +316,10 @@ impl Service {
                 if disabled_now {
                     self.announce_disabled(&current, now).await?;
                 }
+                return Ok(current);
             }
         }
-        Ok(())
+        Ok(endpoint)
     }
 
     /// Tells the other endpoints that one was disabled (`webhook_endpoint.disabled`).

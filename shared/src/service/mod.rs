@@ -76,10 +76,12 @@ impl Service {
         Ok(self.store.install(&defaults).await?)
     }
 
-    /// How long an attempt holds its delivery: past the send timeout, so a
-    /// crash mid-attempt is retried after it and a live attempt is never doubled.
-    fn attempt_lease() -> Duration {
-        Duration::seconds(SEND_TIMEOUT_SECS + 30)
+    /// How long an attempt holds its delivery when it may wait for `waves`
+    /// sends ahead of it (each up to the send timeout): past them all, so a
+    /// crash mid-attempt is retried after it and a live attempt is never
+    /// doubled. One wave: 45 s.
+    fn attempt_lease(waves: usize) -> Duration {
+        Duration::seconds(SEND_TIMEOUT_SECS * waves as i64 + 30)
     }
 
     /// Registers a timer at `now` for each pending delivery, so it is attempted at once.
