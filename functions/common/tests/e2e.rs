@@ -8,6 +8,7 @@
 
 #[path = "../../../aws/tests/common/mod.rs"]
 mod common;
+mod stream_filter;
 
 use axum::http::HeaderMap;
 use axum::routing::post;
@@ -271,16 +272,22 @@ impl Stack {
         (status, body)
     }
 
-    /// Feeds every stream record written so far to the schedule handler, 100
-    /// a batch (the template's BatchSize), until the stream has nothing new:
-    /// the outcome of every invocation.
+    /// Feeds every stream record written so far that the template's filter
+    /// admits to the schedule handler, 100 a batch (the template's
+    /// BatchSize), until the stream has nothing new: the outcome of every
+    /// invocation.
     async fn drain(&mut self) -> Vec<StreamOutcome> {
+        let patterns = stream_filter::template_patterns();
         let mut outcomes = Vec::new();
         loop {
             let records = self.stream.read().await;
             if records.is_empty() {
                 return outcomes;
             }
+            let records: Vec<Value> = records
+                .into_iter()
+                .filter(|r| stream_filter::admits(&patterns, r))
+                .collect();
             for batch in records.chunks(100) {
                 let event = serde_json::from_value(json!({"Records": batch})).unwrap();
                 let outcome = schedule::handle_stream(&self.rt, &event, None)
