@@ -119,14 +119,16 @@ fn schedule_rows(path: &Path) -> Result<(usize, usize)> {
     Ok((count as usize, bytes as usize))
 }
 
-/// The baseline: the same number of rows, of the same size, into a table
-/// shaped like the store's schedules table (same indexes), in transactions
-/// of 10,000 rows (the best batching for SQLite), with the store's pragmas.
+/// The baseline: the same number of rows, of the same size, with ids of
+/// the same kind (hashes, so they land all over the id index as the real
+/// ones do), into a table shaped like the store's schedules table (same
+/// indexes), in transactions of 10,000 rows (the best batching for SQLite),
+/// with the store's pragmas.
 fn raw_insert_rate(path: &Path, rows: usize, record_bytes: usize) -> Result<f64> {
     let mut db = rusqlite::Connection::open(path)?;
+    db.execute_batch(lifecycle_local::sqlite::PRAGMAS)?;
     db.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-         CREATE TABLE schedules (
+        "CREATE TABLE schedules (
             id TEXT PRIMARY KEY, notification_id TEXT NOT NULL, entity_kind TEXT NOT NULL,
             entity_id TEXT NOT NULL, customer_id TEXT NOT NULL, state TEXT NOT NULL,
             fire_at INTEGER NOT NULL, is_write INTEGER NOT NULL, record TEXT NOT NULL);
@@ -145,7 +147,7 @@ fn raw_insert_rate(path: &Path, rows: usize, record_bytes: usize) -> Result<f64>
             )?;
             for i in first..(first + 10_000).min(rows) {
                 insert.execute(rusqlite::params![
-                    format!("sch_{i:032x}"),
+                    lifecycle_core::ids::hashed_id("sch", &[&i.to_string()]),
                     format!("ntf_{}", i % 5),
                     format!("k_{}", i / SCHEDULES_PER_CONTRACT),
                     format!("c_{}", (i / SCHEDULES_PER_CONTRACT) % 10_000),
