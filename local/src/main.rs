@@ -101,6 +101,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             retry,
             allow_http: true,
             disable_after,
+            ..Config::default()
         },
     ));
     service.install().await?;

@@ -343,3 +343,77 @@ async fn notifications_fan_out_over_existing_entities_and_deletes_cancel() {
         .unwrap_err();
     assert_eq!(system.status, 409);
 }
+
+/// A deployment's default `catch_up` (the AWS template's DefaultCatchUp)
+/// applies to the system notifications and to those that give none, and
+/// decides whether a moment already past fires late or is skipped.
+#[tokio::test]
+async fn a_default_catch_up_applies_to_notifications_that_give_none() {
+    let config = lifecycle_core::service::Config {
+        default_catch_up: lifecycle_core::offset::Offset::parse("PT1H").unwrap(),
+        ..Default::default()
+    };
+    let h = common::harness_with(
+        "2026-11-25T12:00:00Z",
+        config,
+        lifecycle_local::sender::HttpSender::new(),
+    )
+    .await;
+    let system = h
+        .service
+        .notification("ntf_system_contract_end")
+        .await
+        .unwrap();
+    assert_eq!(system.catch_up.as_str(), "PT1H");
+    let plain = h
+        .service
+        .create_notification(&json!({"event_type": "contract.end", "offset": "PT30M"}))
+        .await
+        .unwrap();
+    assert_eq!(plain.catch_up.as_str(), "PT1H");
+    let explicit = h
+        .service
+        .create_notification(
+            &json!({"event_type": "contract.end", "offset": "PT1H", "catch_up": "PT6H"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(explicit.catch_up.as_str(), "PT6H");
+
+    // The contract ended two hours ago: the system moment (PT0S, two hours
+    // late) and PT30M (90 minutes late) are beyond one hour and skipped; PT1H
+    // (an hour late) is within its six hours and pending, late.
+    h.contract(
+        "wr_1",
+        "create",
+        "k_1",
+        Some("2026-11-25T10:00:00Z"),
+        "2026-11-25T11:59:00Z",
+    )
+    .await;
+    let skipped: Vec<String> = h
+        .store
+        .customer_schedules(
+            "c_1",
+            lifecycle_core::schedule::ScheduleState::Skipped,
+            None,
+            None,
+            10,
+        )
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|s| s.notification_id)
+        .collect();
+    assert!(skipped.contains(&system.id), "{skipped:?}");
+    assert!(skipped.contains(&plain.id), "{skipped:?}");
+    assert!(!skipped.contains(&explicit.id), "{skipped:?}");
+    let pending: Vec<String> = h
+        .pending()
+        .await
+        .into_iter()
+        .map(|s| s.notification_id)
+        .collect();
+    assert!(pending.contains(&explicit.id), "{pending:?}");
+}

@@ -69,7 +69,8 @@ impl Filter {
     }
 }
 
-const DEFAULT_CATCH_UP: &str = "PT24H";
+/// The contract's default `catch_up`; a deployment may set another (`Config::default_catch_up`).
+pub const DEFAULT_CATCH_UP: &str = "PT24H";
 
 impl Notification {
     /// Whether this notification is about this entity at all.

@@ -32,6 +32,8 @@ pub struct DynamoStore {
     /// The first and last day buckets of the delivery timeline known to be
     /// recorded in the table (saves a write per delivery).
     timeline_days: Mutex<Option<(String, String)>>,
+    /// How long a write event id is remembered (the template's `EventDedupeDays`).
+    event_dedupe_days: i64,
 }
 
 impl DynamoStore {
@@ -40,7 +42,14 @@ impl DynamoStore {
             client,
             table: table.into(),
             timeline_days: Mutex::new(None),
+            event_dedupe_days: 400,
         }
+    }
+
+    /// Remembers write event ids for `days` (through the table's TTL).
+    pub fn with_event_dedupe_days(mut self, days: i64) -> Self {
+        self.event_dedupe_days = days;
+        self
     }
 
     /// The store on `TABLE_NAME` with the ambient AWS configuration.

@@ -11,9 +11,6 @@ use lifecycle_core::schedule::Schedule;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
-/// How long a write event id is remembered (the template's `EventDedupeDays`).
-const EVENT_DEDUPE_DAYS: i64 = 400;
-
 impl DynamoStore {
     pub(super) async fn install_notifications(&self, defaults: &[Notification]) -> StoreResult<()> {
         let mut added = false;
@@ -88,7 +85,7 @@ impl DynamoStore {
     /// from checked), then the entities, then the write-event records.
     pub(super) async fn commit_write_batch(&self, commit: &WriteCommit) -> StoreResult<()> {
         let table = &self.table;
-        let ttl = chrono::Utc::now().timestamp() + EVENT_DEDUPE_DAYS * 86_400;
+        let ttl = chrono::Utc::now().timestamp() + self.event_dedupe_days * 86_400;
         let mut events = Vec::new();
         for (id, status) in &commit.events {
             let mut item = key(event_pk(id), "W");

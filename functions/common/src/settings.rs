@@ -33,6 +33,10 @@ pub struct Settings {
     /// The deliverer holds a timer whose time is at most this far ahead,
     /// then fires it to the second; a later one goes back to the queue.
     pub hold: Duration,
+    /// `DEFAULT_CATCH_UP` (api): the `catch_up` of notifications that give none.
+    pub default_catch_up: Option<lifecycle_core::offset::Offset>,
+    /// `EVENT_DEDUPE_DAYS` (api, default 400): how long write event ids are remembered.
+    pub event_dedupe_days: i64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -87,6 +91,8 @@ impl Settings {
             fanout_page: 500,
             fanout_pages: 100,
             hold: Duration::seconds(60),
+            default_catch_up: None,
+            event_dedupe_days: 400,
         }
     }
 
@@ -113,6 +119,23 @@ impl Settings {
             settings.scheduler = Some(lifecycle_aws::SchedulerConfig::from_env()?);
         }
         settings.timer_queue_url = var("TIMER_QUEUE_URL");
+        if let Some(days) = var("EVENT_DEDUPE_DAYS") {
+            settings.event_dedupe_days = days
+                .parse()
+                .ok()
+                .filter(|d: &i64| *d > 0)
+                .ok_or_else(|| format!("EVENT_DEDUPE_DAYS `{days}` is not a number of days"))?;
+        }
+        if let Some(catch_up) = var("DEFAULT_CATCH_UP") {
+            let offset = lifecycle_core::offset::Offset::parse(&catch_up)
+                .map_err(|e| format!("DEFAULT_CATCH_UP `{catch_up}`: {e}"))?;
+            if offset.is_negative() {
+                return Err(format!(
+                    "DEFAULT_CATCH_UP `{catch_up}` must not be negative"
+                ));
+            }
+            settings.default_catch_up = Some(offset);
+        }
         if let Some(pages) = var("FANOUT_PAGES") {
             settings.fanout_pages = pages
                 .parse()

@@ -40,7 +40,10 @@ impl Runtime {
     pub fn new(sdk: &aws_config::SdkConfig, settings: Settings, clock: Arc<dyn Clock>) -> Self {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        let store = Arc::new(DynamoStore::new(dynamodb, settings.table.clone()));
+        let store = Arc::new(
+            DynamoStore::new(dynamodb, settings.table.clone())
+                .with_event_dedupe_days(settings.event_dedupe_days),
+        );
         let scheduler = settings.scheduler.clone().map(|config| {
             let near: Arc<dyn NearTimers> = match &settings.timer_queue_url {
                 Some(url) => Arc::new(SqsTimers {
@@ -75,10 +78,13 @@ impl Runtime {
     }
 
     fn config(&self) -> Config {
+        let defaults = Config::default();
         Config {
             retry: self.settings.retry.clone(),
             allow_http: self.settings.allow_http,
-            ..Config::default()
+            default_catch_up: (self.settings.default_catch_up.clone())
+                .unwrap_or(defaults.default_catch_up.clone()),
+            ..defaults
         }
     }
 

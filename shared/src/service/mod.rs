@@ -28,6 +28,9 @@ pub struct Config {
     pub allow_http: bool,
     /// An endpoint whose every attempt failed for this long is disabled.
     pub disable_after: Duration,
+    /// The `catch_up` of notifications that do not give one, the system
+    /// ones included (the contract's default is PT24H).
+    pub default_catch_up: crate::offset::Offset,
 }
 
 impl Default for Config {
@@ -36,6 +39,8 @@ impl Default for Config {
             retry: RetryPolicy::default(),
             allow_http: true,
             disable_after: Duration::days(5),
+            default_catch_up: crate::offset::Offset::parse(crate::notification::DEFAULT_CATCH_UP)
+                .expect("the default catch-up parses"),
         }
     }
 }
@@ -72,7 +77,10 @@ impl Service {
 
     /// Installs the system notifications a fresh install has.
     pub async fn install(&self) -> Result<(), crate::error::ApiError> {
-        let defaults = crate::notification::Notification::system_defaults(self.clock.now());
+        let mut defaults = crate::notification::Notification::system_defaults(self.clock.now());
+        for notification in &mut defaults {
+            notification.catch_up = self.config.default_catch_up.clone();
+        }
         Ok(self.store.install(&defaults).await?)
     }
 

@@ -12,7 +12,10 @@ const FAN_OUT_PAGE: usize = 500;
 
 impl Service {
     pub async fn create_notification(&self, body: &Value) -> Result<Notification, ApiError> {
-        let notification = Notification::create(body, self.clock.now())?;
+        let mut notification = Notification::create(body, self.clock.now())?;
+        if body.get("catch_up").is_none() {
+            notification.catch_up = self.config.default_catch_up.clone();
+        }
         let _changes = self.changes.lock().await;
         self.store.put_notification(&notification).await?;
         self.reschedule(&notification, true).await?;
