@@ -22,6 +22,8 @@ pub struct StreamOutcome {
     /// Fan-out steps run, and the entities they planned.
     pub fanout_steps: Vec<String>,
     pub entities_planned: usize,
+    /// Threshold notifications evaluated against every customer.
+    pub thresholds_evaluated: usize,
 }
 
 /// Handles a batch of stream records. An error fails the batch: the event
@@ -50,6 +52,9 @@ pub async fn handle_stream(
             } => {
                 fanout::start(rt, &notification, exists, &gen).await?;
                 outcome.fanouts_started += 1;
+                if evaluate_threshold(rt, &notification, exists, &gen).await? {
+                    outcome.thresholds_evaluated += 1;
+                }
             }
             Work::Job { .. } => {
                 let job = image(&record.change.new_image);
@@ -78,6 +83,37 @@ pub async fn handle_stream(
         scheduler.apply(&timers).await?;
     }
     Ok(outcome)
+}
+
+/// A threshold notification created with `evaluate_on_create`, or edited:
+/// evaluated against every customer's current value, as the local process
+/// does inline (deferred here from `api`, see `deferred.rs`). A replayed
+/// record evaluates again and finds the crossings already recorded.
+async fn evaluate_threshold(
+    rt: &Runtime,
+    written: &lifecycle_core::notification::Notification,
+    exists: bool,
+    gen: &str,
+) -> Result<bool, String> {
+    if !exists || !written.is_threshold() {
+        return Ok(false);
+    }
+    // The notification as it is now; a newer edit has a record of its own.
+    let current = lifecycle_core::ports::Store::notification(rt.store.as_ref(), &written.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(current) = current.filter(|n| n.updated_at.to_rfc3339() == gen) else {
+        return Ok(false);
+    };
+    let created = current.created_at == current.updated_at;
+    if created && current.evaluate_on_create != Some(true) {
+        return Ok(false);
+    }
+    rt.service()
+        .evaluate_everyone(&current)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(true)
 }
 
 /// The sweep's input (`{"sweep": {...}}` from the template's rate schedule).

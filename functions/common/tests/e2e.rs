@@ -470,6 +470,96 @@ fn contract(event: &str, action: &str, start: Time, end: Time, occurred_at: Time
            "data": {"id": "k_1", "customer_id": "c_1", "starting_at": iso(start), "ending_before": iso(end)}})
 }
 
+/// Evaluating a new threshold against every customer is deferred from the
+/// api (which answers at once) to the schedule function, which runs it from
+/// the notification's stream record, as the local process does inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_threshold_is_evaluated_by_the_schedule_function() {
+    let mut stack = stack(100).await;
+    let (url, _received) = receiver().await;
+    let (status, _) = stack
+        .api(
+            "POST",
+            "/v1/webhook-endpoints",
+            Some(json!({"url": url, "event_types": ["alerts.low_credit_balance_reached"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let now = iso(chrono::Utc::now());
+    let (status, results) = stack
+        .api(
+            "POST",
+            "/v1/events",
+            Some(
+                json!({"id": "b_1", "type": "balance.update", "occurred_at": now,
+                        "data": {"customer_id": "c_1", "credit_balance": 50}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{results}");
+    stack.drain().await;
+    let (status, created) = stack
+        .api(
+            "POST",
+            "/v1/notifications",
+            Some(json!({"event_type": "alerts.low_credit_balance_reached", "threshold": 100})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let alarm = |alerts: &Value| {
+        alerts["data"]
+            .as_array()
+            .and_then(|a| a.iter().find(|v| v["notification_id"] == created["id"]))
+            .map(|v| v["state"].clone())
+    };
+    let (_, alerts) = stack.api("GET", "/v1/customers/c_1/alerts", None).await;
+    assert_eq!(
+        alarm(&alerts),
+        Some(json!("ok")),
+        "the api deferred it: {alerts}"
+    );
+
+    let outcomes = stack.drain().await;
+    let evaluated: usize = outcomes.iter().map(|o| o.thresholds_evaluated).sum();
+    assert_eq!(evaluated, 1);
+    let (_, alerts) = stack.api("GET", "/v1/customers/c_1/alerts", None).await;
+    assert_eq!(alarm(&alerts), Some(json!("in_alarm")), "{alerts}");
+    let (_, deliveries) = stack
+        .api(
+            "GET",
+            "/v1/deliveries?customer_id=c_1&event_type=alerts.low_credit_balance_reached",
+            None,
+        )
+        .await;
+    assert_eq!(
+        deliveries["data"].as_array().map(Vec::len),
+        Some(1),
+        "{deliveries}"
+    );
+    // A replayed record finds the crossing already recorded.
+    let (status, _) = stack
+        .api(
+            "PATCH",
+            &format!("/v1/notifications/{}", created["id"].as_str().unwrap()),
+            Some(json!({"name": "Low balance"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    stack.drain().await;
+    let (_, deliveries) = stack
+        .api(
+            "GET",
+            "/v1/deliveries?customer_id=c_1&event_type=alerts.low_credit_balance_reached",
+            None,
+        )
+        .await;
+    assert_eq!(
+        deliveries["data"].as_array().map(Vec::len),
+        Some(1),
+        "{deliveries}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contract_through_the_api_schedule_and_deliver_functions() {
     let mut stack = stack(100).await;

@@ -207,7 +207,9 @@ fn emit(
 impl Service {
     /// Evaluates a threshold notification against every customer's current
     /// value (on create, and after an edit).
-    pub(super) async fn evaluate_everyone(&self, n: &Notification) -> Result<(), ApiError> {
+    /// Evaluates a threshold notification against every customer's current
+    /// value (on create with `evaluate_on_create`, and after every edit).
+    pub async fn evaluate_everyone(&self, n: &Notification) -> Result<(), ApiError> {
         let Some(measure) = measure_of(n.event_type).filter(|_| n.enabled) else {
             return Ok(());
         };
