@@ -17,6 +17,11 @@ impl Outcome {
     pub fn is_success(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
+
+    /// `410 Gone`: the endpoint asks to be disabled.
+    pub fn is_gone(&self) -> bool {
+        self.status == Some(410)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

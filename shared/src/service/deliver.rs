@@ -178,27 +178,25 @@ impl Service {
             return Ok(());
         }
         let after = self.clock.now();
-        let mut commits = Vec::with_capacity(sent.len());
-        let mut health = Vec::with_capacity(sent.len());
-        for (prepared, result) in sent {
-            let (commit, outcome) = self.attempt_outcome(prepared, result, after);
-            health.push((
-                commit.attempt.endpoint_id.clone(),
-                outcome,
-                commit.attempt.at,
-            ));
-            commits.push(commit);
-        }
+        let (commits, outcomes): (Vec<_>, Vec<_>) = sent
+            .into_iter()
+            .map(|(prepared, result)| self.attempt_outcome(prepared, result, after))
+            .unzip();
         self.store.commit_attempts(&commits).await?;
-        for (endpoint_id, outcome, at) in health {
-            let Some(endpoint) = endpoints.remove(&endpoint_id) else {
+        for (commit, outcome) in commits.iter().zip(&outcomes) {
+            let endpoint_id = &commit.attempt.endpoint_id;
+            let Some(endpoint) = endpoints.remove(endpoint_id) else {
                 continue;
             };
-            let gone = outcome.status == Some(410);
             let endpoint = self
-                .track_health(endpoint, outcome.is_success(), gone, at)
+                .track_health(
+                    endpoint,
+                    outcome.is_success(),
+                    outcome.is_gone(),
+                    commit.attempt.at,
+                )
                 .await?;
-            endpoints.insert(endpoint_id, endpoint);
+            endpoints.insert(endpoint_id.clone(), endpoint);
         }
         let retries: Vec<TimerChange> = commits
             .iter()
@@ -252,7 +250,7 @@ impl Service {
         };
         delivery.updated_at = after;
         delivery.manual = false;
-        let gone = outcome.status == Some(410);
+        let gone = outcome.is_gone();
         match (outcome.is_success(), retry) {
             (true, _) => {
                 delivery.status = DeliveryStatus::Delivered;
