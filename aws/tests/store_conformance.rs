@@ -405,6 +405,7 @@ async fn plans_and_schedule_reads(store: Arc<dyn Store>) {
             schedules: vec![moved.clone(), cancelled.clone()],
             timers: vec![],
             skipped: vec![skip.clone()],
+            deferred: vec![],
         })
         .await
         .unwrap();
@@ -435,6 +436,7 @@ async fn plans_and_schedule_reads(store: Arc<dyn Store>) {
             schedules: vec![first, last.clone()],
             timers: vec![],
             skipped: vec![skip_again],
+            deferred: vec![],
         })
         .await
         .unwrap();

@@ -4,3 +4,7 @@
 pub mod sender;
 pub mod sqlite;
 pub mod timers;
+
+/// How far ahead `lifecycle serve` keeps moments as schedules by default
+/// (`--horizon`); later ones are deferred (`lifecycle_core::horizon`).
+pub const DEFAULT_HORIZON: &str = "1d";

@@ -50,6 +50,11 @@ struct ServeArgs {
     /// link-local), as the AWS runtime does; the local default allows them.
     #[arg(long, env = "LIFECYCLE_BLOCK_INTERNAL_DESTINATIONS")]
     block_internal_destinations: bool,
+    /// Moments firing later than this are kept as their entity's, not as
+    /// schedule rows, and become schedules as they come within it (`off`
+    /// keeps a row for every moment).
+    #[arg(long, env = "LIFECYCLE_HORIZON", default_value = lifecycle_local::DEFAULT_HORIZON)]
+    horizon: String,
     /// Internal networks allowed all the same (CIDR, repeatable).
     #[arg(long = "allow-destination", value_name = "CIDR")]
     allow_destinations: Vec<String>,
@@ -79,6 +84,16 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let disable_after = parse_short_duration(&args.disable_endpoint_after)
         .ok_or("--disable-endpoint-after takes a duration such as 5d, 120h or 30s")?;
+    let horizon = match args.horizon.as_str() {
+        "off" => None,
+        text => Some(
+            parse_short_duration(text)
+                .filter(|h| *h >= chrono::Duration::minutes(1))
+                .ok_or(
+                    "--horizon takes `off` or a duration of at least 1m, such as 1d, 12h or 30m",
+                )?,
+        ),
+    };
     let policy = DestinationPolicy {
         block_internal: args.block_internal_destinations,
         allow: args
@@ -101,6 +116,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             retry,
             allow_http: true,
             disable_after,
+            horizon,
             ..Config::default()
         },
     ));

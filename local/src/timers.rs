@@ -20,6 +20,9 @@ const DELIVERY_BATCH: usize = 256;
 /// Attempts in flight to one endpoint: a slow one holds at most this many
 /// of the sender's requests, never all of them.
 const PER_ENDPOINT: usize = 8;
+/// Entities planned again per pass as their deferred moments come within
+/// the horizon.
+const MATERIALISE_BATCH: usize = 500;
 /// The loop looks again at least this often, whatever it was told.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
@@ -62,7 +65,13 @@ async fn pass(
     wake: &Arc<Notify>,
     now: lifecycle_core::time::Time,
 ) -> Result<usize, lifecycle_core::ports::StoreError> {
-    let mut started = 0;
+    let mut started = match service.materialise(MATERIALISE_BATCH).await {
+        Ok(planned) => planned,
+        Err(error) => {
+            tracing::error!(%error, "could not plan the moments coming within the horizon");
+            0
+        }
+    };
     let fires: Vec<String> = store
         .due_schedules(now, BATCH)
         .await?

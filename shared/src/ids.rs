@@ -27,8 +27,15 @@ pub fn digest(parts: &[&str]) -> String {
     hex(&hasher.finalize()[..16])
 }
 
+/// Lower-case hex; by table, as ids are made for every moment planned.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(DIGITS[(b >> 4) as usize] as char);
+        text.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    text
 }
 
 /// Re-prefix a hashed id: a schedule `sch_<h>` and its webhook `msg_<h>` share `<h>`.
@@ -49,6 +56,11 @@ mod tests {
             hashed_id("msg", &["a", "b/c"])
         );
         assert_eq!(hashed_id("msg", &["x"]).len(), 4 + 32);
+    }
+
+    #[test]
+    fn hex_is_lower_case_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 
     #[test]

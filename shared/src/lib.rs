@@ -10,6 +10,7 @@ pub mod entity;
 pub mod error;
 pub mod event_type;
 pub mod fields;
+pub mod horizon;
 pub mod ids;
 pub mod notification;
 pub mod offset;

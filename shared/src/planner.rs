@@ -4,6 +4,7 @@
 
 use crate::entity::{Entity, EntityRecord};
 use crate::event_type::{Edge, EventType};
+pub use crate::horizon::Deferral;
 use crate::ids::hashed_id;
 use crate::notification::Notification;
 use crate::schedule::{Delivery, Schedule, ScheduleState, SegmentRef, WriteInfo};
@@ -79,23 +80,26 @@ pub enum TimerChange {
     },
 }
 
-/// What to write: schedules to upsert, timers to change, skips to record.
+/// What to write: schedules to upsert, timers to change, skips to record,
+/// and the moments kept out of the store beyond the horizon (`horizon`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub schedules: Vec<Schedule>,
     pub timers: Vec<TimerChange>,
     pub skipped: Vec<Delivery>,
+    pub deferred: Vec<Deferral>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.schedules.is_empty()
+        self.schedules.is_empty() && self.deferred.is_empty()
     }
 
     pub fn extend(&mut self, other: Plan) {
         self.schedules.extend(other.schedules);
         self.timers.extend(other.timers);
         self.skipped.extend(other.skipped);
+        self.deferred.extend(other.deferred);
     }
 
     /// `had_timer`: the schedule was pending before, so a skip must clear its timer.

@@ -169,7 +169,15 @@ pub trait Store: Send + Sync {
         notification_id: &str,
         entities: &[EntityKey],
     ) -> StoreResult<Vec<Schedule>>;
+    /// Writes the schedules, the skips and the deferrals (`crate::horizon`)
+    /// of a plan. A store that keeps no deferrals must be given none: the
+    /// service plans none when it has no horizon.
     async fn apply_plan(&self, plan: &Plan) -> StoreResult<()>;
+    /// Entities whose earliest deferred moment fires at or before `until`,
+    /// soonest first. A store that keeps no deferrals has none.
+    async fn deferred_entities(&self, _until: Time, _limit: usize) -> StoreResult<Vec<EntityKey>> {
+        Ok(Vec::new())
+    }
     async fn schedule(&self, id: &str) -> StoreResult<Option<Schedule>>;
     /// The schedules with these ids that exist.
     async fn schedules(&self, ids: &[String]) -> StoreResult<Vec<Schedule>>;
@@ -177,7 +185,8 @@ pub trait Store: Send + Sync {
     /// still pending at the expected time: false (and nothing of it written) otherwise.
     async fn commit_fires(&self, fires: &[FireCommit]) -> StoreResult<Vec<bool>>;
     /// A customer's time-based schedules in a state, soonest first (write
-    /// events fire at once and are not "upcoming").
+    /// events fire at once and are not "upcoming"). Pending ones include the
+    /// deferred moments (`crate::horizon::deferred_moments`).
     async fn customer_schedules(
         &self,
         customer_id: &str,

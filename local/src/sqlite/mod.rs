@@ -3,6 +3,7 @@
 //! Records are JSON beside the columns that queries filter and sort on.
 
 mod deliveries;
+mod horizon;
 mod port;
 mod schedules;
 mod signals;
@@ -21,7 +22,7 @@ CREATE TABLE IF NOT EXISTS write_events (
     id TEXT PRIMARY KEY, status TEXT NOT NULL, received_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS entities (
     kind TEXT NOT NULL, id TEXT NOT NULL, customer_id TEXT NOT NULL, version INTEGER NOT NULL,
-    record TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
+    record TEXT NOT NULL, deferred_at INTEGER, PRIMARY KEY (kind, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notifications (id TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS schedules (
     id TEXT PRIMARY KEY, notification_id TEXT NOT NULL, entity_kind TEXT NOT NULL,
@@ -56,7 +57,24 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (delivery_id, number)) WITHOUT ROWID;
 "#;
 
-/// The writer connection's settings. WAL lets readers and the writer
+/// What needs the columns added after the first release: run after
+/// `add_columns`, which brings an older database up to date.
+const SCHEMA_LATER: &str = r#"
+CREATE INDEX IF NOT EXISTS entities_deferred ON entities (deferred_at) WHERE deferred_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entities_by_customer ON entities (customer_id) WHERE deferred_at IS NOT NULL;
+"#;
+
+/// Adds to an older database the columns its tables lack.
+fn add_columns(connection: &Connection) -> rusqlite::Result<()> {
+    if connection
+        .prepare("SELECT deferred_at FROM entities LIMIT 0")
+        .is_err()
+    {
+        connection.execute_batch("ALTER TABLE entities ADD COLUMN deferred_at INTEGER")?;
+    }
+    Ok(())
+}
+
 /// The writer connection's settings. WAL lets readers and the writer
 /// overlap; FULL syncs every commit, so an accepted write survives a power
 /// cut as well as a kill -9 (fires and attempts, which are idempotent and
@@ -82,6 +100,10 @@ impl SqliteStore {
         connection.execute_batch(PRAGMAS).map_err(unavailable)?;
         connection.set_prepared_statement_cache_capacity(64);
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        add_columns(&connection).map_err(unavailable)?;
+        connection
+            .execute_batch(SCHEMA_LATER)
+            .map_err(unavailable)?;
         let reader = Connection::open(path).map_err(unavailable)?;
         reader
             .execute_batch(

@@ -85,6 +85,10 @@ impl Store for SqliteStore {
         self.write_plan(plan.clone()).await
     }
 
+    async fn deferred_entities(&self, until: Time, limit: usize) -> StoreResult<Vec<EntityKey>> {
+        self.deferred_until(until, limit).await
+    }
+
     async fn schedule(&self, id: &str) -> StoreResult<Option<Schedule>> {
         self.load_schedule(id.to_string()).await
     }

@@ -40,6 +40,9 @@ pub(super) fn write_plan(tx: &Transaction, plan: &Plan) -> StoreResult<()> {
     for delivery in &plan.skipped {
         insert_delivery(tx, delivery)?;
     }
+    for deferral in &plan.deferred {
+        super::horizon::defer(tx, deferral)?;
+    }
     Ok(())
 }
 
@@ -151,6 +154,11 @@ impl SqliteStore {
                  ORDER BY fire_at, id LIMIT ?6",
                 params![customer_id, state.as_str(), until, after_time, after_id, limit as i64 + 1],
             )?;
+            if state == ScheduleState::Pending {
+                let after = (after_time, after_id.as_str());
+                data.extend(super::horizon::deferred_of_customer(c, &customer_id, until, after)?);
+                data.sort_by(|a, b| (a.fire_at, &a.id).cmp(&(b.fire_at, &b.id)));
+            }
             let next_cursor = (data.len() > limit).then(|| {
                 let last = &data[limit - 1];
                 format!("{}:{}", millis(last.fire_at), last.id)

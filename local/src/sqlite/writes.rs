@@ -5,6 +5,7 @@ use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::{StoreError, StoreResult, WriteCommit, WriteState};
 use rusqlite::{params, Connection, Transaction};
+use std::collections::HashMap;
 
 impl SqliteStore {
     pub(super) async fn install_notifications(
@@ -70,8 +71,18 @@ impl SqliteStore {
                     return Err(StoreError::Conflict(format!("write event {id} was applied concurrently")));
                 }
             }
+            // An entity planned in full is written with its earliest deferred
+            // moment, so that recording it is not a second write of the row.
+            let deferred: HashMap<&EntityKey, Option<i64>> = commit
+                .plan
+                .deferred
+                .iter()
+                .filter(|d| d.whole)
+                .map(|d| (&d.entity, d.earliest.map(millis)))
+                .collect();
             for (record, expected) in &commit.records {
-                put_entity(&tx, record, *expected)?;
+                let deferred_at = deferred.get(&record.key()).copied();
+                put_entity(&tx, record, *expected, deferred_at)?;
             }
             super::schedules::write_plan(&tx, &commit.plan)?;
             super::signals::write_changes(&tx, &commit.signals)?;
@@ -172,18 +183,29 @@ fn load_entity(c: &Connection, key: &EntityKey) -> StoreResult<Option<EntityReco
     )
 }
 
-/// Inserts a new entity or replaces the expected version of one.
-fn put_entity(tx: &Transaction, record: &EntityRecord, expected: Option<u64>) -> StoreResult<()> {
+/// Inserts a new entity or replaces the expected version of one; sets its
+/// earliest deferred moment if given one.
+fn put_entity(
+    tx: &Transaction,
+    record: &EntityRecord,
+    expected: Option<u64>,
+    deferred_at: Option<Option<i64>>,
+) -> StoreResult<()> {
     let key = record.key();
     let changed = match expected {
-        None => tx.execute(
-            "INSERT OR IGNORE INTO entities (kind, id, customer_id, version, record) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, to_json(record)],
-        ),
-        Some(version) => tx.execute(
-            "UPDATE entities SET customer_id = ?3, version = ?4, record = ?5 WHERE kind = ?1 AND id = ?2 AND version = ?6",
-            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, to_json(record), version as i64],
-        ),
+        None => tx.prepare_cached(
+            "INSERT OR IGNORE INTO entities (kind, id, customer_id, version, record, deferred_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        ).and_then(|mut insert| insert.execute(
+            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, to_json(record), deferred_at.flatten()],
+        )),
+        Some(version) => tx.prepare_cached(
+            "UPDATE entities SET customer_id = ?3, version = ?4, record = ?5,
+                 deferred_at = CASE WHEN ?7 THEN ?8 ELSE deferred_at END
+             WHERE kind = ?1 AND id = ?2 AND version = ?6",
+        ).and_then(|mut update| update.execute(
+            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, to_json(record), version as i64,
+                    deferred_at.is_some(), deferred_at.flatten()],
+        )),
     }
     .map_err(unavailable)?;
     if changed == 0 {

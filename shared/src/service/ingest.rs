@@ -6,7 +6,7 @@ use crate::entity::EntityRecord;
 use crate::error::ApiError;
 use crate::event_type::WriteAction;
 use crate::notification::Notification;
-use crate::planner::{plan, write_schedules, Plan, TimerChange};
+use crate::planner::{write_schedules, Plan, TimerChange};
 use crate::ports::UsageKey;
 use crate::ports::{StoreError, WriteCommit, WriteState};
 use crate::signal::{month_of, Measure};
@@ -60,8 +60,15 @@ impl Service {
             let notifications = self.store.notifications().await?;
             let now = self.clock.now();
             let mut seen = std::mem::take(&mut state.seen_events);
-            let (mut results, mut commit) =
-                decide(&writes, batch, state, &mut seen, &notifications, now)?;
+            let (mut results, mut commit) = decide(
+                &writes,
+                batch,
+                state,
+                &mut seen,
+                &notifications,
+                now,
+                self.config.edge(now),
+            )?;
             if !signals.is_empty() {
                 let signal_state = self.store.signal_state(&customers, &usage).await?;
                 let endpoints = self.store.endpoints().await?;
@@ -103,6 +110,7 @@ fn decide(
     seen: &mut HashSet<String>,
     notifications: &[Notification],
     now: Time,
+    edge: Option<Time>,
 ) -> Result<(Vec<(usize, WriteResult)>, WriteCommit), ApiError> {
     let stored_versions: Vec<_> = state
         .records
@@ -156,7 +164,14 @@ fn decide(
             .remove(&key)
             .expect("touched entities have a record");
         let existing = state.schedules.remove(&key).unwrap_or_default();
-        time_plan.extend(plan(&record, notifications, &existing, now));
+        time_plan.extend(super::plan_entity(
+            &record,
+            notifications,
+            &existing,
+            now,
+            edge,
+            true,
+        ));
         let expected = stored_versions
             .iter()
             .find(|(k, _)| *k == key)

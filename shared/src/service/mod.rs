@@ -4,6 +4,7 @@
 mod deliver;
 mod endpoints;
 mod fire;
+mod horizon;
 mod ingest;
 mod notifications;
 mod signals;
@@ -31,6 +32,34 @@ pub struct Config {
     /// The `catch_up` of notifications that do not give one, the system
     /// ones included (the contract's default is PT24H).
     pub default_catch_up: crate::offset::Offset,
+    /// Moments firing later than this from now are deferred, not stored
+    /// (`crate::horizon`); None stores every moment (a store that keeps
+    /// no deferrals needs None).
+    pub horizon: Option<Duration>,
+}
+
+impl Config {
+    /// The latest fire time stored as a schedule when planning at `now`.
+    fn edge(&self, now: crate::time::Time) -> Option<crate::time::Time> {
+        self.horizon.map(|horizon| now + horizon)
+    }
+}
+
+/// One entity's plan, with the moments beyond `edge` deferred; `whole`:
+/// planned under every notification.
+fn plan_entity(
+    record: &crate::entity::EntityRecord,
+    notifications: &[crate::notification::Notification],
+    existing: &[crate::schedule::Schedule],
+    now: crate::time::Time,
+    edge: Option<crate::time::Time>,
+    whole: bool,
+) -> crate::planner::Plan {
+    let plan = crate::planner::plan(record, notifications, existing, now);
+    match edge {
+        Some(edge) => crate::horizon::defer_beyond(plan, record.key(), existing, edge, whole),
+        None => plan,
+    }
 }
 
 impl Default for Config {
@@ -41,6 +70,7 @@ impl Default for Config {
             disable_after: Duration::days(5),
             default_catch_up: crate::offset::Offset::parse(crate::notification::DEFAULT_CATCH_UP)
                 .expect("the default catch-up parses"),
+            horizon: None,
         }
     }
 }

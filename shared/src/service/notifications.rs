@@ -3,7 +3,7 @@
 use super::Service;
 use crate::error::ApiError;
 use crate::notification::Notification;
-use crate::planner::{plan, Plan};
+use crate::planner::Plan;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -97,10 +97,11 @@ impl Service {
                     .push(schedule);
             }
             let now = self.clock.now();
+            let edge = self.config.edge(now);
             let mut changes = Plan::default();
             for record in &page {
                 let mine = existing.remove(&record.key()).unwrap_or_default();
-                changes.extend(plan(record, scope, &mine, now));
+                changes.extend(super::plan_entity(record, scope, &mine, now, edge, false));
             }
             if !changes.is_empty() {
                 self.store.apply_plan(&changes).await?;

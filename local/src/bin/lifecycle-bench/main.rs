@@ -122,10 +122,21 @@ pub(crate) fn tempfile_dir() -> std::io::Result<PathBuf> {
 }
 
 /// The core over a fresh embedded store, with the system defaults installed,
-/// and the notify that wakes its timer loop.
+/// and the notify that wakes its timer loop; moments beyond `lifecycle
+/// serve`'s default horizon are deferred.
 pub(crate) async fn service_with(
     path: &Path,
     sender: HttpSender,
+) -> Result<(Arc<Service>, SqliteStore, Arc<Notify>)> {
+    let horizon = lifecycle_core::retry::parse_short_duration(lifecycle_local::DEFAULT_HORIZON);
+    service_with_horizon(path, sender, horizon).await
+}
+
+/// As `service_with`, with this horizon (None: every moment is a schedule row).
+pub(crate) async fn service_with_horizon(
+    path: &Path,
+    sender: HttpSender,
+    horizon: Option<chrono::Duration>,
 ) -> Result<(Arc<Service>, SqliteStore, Arc<Notify>)> {
     let store = SqliteStore::open(path)?;
     let wake = Arc::new(Notify::new());
@@ -134,7 +145,10 @@ pub(crate) async fn service_with(
         Arc::new(LocalScheduler::new(wake.clone())),
         Arc::new(sender),
         Arc::new(SystemClock),
-        Config::default(),
+        Config {
+            horizon,
+            ..Config::default()
+        },
     ));
     service.install().await?;
     Ok((service, store, wake))

@@ -73,12 +73,15 @@ pub async fn run(schedules: usize) -> Result<Report> {
 }
 
 /// Pending schedules for `contracts` contracts, and one moment that fell due
-/// 5 s ago (within its catch-up) for an endpoint at `url`.
+/// 5 s ago (within its catch-up) for an endpoint at `url`. Planned with no
+/// horizon, so that every one is a row: the database the process starts on
+/// is as large as pending schedules can make it.
 async fn populate(data: &Path, contracts: usize, url: &str) -> Result<()> {
     std::fs::create_dir_all(data)?;
-    let (service, _, _) = super::service_with(
+    let (service, _, _) = super::service_with_horizon(
         &data.join("lifecycle.db"),
         lifecycle_local::sender::HttpSender::new(),
+        None,
     )
     .await?;
     plan::notifications(&service).await?;

@@ -1,0 +1,125 @@
+//! Deferred moments (`lifecycle_core::horizon`): each entity's earliest one
+//! in `entities.deferred_at`, the moments themselves derived when asked.
+
+use super::{all, from_json, millis, unavailable, SqliteStore};
+use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
+use lifecycle_core::horizon::{deferred_moments, Deferral};
+use lifecycle_core::notification::Notification;
+use lifecycle_core::ports::StoreResult;
+use lifecycle_core::schedule::Schedule;
+use lifecycle_core::time::{from_millis, Time};
+use rusqlite::{params, Connection, Transaction};
+use std::collections::HashSet;
+
+pub(super) fn defer(tx: &Transaction, deferral: &Deferral) -> StoreResult<()> {
+    let sql = if deferral.whole {
+        // Already so when the plan's own write of the entity set it.
+        "UPDATE entities SET deferred_at = ?3 WHERE kind = ?1 AND id = ?2 AND deferred_at IS NOT ?3"
+    } else {
+        // One notification's fan-out can only bring the earliest sooner.
+        "UPDATE entities SET deferred_at = min(coalesce(deferred_at, ?3), ?3)
+         WHERE kind = ?1 AND id = ?2 AND ?3 IS NOT NULL"
+    };
+    let key = &deferral.entity;
+    tx.prepare_cached(sql)
+        .and_then(|mut statement| {
+            statement.execute(params![
+                key.kind.as_str(),
+                key.id,
+                deferral.earliest.map(millis)
+            ])
+        })
+        .map(drop)
+        .map_err(unavailable)
+}
+
+/// A customer's deferred moments due by `until` and after the cursor
+/// position `after` (fire time in ms, schedule id), in no order.
+pub(super) fn deferred_of_customer(
+    c: &Connection,
+    customer_id: &str,
+    until: i64,
+    after: (i64, &str),
+) -> StoreResult<Vec<Schedule>> {
+    let mut statement = c
+        .prepare_cached(
+            "SELECT record, deferred_at FROM entities WHERE customer_id = ?1 AND deferred_at IS NOT NULL",
+        )
+        .map_err(unavailable)?;
+    let rows = statement
+        .query_map([customer_id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let notifications: Vec<Notification> = all(c, "SELECT record FROM notifications", [])?;
+    let now = chrono::Utc::now();
+    let mut found = Vec::new();
+    for (record, deferred_at) in rows {
+        let record: EntityRecord = from_json(&record)?;
+        let stored = stored_ids(c, &record.key())?;
+        found.extend(
+            deferred_moments(
+                &record,
+                &notifications,
+                from_millis(deferred_at),
+                &stored,
+                now,
+            )
+            .into_iter()
+            .filter(|s| {
+                let at = millis(s.fire_at);
+                at <= until && (at > after.0 || (at == after.0 && s.id.as_str() > after.1))
+            }),
+        );
+    }
+    Ok(found)
+}
+
+fn stored_ids(c: &Connection, key: &EntityKey) -> StoreResult<HashSet<String>> {
+    let mut statement = c
+        .prepare_cached("SELECT id FROM schedules WHERE entity_kind = ?1 AND entity_id = ?2")
+        .map_err(unavailable)?;
+    let ids = statement
+        .query_map(params![key.kind.as_str(), key.id], |row| row.get(0))
+        .map_err(unavailable)?
+        .collect::<Result<_, _>>()
+        .map_err(unavailable);
+    ids
+}
+
+impl SqliteStore {
+    pub(super) async fn deferred_until(
+        &self,
+        until: Time,
+        limit: usize,
+    ) -> StoreResult<Vec<EntityKey>> {
+        self.read(move |c| {
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT kind, id FROM entities WHERE deferred_at <= ?1 ORDER BY deferred_at LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map(params![millis(until), limit as i64], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            rows.into_iter()
+                .map(|(kind, id)| {
+                    let kind = EntityKind::parse(&kind).ok_or_else(|| {
+                        unavailable(format!("unknown entity kind `{kind}` in the store"))
+                    })?;
+                    Ok(EntityKey { kind, id })
+                })
+                .collect()
+        })
+        .await
+    }
+}
