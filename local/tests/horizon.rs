@@ -206,3 +206,72 @@ async fn an_archive_clears_the_deferred_moments() {
         .unwrap();
     assert!(deferred.is_empty(), "nothing is left to plan: {deferred:?}");
 }
+
+/// A data folder from before the horizon (entities clustered by key, no
+/// `deferred_at`) opens with its entities, which then take deferrals.
+#[tokio::test]
+async fn an_older_database_is_brought_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let key = lifecycle_core::entity::EntityKey {
+        kind: lifecycle_core::entity::EntityKind::Contract,
+        id: "k_1".into(),
+    };
+    let made = harness("2026-11-25T00:00:00Z").await;
+    made.service
+        .ingest(&contract(
+            "wr_1",
+            "2027-06-01T00:00:00Z",
+            "2026-11-25T00:00:00Z",
+        ))
+        .await
+        .unwrap();
+    let record = serde_json::to_value(made.store.entity(&key).await.unwrap().unwrap()).unwrap();
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE entities (
+                kind TEXT NOT NULL, id TEXT NOT NULL, customer_id TEXT NOT NULL, version INTEGER NOT NULL,
+                record TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;",
+        )
+        .unwrap();
+        old.execute(
+            "INSERT INTO entities VALUES ('contract', 'k_1', 'c_1', 1, ?1)",
+            [record.to_string()],
+        )
+        .unwrap();
+    }
+    let store = lifecycle_local::sqlite::SqliteStore::open(&path).unwrap();
+    let found = store
+        .entity(&key)
+        .await
+        .unwrap()
+        .expect("the entity survives");
+    assert_eq!(serde_json::to_value(&found).unwrap(), record);
+    let plan = lifecycle_core::planner::Plan {
+        deferred: vec![lifecycle_core::horizon::Deferral {
+            entity: key.clone(),
+            earliest: Some(t("2027-06-01T00:00:00Z")),
+            whole: true,
+        }],
+        ..Default::default()
+    };
+    store.apply_plan(&plan).await.unwrap();
+    assert_eq!(
+        store
+            .deferred_entities(t("2027-06-01T00:00:00Z"), 10)
+            .await
+            .unwrap(),
+        vec![key]
+    );
+    drop(store);
+    let sql: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'entities'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+}

@@ -8,7 +8,7 @@
 
 use crate::entity::{EntityKey, EntityRecord};
 use crate::notification::Notification;
-use crate::planner::{desired, Plan, TimerChange};
+use crate::planner::{desired, plan, time_schedule, wanted_moments, Plan, TimerChange};
 use crate::schedule::{Schedule, ScheduleState};
 use crate::time::Time;
 use std::collections::HashSet;
@@ -22,6 +22,43 @@ pub struct Deferral {
     /// entity had; otherwise (one notification's fan-out) it can only
     /// bring it sooner.
     pub whole: bool,
+}
+
+/// One entity's plan with the moments beyond `edge` deferred: `plan`, then
+/// `defer_beyond`. A new entity (nothing stored) has all of its later
+/// moments deferred, so they are never built (with monthly segments, most
+/// of a bulk import's moments).
+pub fn plan_deferring(
+    record: &EntityRecord,
+    notifications: &[Notification],
+    existing: &[Schedule],
+    now: Time,
+    edge: Time,
+    whole: bool,
+) -> Plan {
+    if !existing.is_empty() {
+        let plan = plan(record, notifications, existing, now);
+        return defer_beyond(plan, record.key(), existing, edge, whole);
+    }
+    let mut plan = Plan::default();
+    let mut earliest: Option<Time> = None;
+    for (n, moment, fire_at) in wanted_moments(record, notifications) {
+        if fire_at > edge {
+            earliest = Some(earliest.map_or(fire_at, |e| e.min(fire_at)));
+            continue;
+        }
+        let notification = &notifications[n];
+        let schedule = time_schedule(&record.entity, notification, &moment, fire_at, now);
+        plan.pending_or_skipped(schedule, notification, now, false);
+    }
+    if whole || earliest.is_some() {
+        plan.deferred.push(Deferral {
+            entity: record.key(),
+            earliest,
+            whole,
+        });
+    }
+    plan
 }
 
 /// Takes out of one entity's `plan` the pending moments that fire after
@@ -80,7 +117,6 @@ pub fn deferred_moments(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::planner::plan;
     use crate::time::parse_time;
     use serde_json::json;
 
@@ -148,6 +184,26 @@ mod tests {
         let end = full.schedules.iter().find(|s| s.fire_at > edge).unwrap();
         assert_eq!(derived.len(), 1);
         assert_eq!(derived[0].id, end.id);
+    }
+
+    #[test]
+    fn a_new_entity_is_planned_as_plan_then_defer_beyond_would() {
+        let (record, notifications) = (contract(), notifications());
+        let now = t("2026-12-01T00:00:00Z");
+        for edge in [
+            "2026-11-01T00:00:00Z",
+            "2026-12-03T00:00:00Z",
+            "2028-01-01T00:00:00Z",
+        ] {
+            for whole in [true, false] {
+                let full = plan(&record, &notifications, &[], now);
+                assert_eq!(
+                    plan_deferring(&record, &notifications, &[], now, t(edge), whole),
+                    defer_beyond(full, record.key(), &[], t(edge), whole),
+                    "edge {edge}, whole {whole}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Plan {
     }
 
     /// `had_timer`: the schedule was pending before, so a skip must clear its timer.
-    fn pending_or_skipped(
+    pub(crate) fn pending_or_skipped(
         &mut self,
         mut schedule: Schedule,
         notification: &Notification,
@@ -174,12 +174,27 @@ pub fn desired(
     notifications: &[Notification],
     now: Time,
 ) -> Vec<(Schedule, usize)> {
+    wanted_moments(record, notifications)
+        .into_iter()
+        .map(|(n, moment, fire_at)| {
+            let schedule = time_schedule(&record.entity, &notifications[n], &moment, fire_at, now);
+            (schedule, n)
+        })
+        .collect()
+}
+
+/// What `desired` is made of, before any schedule is built: each moment
+/// wanted, with the index of the notification that wants it and its fire time.
+pub(crate) fn wanted_moments(
+    record: &EntityRecord,
+    notifications: &[Notification],
+) -> Vec<(usize, Moment, Time)> {
     if record.is_archived() {
         return Vec::new();
     }
     let entity = &record.entity;
     let moments = moments(entity);
-    let mut desired = Vec::new();
+    let mut wanted = Vec::new();
     for (n, notification) in notifications.iter().enumerate() {
         if !notification.event_type.is_time_based() || !notification.applies_to(entity) {
             continue;
@@ -188,16 +203,15 @@ pub fn desired(
             .iter()
             .filter(|m| m.event_type == notification.event_type)
         {
-            let Some(fire_at) = notification.offset.apply(moment.event_time) else {
-                continue;
-            };
-            desired.push((time_schedule(entity, notification, moment, fire_at, now), n));
+            if let Some(fire_at) = notification.offset.apply(moment.event_time) {
+                wanted.push((n, moment.clone(), fire_at));
+            }
         }
     }
-    desired
+    wanted
 }
 
-fn time_schedule(
+pub(crate) fn time_schedule(
     entity: &Entity,
     notification: &Notification,
     moment: &Moment,

@@ -55,10 +55,11 @@ fn plan_entity(
     edge: Option<crate::time::Time>,
     whole: bool,
 ) -> crate::planner::Plan {
-    let plan = crate::planner::plan(record, notifications, existing, now);
     match edge {
-        Some(edge) => crate::horizon::defer_beyond(plan, record.key(), existing, edge, whole),
-        None => plan,
+        Some(edge) => {
+            crate::horizon::plan_deferring(record, notifications, existing, now, edge, whole)
+        }
+        None => crate::planner::plan(record, notifications, existing, now),
     }
 }
 
