@@ -2,6 +2,7 @@
 //! connection behind a mutex, each call on the blocking thread pool.
 //! Records are JSON beside the columns that queries filter and sort on.
 
+mod checkpoint;
 mod deliveries;
 mod horizon;
 mod port;
@@ -114,12 +115,17 @@ pub struct SqliteStore {
     /// A second connection for reads that need no transaction with a
     /// write: WAL lets them run beside the writer, on the other core.
     reader: Arc<Mutex<Connection>>,
+    /// Held while the store is in use: the checkpointer stops without it.
+    _alive: Arc<()>,
 }
 
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
         let mut connection = Connection::open(path).map_err(unavailable)?;
         connection.execute_batch(PRAGMAS).map_err(unavailable)?;
+        connection
+            .execute_batch(checkpoint::WRITER_BACKSTOP)
+            .map_err(unavailable)?;
         connection.set_prepared_statement_cache_capacity(64);
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
         add_columns(&mut connection).map_err(unavailable)?;
@@ -133,10 +139,13 @@ impl SqliteStore {
             )
             .map_err(unavailable)?;
         reader.set_prepared_statement_cache_capacity(64);
+        let alive = Arc::new(());
+        checkpoint::start(path, &alive).map_err(unavailable)?;
         let connection = Arc::new(Mutex::new(connection));
         Ok(Self {
             connection,
             reader: Arc::new(Mutex::new(reader)),
+            _alive: alive,
         })
     }
 

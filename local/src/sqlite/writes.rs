@@ -44,9 +44,12 @@ impl SqliteStore {
                 }
             }
             for key in keys {
-                if let Some(record) = load_entity(c, &key)? {
-                    state.records.insert(key.clone(), record);
-                }
+                let Some(record) = load_entity(c, &key)? else {
+                    // Schedules are planned only for stored entities.
+                    state.schedules.insert(key, Vec::new());
+                    continue;
+                };
+                state.records.insert(key.clone(), record);
                 let schedules = all(
                     c,
                     "SELECT record FROM schedules WHERE entity_kind = ?1 AND entity_id = ?2 AND is_write = 0",

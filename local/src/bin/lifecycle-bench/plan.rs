@@ -3,6 +3,7 @@
 //! inserts of the same number of schedule rows.
 
 use super::{report::Report, Result, BATCH};
+use chrono::SubsecRound;
 use lifecycle_core::entity::EntityKind;
 use lifecycle_core::planner::desired;
 use lifecycle_core::service::Service;
@@ -36,11 +37,15 @@ pub async fn notifications(service: &Service) -> Result<()> {
     Ok(())
 }
 
-/// The write events of contracts `range`: a contract, then its commit.
+/// The write events of contracts `range`: a contract, then its commit,
+/// with their dates at midnight UTC as billing's are (the first moment, a
+/// contract's start less a day, within the default horizon of a day).
 pub fn events(range: std::ops::Range<usize>) -> Vec<Value> {
-    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    let now = chrono::Utc::now().trunc_subsecs(0);
+    let start =
+        now.date_naive().and_time(chrono::NaiveTime::MIN).and_utc() + chrono::Duration::days(2);
     let day = |d: i64| format_time(start + chrono::Duration::days(d));
-    let occurred = format_time(chrono::Utc::now());
+    let occurred = format_time(now);
     range
         .flat_map(|i| {
             let segments: Vec<_> = (0..12)
