@@ -88,9 +88,9 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         "off" => None,
         text => Some(
             parse_short_duration(text)
-                .filter(|h| *h >= chrono::Duration::minutes(1))
+                .filter(|h| *h >= chrono::Duration::seconds(1))
                 .ok_or(
-                    "--horizon takes `off` or a duration of at least 1m, such as 1d, 12h or 30m",
+                    "--horizon takes `off` or a duration of at least 1s, such as 1d, 12h or 30m",
                 )?,
         ),
     };

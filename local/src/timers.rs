@@ -142,12 +142,30 @@ pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
             }
         }
         let next = store.next_due_after(now).await.ok().flatten();
+        let next = next
+            .into_iter()
+            .chain(next_within_horizon(&service, &store, now).await)
+            .min();
         let sleep = sleep_until(next, service.clock.now());
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = wake.notified() => {}
         }
     }
+}
+
+/// When the soonest deferred moment comes within the horizon, so that the
+/// loop wakes to plan it. At least a second from now: one already within
+/// it that the pass could not plan (the store failing) is retried then,
+/// not in a busy loop.
+async fn next_within_horizon(
+    service: &Service,
+    store: &SqliteStore,
+    now: lifecycle_core::time::Time,
+) -> Option<lifecycle_core::time::Time> {
+    let horizon = service.config.horizon?;
+    let earliest = store.earliest_deferred().await.ok().flatten()?;
+    Some((earliest - horizon).max(now + chrono::Duration::seconds(1)))
 }
 
 /// How long the loop sleeps before the next timer. One that fell due while

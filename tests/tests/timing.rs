@@ -445,3 +445,35 @@ async fn editing_disabling_and_deleting_notifications_reschedule() {
         "nothing from the deleted or disabled notifications, nothing at -PT3S"
     );
 }
+
+/// With a 2 s horizon, a moment 6 s out is not a schedule row when it is
+/// written: it is listed as upcoming all the same, and the timer loop
+/// plans it as it comes within the horizon, so it fires on time.
+#[tokio::test]
+async fn a_moment_beyond_the_horizon_is_listed_and_fires_on_time() {
+    let options = Options {
+        args: vec!["--horizon".into(), "2s".into()],
+        ..Options::default()
+    };
+    let app = Lifecycle::start(options).await;
+    let receiver = Receiver::start().await;
+    app.endpoint(&receiver.url(), &["contract.end"]).await;
+    let end = time_of(&json!(rfc3339(now_utc() + secs(6.0))));
+    let write = json!({"id": "wr_h", "type": "contract.create", "occurred_at": rfc3339(now_utc()),
+        "data": {"id": "k_h", "customer_id": "c_h", "starting_at": "2026-01-01T00:00:00Z",
+                 "ending_before": rfc3339(end)}});
+    assert_eq!(app.events(&write).await, ["accepted"]);
+    let upcoming = app.upcoming("c_h").await;
+    let ends: Vec<_> = upcoming
+        .iter()
+        .filter(|s| s["event_type"] == "contract.end")
+        .collect();
+    assert_eq!(ends.len(), 1, "the deferred end is upcoming: {upcoming:?}");
+    assert_eq!(time_of(&ends[0]["fire_at"]), end);
+
+    let got = receiver
+        .expect(1, Duration::from_secs(9), "contract.end beyond the horizon")
+        .await;
+    assert_eq!(got[0].body["type"], json!("contract.end"));
+    assert_on_time("contract.end", got[0].wall, end);
+}

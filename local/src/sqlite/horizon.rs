@@ -93,6 +93,20 @@ fn stored_ids(c: &Connection, key: &EntityKey) -> StoreResult<HashSet<String>> {
 }
 
 impl SqliteStore {
+    /// The fire time of the soonest deferred moment of any entity.
+    pub async fn earliest_deferred(&self) -> StoreResult<Option<Time>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT MIN(deferred_at) FROM entities WHERE deferred_at IS NOT NULL",
+                [],
+                |row| row.get::<_, Option<i64>>(0),
+            )
+            .map(|at| at.map(from_millis))
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     pub(super) async fn deferred_until(
         &self,
         until: Time,
