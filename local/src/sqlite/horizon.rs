@@ -1,7 +1,7 @@
 //! Deferred moments (`lifecycle_core::horizon`): each entity's earliest one
 //! in `entities.deferred_at`, the moments themselves derived when asked.
 
-use super::{all, from_json, millis, unavailable, SqliteStore};
+use super::{all, from_json, millis, rows, unavailable, SqliteStore};
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::horizon::{deferred_moments, Deferral};
 use lifecycle_core::notification::Notification;
@@ -41,25 +41,19 @@ pub(super) fn deferred_of_customer(
     until: i64,
     after: (i64, &str),
 ) -> StoreResult<Vec<Schedule>> {
-    let mut statement = c
-        .prepare_cached(
-            "SELECT record, deferred_at FROM entities WHERE customer_id = ?1 AND deferred_at IS NOT NULL",
-        )
-        .map_err(unavailable)?;
-    let rows = statement
-        .query_map([customer_id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })
-        .map_err(unavailable)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unavailable)?;
-    if rows.is_empty() {
+    let deferred = rows(
+        c,
+        "SELECT record, deferred_at FROM entities WHERE customer_id = ?1 AND deferred_at IS NOT NULL",
+        [customer_id],
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+    )?;
+    if deferred.is_empty() {
         return Ok(Vec::new());
     }
     let notifications: Vec<Notification> = all(c, "SELECT record FROM notifications", [])?;
     let now = chrono::Utc::now();
     let mut found = Vec::new();
-    for (record, deferred_at) in rows {
+    for (record, deferred_at) in deferred {
         let record: EntityRecord = from_json(&record)?;
         let stored = stored_ids(c, &record.key())?;
         found.extend(
@@ -81,15 +75,13 @@ pub(super) fn deferred_of_customer(
 }
 
 fn stored_ids(c: &Connection, key: &EntityKey) -> StoreResult<HashSet<String>> {
-    let mut statement = c
-        .prepare_cached("SELECT id FROM schedules WHERE entity_kind = ?1 AND entity_id = ?2")
-        .map_err(unavailable)?;
-    let ids = statement
-        .query_map(params![key.kind.as_str(), key.id], |row| row.get(0))
-        .map_err(unavailable)?
-        .collect::<Result<_, _>>()
-        .map_err(unavailable);
-    ids
+    let ids = rows(
+        c,
+        "SELECT id FROM schedules WHERE entity_kind = ?1 AND entity_id = ?2",
+        params![key.kind.as_str(), key.id],
+        |row| row.get(0),
+    )?;
+    Ok(ids.into_iter().collect())
 }
 
 impl SqliteStore {
@@ -113,19 +105,13 @@ impl SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<EntityKey>> {
         self.read(move |c| {
-            let mut statement = c
-                .prepare_cached(
-                    "SELECT kind, id FROM entities WHERE deferred_at <= ?1 ORDER BY deferred_at LIMIT ?2",
-                )
-                .map_err(unavailable)?;
-            let rows = statement
-                .query_map(params![millis(until), limit as i64], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            rows.into_iter()
+            let keys = rows(
+                c,
+                "SELECT kind, id FROM entities WHERE deferred_at <= ?1 ORDER BY deferred_at LIMIT ?2",
+                params![millis(until), limit as i64],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )?;
+            keys.into_iter()
                 .map(|(kind, id)| {
                     let kind = EntityKind::parse(&kind).ok_or_else(|| {
                         unavailable(format!("unknown entity kind `{kind}` in the store"))

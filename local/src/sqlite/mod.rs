@@ -235,13 +235,24 @@ pub(crate) fn all<T: DeserializeOwned>(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Vec<T>> {
+    let texts = rows(connection, sql, params, |row| row.get::<_, String>(0))?;
+    texts.iter().map(|t| from_json(t)).collect()
+}
+
+/// Every row a query returns, each read by `read`.
+pub(crate) fn rows<T>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
     let mut statement = connection.prepare_cached(sql).map_err(unavailable)?;
-    let texts = statement
-        .query_map(params, |row| row.get::<_, String>(0))
+    let found = statement
+        .query_map(params, read)
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(unavailable)?;
-    texts.iter().map(|t| from_json(t)).collect()
+        .map_err(unavailable);
+    found
 }
 
 /// Local-only queries the timer loop needs beyond the port.
@@ -249,13 +260,12 @@ impl SqliteStore {
     /// Schedules due by `now`, soonest first.
     pub async fn due_schedules(&self, now: Time, limit: usize) -> StoreResult<Vec<String>> {
         self.read(move |c| {
-            let mut statement = c
-                .prepare_cached("SELECT id FROM schedules WHERE state = 'pending' AND fire_at <= ?1 ORDER BY fire_at LIMIT ?2")
-                .map_err(unavailable)?;
-            let rows = statement
-                .query_map(rusqlite::params![millis(now), limit as i64], |row| row.get(0))
-                .map_err(unavailable)?;
-            rows.collect::<Result<_, _>>().map_err(unavailable)
+            rows(
+                c,
+                "SELECT id FROM schedules WHERE state = 'pending' AND fire_at <= ?1 ORDER BY fire_at LIMIT ?2",
+                rusqlite::params![millis(now), limit as i64],
+                |row| row.get(0),
+            )
         })
         .await
     }
@@ -269,16 +279,13 @@ impl SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<String>> {
         self.read(move |c| {
-            let mut statement = c
-                .prepare_cached(
-                    "SELECT id FROM deliveries WHERE status = 'pending' AND endpoint_id = ?1 AND next_attempt_at <= ?2
-                     ORDER BY next_attempt_at LIMIT ?3",
-                )
-                .map_err(unavailable)?;
-            let rows = statement
-                .query_map(rusqlite::params![endpoint_id, millis(now), limit as i64], |row| row.get(0))
-                .map_err(unavailable)?;
-            rows.collect::<Result<_, _>>().map_err(unavailable)
+            rows(
+                c,
+                "SELECT id FROM deliveries WHERE status = 'pending' AND endpoint_id = ?1 AND next_attempt_at <= ?2
+                 ORDER BY next_attempt_at LIMIT ?3",
+                rusqlite::params![endpoint_id, millis(now), limit as i64],
+                |row| row.get(0),
+            )
         })
         .await
     }
