@@ -84,16 +84,7 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let disable_after = parse_short_duration(&args.disable_endpoint_after)
         .ok_or("--disable-endpoint-after takes a duration such as 5d, 120h or 30s")?;
-    let horizon = match args.horizon.as_str() {
-        "off" => None,
-        text => Some(
-            parse_short_duration(text)
-                .filter(|h| *h >= chrono::Duration::seconds(1))
-                .ok_or(
-                    "--horizon takes `off` or a duration of at least 1s, such as 1d, 12h or 30m",
-                )?,
-        ),
-    };
+    let horizon = lifecycle_local::parse_horizon(&args.horizon)?;
     let policy = DestinationPolicy {
         block_internal: args.block_internal_destinations,
         allow: args

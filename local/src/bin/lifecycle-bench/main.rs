@@ -128,7 +128,7 @@ pub(crate) async fn service_with(
     path: &Path,
     sender: HttpSender,
 ) -> Result<(Arc<Service>, SqliteStore, Arc<Notify>)> {
-    let horizon = lifecycle_core::retry::parse_short_duration(lifecycle_local::DEFAULT_HORIZON);
+    let horizon = lifecycle_local::parse_horizon(lifecycle_local::DEFAULT_HORIZON)?;
     service_with_horizon(path, sender, horizon).await
 }
 
