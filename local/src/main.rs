@@ -73,13 +73,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(&args.data)?;
-    let api_key = match args.api_key {
-        Some(key) => key,
-        None => stored_api_key(&args.data)?,
-    };
     let retry = match &args.retry_delays {
-        Some(list) => RetryPolicy::from_list(list)?,
+        Some(list) => RetryPolicy::from_list(list).map_err(|e| format!("--retry-delays: {e}"))?,
         None => RetryPolicy::default(),
     };
     let disable_after = parse_short_duration(&args.disable_endpoint_after)
@@ -92,6 +87,12 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .map(|n| Network::parse(n))
             .collect::<Result<_, _>>()?,
+    };
+    // Every flag is read before the data folder is touched: a bad one writes nothing.
+    std::fs::create_dir_all(&args.data)?;
+    let api_key = match args.api_key {
+        Some(key) => key,
+        None => stored_api_key(&args.data)?,
     };
     let store = sqlite::SqliteStore::open(&args.data.join("lifecycle.db"))?;
     let wake = Arc::new(Notify::new());

@@ -6,7 +6,7 @@ mod process;
 mod receiver;
 pub mod signature;
 
-pub use process::{Lifecycle, Options};
+pub use process::{binary, Lifecycle, Options};
 pub use receiver::{Received, Receiver};
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -27,7 +27,7 @@ impl Options {
 
 /// The binary under test: `LIFECYCLE_BIN`, else `lifecycle` next to the test
 /// binary's `deps/` folder, built once if it is not there.
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
         .get_or_init(|| {

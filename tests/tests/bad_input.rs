@@ -495,3 +495,26 @@ async fn endpoints_and_notifications_refuse_bad_fields() {
         "but they can be disabled: {answer}"
     );
 }
+
+/// A bad `serve` flag stops the process before it touches the data folder.
+#[test]
+fn a_bad_serve_flag_is_refused_and_writes_nothing() {
+    for (flag, value) in [
+        ("--horizon", "0s"),
+        ("--retry-delays", "soon"),
+        ("--disable-endpoint-after", "soon"),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let output = std::process::Command::new(lifecycle_e2e::binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .args([flag, value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag} {value} was accepted");
+        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+        assert!(!data.exists(), "{flag} {value} left a data folder");
+    }
+}
