@@ -4,7 +4,7 @@
 
 use crate::entity::{Entity, EntityRecord};
 use crate::event_type::{Edge, EventType};
-pub use crate::horizon::Deferral;
+use crate::horizon::Deferral;
 use crate::ids::hashed_id;
 use crate::notification::Notification;
 use crate::schedule::{Delivery, Schedule, ScheduleState, SegmentRef, WriteInfo};
