@@ -14,9 +14,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Schedules fired per pass (in one commit).
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 /// Due deliveries one endpoint's batch takes at most.
-const DELIVERY_BATCH: usize = 256;
+const DELIVERY_BATCH: usize = 1024;
 /// Attempts in flight to one endpoint: a slow one holds at most this many
 /// of the sender's requests, never all of them.
 const PER_ENDPOINT: usize = 8;

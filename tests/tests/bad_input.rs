@@ -518,3 +518,21 @@ fn a_bad_serve_flag_is_refused_and_writes_nothing() {
         assert!(!data.exists(), "{flag} {value} left a data folder");
     }
 }
+
+/// A data folder has one process: a second `serve` on it would send every
+/// webhook twice, so it stops with an error that says so, and the first
+/// goes on serving.
+#[tokio::test]
+async fn a_second_process_on_a_data_folder_is_refused() {
+    let first = Lifecycle::start(Options::default()).await;
+    let output = std::process::Command::new(lifecycle_e2e::binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(first.data_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a second process started");
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    let (status, _) = first.get("/v1/notifications").await;
+    assert_eq!(status, 200, "the first process still serves");
+}

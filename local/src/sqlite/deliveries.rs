@@ -47,6 +47,40 @@ fn update_delivery(c: &Connection, d: &Delivery) -> StoreResult<()> {
     .map_err(unavailable)
 }
 
+/// A delivery if it is pending and due, with its webhook.
+fn due_with_message(
+    c: &Connection,
+    id: &str,
+    now: Time,
+) -> StoreResult<Option<(Delivery, Message)>> {
+    let Some(delivery) = one::<Delivery>(
+        c,
+        "SELECT record FROM deliveries WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?2",
+        params![id, millis(now)],
+    )?
+    else {
+        return Ok(None);
+    };
+    let body: Option<String> = c
+        .prepare_cached("SELECT body FROM messages WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([&delivery.webhook_id], |row| row.get(0))
+                .optional()
+        })
+        .map_err(unavailable)?;
+    let Some(body) = body else {
+        return Err(StoreError::Unavailable(format!(
+            "message {} of delivery {id} is missing",
+            delivery.webhook_id
+        )));
+    };
+    let message = Message {
+        id: delivery.webhook_id.clone(),
+        body,
+    };
+    Ok(Some((delivery, message)))
+}
+
 fn attempts_of(c: &Connection, id: &str) -> StoreResult<Vec<Attempt>> {
     all(
         c,
@@ -60,12 +94,14 @@ impl SqliteStore {
         &self,
         id: String,
     ) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> {
+        let leases = self.leases.clone();
         self.read(move |c| {
-            let Some(delivery) =
+            let Some(mut delivery) =
                 one::<Delivery>(c, "SELECT record FROM deliveries WHERE id = ?1", [&id])?
             else {
                 return Ok(None);
             };
+            leases.show(&mut delivery);
             let attempts = attempts_of(c, &id)?;
             Ok(Some((delivery, attempts)))
         })
@@ -82,6 +118,7 @@ impl SqliteStore {
             None => i64::MAX,
             Some(cursor) => cursor.parse().map_err(|_| StoreError::InvalidCursor)?,
         };
+        let leases = self.leases.clone();
         self.read(move |c| {
             let mut sql = String::from("SELECT seq, record FROM deliveries WHERE seq < ?");
             let mut values: Vec<Sql> = vec![Sql::Integer(before)];
@@ -119,7 +156,8 @@ impl SqliteStore {
             let next_cursor = (rows.len() > limit).then(|| rows[limit - 1].0.to_string());
             let mut data = Vec::new();
             for (_, text) in rows.into_iter().take(limit) {
-                let delivery: Delivery = from_json(&text)?;
+                let mut delivery: Delivery = from_json(&text)?;
+                leases.show(&mut delivery);
                 let attempts = attempts_of(c, &delivery.id)?;
                 data.push((delivery, attempts));
             }
@@ -128,38 +166,33 @@ impl SqliteStore {
         .await
     }
 
-    /// Claims the due pending deliveries among `ids`, in one transaction.
+    /// Claims the due pending deliveries among `ids` that no attempt holds:
+    /// a lease in memory (see `leases`), so claiming writes nothing.
     pub(super) async fn claim(
         &self,
         ids: Vec<String>,
         now: Time,
         lease_until: Time,
     ) -> StoreResult<Vec<(Delivery, Message)>> {
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
+        let leases = self.leases.clone();
+        self.read(move |c| {
             let mut claimed = Vec::with_capacity(ids.len());
             for id in &ids {
-                let Some(mut delivery) = one::<Delivery>(
-                    &tx,
-                    "SELECT record FROM deliveries WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?2",
-                    params![id, millis(now)],
-                )?
-                else {
+                if !leases.take(id, now, lease_until) {
                     continue;
-                };
-                let body: Option<String> = tx
-                    .prepare_cached("SELECT body FROM messages WHERE id = ?1")
-                    .and_then(|mut s| s.query_row([&delivery.webhook_id], |row| row.get(0)).optional())
-                    .map_err(unavailable)?;
-                let Some(body) = body else {
-                    return Err(StoreError::Unavailable(format!("message {} of delivery {id} is missing", delivery.webhook_id)));
-                };
-                delivery.next_attempt_at = Some(lease_until);
-                update_delivery(&tx, &delivery)?;
-                let message = Message { id: delivery.webhook_id.clone(), body };
-                claimed.push((delivery, message));
+                }
+                match due_with_message(c, id, now) {
+                    Ok(Some((mut delivery, message))) => {
+                        leases.show(&mut delivery);
+                        claimed.push((delivery, message));
+                    }
+                    Ok(None) => leases.release([id.as_str()]),
+                    Err(error) => {
+                        leases.release(ids.iter().map(String::as_str));
+                        return Err(error);
+                    }
+                }
             }
-            tx.commit().map_err(unavailable)?;
             Ok(claimed)
         })
         .await
@@ -167,6 +200,7 @@ impl SqliteStore {
 
     /// Records attempts and their deliveries' new states, in one transaction.
     pub(super) async fn record_attempts(&self, commits: Vec<AttemptCommit>) -> StoreResult<()> {
+        let ids: Vec<String> = commits.iter().map(|c| c.delivery.id.clone()).collect();
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             for commit in &commits {
@@ -180,7 +214,11 @@ impl SqliteStore {
             }
             tx.commit().map_err(unavailable)
         })
-        .await
+        .await?;
+        // Only once recorded: an attempt whose record failed is held until
+        // its lease ends, then tried again.
+        self.leases.release(ids.iter().map(String::as_str));
+        Ok(())
     }
 
     pub(super) async fn insert_message(
@@ -204,6 +242,9 @@ impl SqliteStore {
     }
 
     pub(super) async fn save_delivery(&self, delivery: Delivery) -> StoreResult<()> {
-        self.durably(move |c| update_delivery(c, &delivery)).await
+        let id = delivery.id.clone();
+        self.durably(move |c| update_delivery(c, &delivery)).await?;
+        self.leases.release([id.as_str()]);
+        Ok(())
     }
 }

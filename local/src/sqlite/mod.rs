@@ -5,6 +5,7 @@
 mod checkpoint;
 mod deliveries;
 mod horizon;
+mod leases;
 mod port;
 mod schedules;
 mod signals;
@@ -117,10 +118,14 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
     /// Held while the store is in use: the checkpointer stops without it.
     _alive: Arc<()>,
+    leases: Arc<leases::Leases>,
+    /// The data folder's lock, held while the store is open.
+    _lock: Arc<std::fs::File>,
 }
 
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
+        let lock = leases::lock(path)?;
         let mut connection = Connection::open(path).map_err(unavailable)?;
         connection.execute_batch(PRAGMAS).map_err(unavailable)?;
         connection
@@ -135,7 +140,7 @@ impl SqliteStore {
         let reader = Connection::open(path).map_err(unavailable)?;
         reader
             .execute_batch(
-                "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824;",
+                "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4096; PRAGMA mmap_size = 1073741824;",
             )
             .map_err(unavailable)?;
         reader.set_prepared_statement_cache_capacity(64);
@@ -146,6 +151,8 @@ impl SqliteStore {
             connection,
             reader: Arc::new(Mutex::new(reader)),
             _alive: alive,
+            leases: Arc::default(),
+            _lock: Arc::new(lock),
         })
     }
 
@@ -157,10 +164,16 @@ impl SqliteStore {
     ) -> StoreResult<T> {
         let reader = self.reader.clone();
         tokio::task::spawn_blocking(move || {
-            let reader = reader
+            let mut reader = reader
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&reader)
+            // One snapshot for the whole read: each statement on its own
+            // would start a read of its own, and each start after a write
+            // empties the connection's page cache.
+            let snapshot = reader.transaction().map_err(unavailable)?;
+            let found = work(&snapshot)?;
+            snapshot.commit().map_err(unavailable)?;
+            Ok(found)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
@@ -270,28 +283,41 @@ impl SqliteStore {
         .await
     }
 
-    /// One endpoint's deliveries due by `now`, soonest first: asked per
-    /// endpoint with free slots, so a busy endpoint's backlog is never scanned.
+    /// One endpoint's deliveries due by `now` and not being attempted,
+    /// soonest first: asked per endpoint with free slots, so a busy
+    /// endpoint's backlog is never scanned.
     pub async fn due_deliveries(
         &self,
         endpoint_id: String,
         now: Time,
         limit: usize,
     ) -> StoreResult<Vec<String>> {
+        let leases = self.leases.clone();
         self.read(move |c| {
-            rows(
-                c,
-                "SELECT id FROM deliveries WHERE status = 'pending' AND endpoint_id = ?1 AND next_attempt_at <= ?2
-                 ORDER BY next_attempt_at LIMIT ?3",
-                rusqlite::params![endpoint_id, millis(now), limit as i64],
-                |row| row.get(0),
-            )
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT id FROM deliveries WHERE status = 'pending' AND endpoint_id = ?1 AND next_attempt_at <= ?2
+                     ORDER BY next_attempt_at",
+                )
+                .map_err(unavailable)?;
+            let ids = statement
+                .query_map(rusqlite::params![endpoint_id, millis(now)], |row| {
+                    row.get::<_, String>(0)
+                })
+                .map_err(unavailable)?
+                .filter(|id| !id.as_ref().is_ok_and(|id| leases.held(id, now)))
+                .take(limit)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable);
+            ids
         })
         .await
     }
 
-    /// The soonest due time after `now`, if any.
+    /// The soonest due time after `now`, if any: of a timer, or of a lease
+    /// whose attempt was never recorded.
     pub async fn next_due_after(&self, now: Time) -> StoreResult<Option<Time>> {
+        let lease_ends = self.leases.soonest_end(now);
         self.read(move |c| {
             let next: Option<i64> = c
                 .query_row(
@@ -303,7 +329,7 @@ impl SqliteStore {
                     |row| row.get(0),
                 )
                 .map_err(unavailable)?;
-            Ok(next.map(from_millis))
+            Ok(next.map(from_millis).into_iter().chain(lease_ends).min())
         })
         .await
     }

@@ -134,9 +134,17 @@ pub async fn harness(now: &str) -> Harness {
 }
 
 pub async fn harness_with(now: &str, config: Config, sender: HttpSender) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
     let clock = Arc::new(FixedClock::new(t(now)));
+    open_in(tempfile::tempdir().unwrap(), clock, config, sender).await
+}
+
+async fn open_in(
+    dir: tempfile::TempDir,
+    clock: Arc<FixedClock>,
+    config: Config,
+    sender: HttpSender,
+) -> Harness {
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
     let timers = Arc::new(ManualTimers);
     let service = Service::new(
         store.clone(),
@@ -155,6 +163,20 @@ pub async fn harness_with(now: &str, config: Config, sender: HttpSender) -> Harn
 }
 
 impl Harness {
+    /// The process stops (its store closed, whatever it held in memory
+    /// gone) and a new one starts on the same data folder, at the same time.
+    pub async fn restart(self) -> Harness {
+        let Harness {
+            service,
+            store,
+            clock,
+            _dir,
+        } = self;
+        drop(service);
+        drop(store);
+        open_in(_dir, clock, Config::default(), HttpSender::new()).await
+    }
+
     pub async fn endpoint(&self, url: &str, types: &[&str]) -> String {
         let ep = self
             .service

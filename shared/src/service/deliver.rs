@@ -15,19 +15,24 @@ use crate::signing::signature_header;
 use crate::time::{format_time, Time};
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinSet;
 
 /// Sends one `run_timer` makes side by side (a fire's deliveries, one per endpoint).
 pub const ATTEMPTS_IN_FLIGHT: usize = 8;
 
-/// Sends' worth of deliveries claimed (and recorded) in one store call, per
-/// send in flight. Each wave of sends may take the whole send timeout, so
-/// the lease covers this many.
-const CLAIM_WAVES: usize = 4;
+/// Sends' worth of deliveries claimed in one store call, per send in
+/// flight. Each wave of sends may take the whole send timeout, so the lease
+/// covers this many.
+const CLAIM_WAVES: usize = 32;
 
-/// A finished send is recorded within this long (or with the next one to
-/// finish after it), so it is recorded well within its lease.
-const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+/// Outcomes recorded in one store call at most.
+const RECORD_BATCH: usize = 256;
+
+/// How long an outcome waits for others to share its store call: a commit
+/// has a cost of its own (the page cache is swept at each), and a storm's
+/// outcomes come in by the thousand a second.
+const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A claimed delivery with its signed webhook, ready to send.
 struct Prepared {
@@ -53,29 +58,45 @@ impl Service {
     }
 
     /// Attempts the due deliveries among `ids`, `in_flight` sends at a time.
-    /// They are claimed `CLAIM_WAVES` sends' worth at a time, when the last
-    /// claimed one is on its way, under a lease that covers that many waves
-    /// of timeouts; outcomes are recorded as many at a time. A storm thus
-    /// costs the store two transactions per `in_flight * CLAIM_WAVES`
-    /// webhooks rather than two per webhook.
+    /// They are claimed `CLAIM_WAVES` sends' worth at a time, under a lease
+    /// that covers that many waves of timeouts. Outcomes are recorded while
+    /// the next sends go on, each store call taking every outcome that came
+    /// in during the one before: a storm costs the store a few transactions
+    /// per hundred webhooks, and sending never waits for them.
     pub async fn attempt_many(&self, ids: &[String], in_flight: usize) -> Result<(), ApiError> {
-        let in_flight = in_flight.max(1);
-        let mut unclaimed = ids.chunks(in_flight * CLAIM_WAVES);
+        let (outcomes, received) = tokio::sync::mpsc::unbounded_channel();
+        let (sent, recorded) = tokio::join!(
+            self.send_all(ids, in_flight.max(1), outcomes),
+            self.record_all(received)
+        );
+        sent.and(recorded)
+    }
+
+    /// Claims, signs and sends; each outcome goes to `outcomes` as it comes.
+    async fn send_all(
+        &self,
+        ids: &[String],
+        in_flight: usize,
+        outcomes: UnboundedSender<(Prepared, SendResult)>,
+    ) -> Result<(), ApiError> {
+        let chunk = in_flight * CLAIM_WAVES;
+        let mut unclaimed = ids.chunks(chunk);
         let mut ready: VecDeque<Prepared> = VecDeque::new();
         let mut sends: JoinSet<(Prepared, SendResult)> = JoinSet::new();
-        let mut sent: Vec<(Prepared, SendResult)> = Vec::new();
-        let mut endpoints = HashMap::new();
-        let mut oldest = None;
+        let mut claiming = None;
         loop {
-            while sends.len() < in_flight {
-                if ready.is_empty() {
-                    let Some(chunk) = unclaimed.next() else { break };
-                    endpoints = self.endpoints_by_id().await?;
-                    let waves = chunk.len().div_ceil(in_flight);
-                    ready.extend(self.prepare(chunk, waves, &endpoints).await?);
-                    continue;
+            // The next chunk is claimed while the last half of this one is
+            // sent, under a lease that also covers the sends ahead of it.
+            if claiming.is_none() && ready.len() <= chunk / 2 {
+                if let Some(ids) = unclaimed.next() {
+                    let waves = (ready.len() + sends.len() + ids.len()).div_ceil(in_flight);
+                    claiming = Some(Box::pin(self.claim(ids, waves)));
                 }
-                let mut prepared = ready.pop_front().expect("not empty");
+            }
+            while sends.len() < in_flight {
+                let Some(mut prepared) = ready.pop_front() else {
+                    break;
+                };
                 prepared.started_at = self.clock.now();
                 let sender = self.sender.clone();
                 sends.spawn(async move {
@@ -83,25 +104,58 @@ impl Service {
                     (prepared, result)
                 });
             }
-            match sends.join_next().await {
-                None => break,
-                Some(Ok(done)) => {
-                    oldest.get_or_insert_with(std::time::Instant::now);
-                    sent.push(done);
-                }
-                Some(Err(error)) => {
-                    // Its delivery stays claimed and is retried after the lease.
-                    tracing::error!(%error, "a send task failed");
-                }
+            if sends.is_empty() && claiming.is_none() {
+                return Ok(());
             }
-            let waited = oldest.is_some_and(|at| at.elapsed() >= RECORD_WITHIN);
-            if sent.len() >= in_flight * CLAIM_WAVES || sends.is_empty() || waited {
-                oldest = None;
-                self.record(std::mem::take(&mut sent), &mut endpoints)
-                    .await?;
+            tokio::select! {
+                claimed = async { claiming.as_mut().expect("guarded").await }, if claiming.is_some() => {
+                    claiming = None;
+                    ready.extend(claimed?);
+                }
+                done = sends.join_next(), if !sends.is_empty() => match done {
+                    // A recorder that stopped leaves the delivery claimed: it
+                    // is retried after the lease.
+                    Some(Ok(done)) => outcomes.send(done).unwrap_or_default(),
+                    Some(Err(error)) => {
+                        // Its delivery stays claimed and is retried after the lease.
+                        tracing::error!(%error, "a send task failed");
+                    }
+                    None => {}
+                },
             }
         }
-        self.record(sent, &mut endpoints).await
+    }
+
+    /// Claims deliveries for `waves` waves of sends, with their endpoints
+    /// as they are now.
+    async fn claim(&self, ids: &[String], waves: usize) -> Result<Vec<Prepared>, ApiError> {
+        let endpoints = self.endpoints_by_id().await?;
+        self.prepare(ids, waves, &endpoints).await
+    }
+
+    /// Records outcomes as they come, as many at a time as came in meanwhile.
+    async fn record_all(
+        &self,
+        mut received: UnboundedReceiver<(Prepared, SendResult)>,
+    ) -> Result<(), ApiError> {
+        let mut endpoints = self.endpoints_by_id().await?;
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while received.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            let linger = tokio::time::sleep(RECORD_LINGER);
+            tokio::pin!(linger);
+            while batch.len() < RECORD_BATCH {
+                let room = RECORD_BATCH - batch.len();
+                tokio::select! {
+                    _ = &mut linger => break,
+                    more = received.recv_many(&mut batch, room) => {
+                        if more == 0 { break }
+                    }
+                }
+            }
+            self.record(std::mem::take(&mut batch), &mut endpoints)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn endpoints_by_id(&self) -> Result<HashMap<String, Endpoint>, ApiError> {

@@ -42,8 +42,6 @@ pub(crate) async fn receiver() -> (String, Arrivals) {
 pub async fn run(schedules: usize) -> super::Result<Report> {
     let dir = super::tempfile_dir()?;
     let (url, arrivals) = receiver().await;
-    let baseline = raw_post_rate(&url, schedules).await?;
-    arrivals.lock().unwrap().clear();
 
     let (service, store, wake) =
         super::service_with(&dir.join("lifecycle.db"), HttpSender::new()).await?;
@@ -99,6 +97,11 @@ pub async fn run(schedules: usize) -> super::Result<Report> {
     let last = arrived.iter().map(|(at, _)| *at).max().unwrap_or(due);
     let rate = arrived.len() as f64 / ((last - due).num_milliseconds().max(1) as f64 / 1000.0);
     let lone = lone_lag(&service, &arrivals).await?;
+    let body = arrived
+        .first()
+        .map(|(_, body)| body.clone())
+        .ok_or("nothing arrived")?;
+    let baseline = raw_post_rate(&url, &body, schedules).await?;
     std::fs::remove_dir_all(&dir).ok();
 
     let mut report = Report::new(
@@ -157,22 +160,38 @@ async fn lone_lag(
     Ok((arrived - due).num_milliseconds() as f64)
 }
 
-/// The baseline: the same number of signed-size bodies POSTed to the same
-/// receiver by reqwest, `CONCURRENCY` at a time.
-async fn raw_post_rate(url: &str, count: usize) -> super::Result<f64> {
+/// The baseline: the same number of POSTs of a webhook the storm delivered,
+/// with the headers of a signed webhook, to the same receiver by reqwest,
+/// `CONCURRENCY` at a time.
+async fn raw_post_rate(url: &str, body: &str, count: usize) -> super::Result<f64> {
     let client = reqwest::Client::new();
-    let body = json!({"id": "msg_0", "type": "contract.end", "data": {"contract": {"id": "k_0", "customer_id": "c_0"}}}).to_string();
+    let id = "msg_0000000000000000000000000000";
+    let timestamp = SystemClock.now().timestamp();
+    let signature = lifecycle_core::signing::signature_header(
+        &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        id,
+        timestamp,
+        body.as_bytes(),
+    )?;
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
-            let (client, url, body, next) =
-                (client.clone(), url.to_string(), body.clone(), next.clone());
+            let (client, url, body, next, signature) = (
+                client.clone(),
+                url.to_string(),
+                body.to_string(),
+                next.clone(),
+                signature.clone(),
+            );
             tokio::spawn(async move {
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
                     let sent = client
                         .post(&url)
-                        .header("webhook-id", "msg_0")
+                        .header("content-type", "application/json")
+                        .header("webhook-id", id)
+                        .header("webhook-timestamp", timestamp.to_string())
+                        .header("webhook-signature", &signature)
                         .body(body.clone())
                         .send()
                         .await;
