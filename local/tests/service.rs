@@ -417,3 +417,48 @@ async fn a_default_catch_up_applies_to_notifications_that_give_none() {
         .collect();
     assert!(pending.contains(&explicit.id), "{pending:?}");
 }
+
+/// An endpoint disabled while its batch is being sent (here by a 410) gets
+/// nothing more of that batch: what was claimed for it fails at once.
+#[tokio::test]
+async fn a_batch_stops_sending_to_an_endpoint_disabled_during_it() {
+    let h = harness("2026-11-25T00:00:00Z").await;
+    let slow = |status| common::Answer {
+        status,
+        delay_ms: 50,
+        ..Default::default()
+    };
+    let (url, received) = common::receiver_with(vec![slow(410), slow(200), slow(200)]).await;
+    h.endpoint(&url, &["contract.create"]).await;
+    for n in 0..20 {
+        let (event, id) = (format!("wr_{n}"), format!("k_{n}"));
+        h.contract(&event, "create", &id, None, "2026-11-25T00:00:00Z")
+            .await;
+    }
+    let due = h.store.due_schedules(h.clock.now(), 100).await.unwrap();
+    let deliveries = h.service.fire_many(&due).await.unwrap();
+    assert_eq!(deliveries.len(), 20);
+    h.service.attempt_many(&deliveries, 1).await.unwrap();
+
+    let sent = received.bodies().len();
+    assert!(
+        sent <= 3,
+        "{sent} sent; the 410 disabled the endpoint after the first"
+    );
+    let mut failed_unsent = 0;
+    for id in &deliveries {
+        let (delivery, attempts) = h.service.delivery(id).await.unwrap();
+        if attempts.is_empty() {
+            assert_eq!(delivery.status.as_str(), "failed", "{id}");
+            assert_eq!(delivery.reason.as_deref(), Some("endpoint disabled"));
+            failed_unsent += 1;
+        } else {
+            let expected = match attempts[0].status_code {
+                Some(410) => "failed",
+                _ => "delivered",
+            };
+            assert_eq!(delivery.status.as_str(), expected, "{id}");
+        }
+    }
+    assert_eq!(failed_unsent, 20 - sent);
+}

@@ -34,6 +34,29 @@ const RECORD_BATCH: usize = 256;
 /// outcomes come in by the thousand a second.
 const RECORD_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Endpoints disabled while an `attempt_many` runs: what it claimed for
+/// them before is not sent.
+#[derive(Default)]
+struct Disabled(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Disabled {
+    fn add(&self, endpoint_id: &str) {
+        let mut ids = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        ids.insert(endpoint_id.to_string());
+    }
+
+    fn has(&self, endpoint_id: &Option<String>) -> bool {
+        let ids = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        endpoint_id.as_ref().is_some_and(|id| ids.contains(id))
+    }
+}
+
 /// A claimed delivery with its signed webhook, ready to send.
 struct Prepared {
     delivery: Delivery,
@@ -65,9 +88,10 @@ impl Service {
     /// per hundred webhooks, and sending never waits for them.
     pub async fn attempt_many(&self, ids: &[String], in_flight: usize) -> Result<(), ApiError> {
         let (outcomes, received) = tokio::sync::mpsc::unbounded_channel();
+        let disabled = Disabled::default();
         let (sent, recorded) = tokio::join!(
-            self.send_all(ids, in_flight.max(1), outcomes),
-            self.record_all(received)
+            self.send_all(ids, in_flight.max(1), outcomes, &disabled),
+            self.record_all(received, &disabled)
         );
         sent.and(recorded)
     }
@@ -78,6 +102,7 @@ impl Service {
         ids: &[String],
         in_flight: usize,
         outcomes: UnboundedSender<(Prepared, SendResult)>,
+        disabled: &Disabled,
     ) -> Result<(), ApiError> {
         let chunk = in_flight * CLAIM_WAVES;
         let mut unclaimed = ids.chunks(chunk);
@@ -98,6 +123,17 @@ impl Service {
                     break;
                 };
                 prepared.started_at = self.clock.now();
+                if disabled.has(&prepared.delivery.endpoint_id) {
+                    let why = Some("endpoint disabled");
+                    self.finish(
+                        &mut prepared.delivery,
+                        DeliveryStatus::Failed,
+                        why,
+                        prepared.started_at,
+                    )
+                    .await?;
+                    continue;
+                }
                 let sender = self.sender.clone();
                 sends.spawn(async move {
                     let result = sender.send(&prepared.webhook).await;
@@ -137,6 +173,7 @@ impl Service {
     async fn record_all(
         &self,
         mut received: UnboundedReceiver<(Prepared, SendResult)>,
+        disabled: &Disabled,
     ) -> Result<(), ApiError> {
         let mut endpoints = self.endpoints_by_id().await?;
         let mut batch = Vec::with_capacity(RECORD_BATCH);
@@ -152,7 +189,7 @@ impl Service {
                     }
                 }
             }
-            self.record(std::mem::take(&mut batch), &mut endpoints)
+            self.record(std::mem::take(&mut batch), &mut endpoints, disabled)
                 .await?;
         }
         Ok(())
@@ -227,6 +264,7 @@ impl Service {
         &self,
         sent: Vec<(Prepared, SendResult)>,
         endpoints: &mut HashMap<String, Endpoint>,
+        disabled: &Disabled,
     ) -> Result<(), ApiError> {
         if sent.is_empty() {
             return Ok(());
@@ -250,6 +288,9 @@ impl Service {
                     commit.attempt.at,
                 )
                 .await?;
+            if !endpoint.enabled {
+                disabled.add(endpoint_id);
+            }
             endpoints.insert(endpoint_id.clone(), endpoint);
         }
         let retries: Vec<TimerChange> = commits
