@@ -29,7 +29,7 @@ impl Service {
     /// otherwise gets its webhook and one delivery per endpoint. Firing twice
     /// does nothing more. Returns the ids of the deliveries now due.
     pub async fn fire_many(&self, ids: &[String]) -> Result<Vec<String>, ApiError> {
-        let _changes = self.changes.lock().await;
+        let _changes = self.changes.write().await;
         let now = self.clock.now();
         let due: Vec<Schedule> = self
             .store

@@ -22,7 +22,7 @@ impl Service {
         if keys.is_empty() {
             return Ok(0);
         }
-        let _changes = self.changes.lock().await;
+        let _changes = self.changes.write().await;
         let mut state = self.store.write_state(&[], &keys).await?;
         let notifications = self.store.notifications().await?;
         let mut changes = Plan::default();

@@ -54,8 +54,18 @@ impl Service {
             .collect();
         usage.sort();
         usage.dedup();
-        let _changes = self.changes.lock().await;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            // Batches of writes alone are decided side by side, each one
+            // while another commits: their commits are conditional on every
+            // event id and entity version they read, so of two that meet on
+            // one the second fails whole and is retried alone. Signals
+            // (running totals) and retries take the lock to themselves.
+            let (_shared, _alone);
+            if signals.is_empty() && attempt == 0 {
+                _shared = self.changes.read().await;
+            } else {
+                _alone = self.changes.write().await;
+            }
             let mut state = self.store.write_state(&event_ids, &keys).await?;
             let notifications = self.store.notifications().await?;
             let now = self.clock.now();

@@ -84,8 +84,9 @@ pub struct Service {
     pub config: Config,
     /// Serializes this process's changes to entities, notifications and
     /// schedules, so a plan never races a concurrent edit. The store's
-    /// conditional writes still guard against other processes.
-    changes: tokio::sync::Mutex<()>,
+    /// conditional writes still guard against other processes, and against
+    /// the batches of writes that share it (see `ingest`).
+    changes: tokio::sync::RwLock<()>,
 }
 
 impl Service {
@@ -102,7 +103,7 @@ impl Service {
             sender,
             clock,
             config,
-            changes: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::RwLock::new(()),
         }
     }
 

@@ -16,7 +16,7 @@ impl Service {
         if body.get("catch_up").is_none() {
             notification.catch_up = self.config.default_catch_up.clone();
         }
-        let _changes = self.changes.lock().await;
+        let _changes = self.changes.write().await;
         self.store.put_notification(&notification).await?;
         self.reschedule(&notification, true).await?;
         if notification.evaluate_on_create == Some(true) {
@@ -43,7 +43,7 @@ impl Service {
         id: &str,
         body: &Value,
     ) -> Result<Notification, ApiError> {
-        let _changes = self.changes.lock().await;
+        let _changes = self.changes.write().await;
         let mut notification = self.notification(id).await?;
         notification.patch(body, self.clock.now())?;
         self.store.put_notification(&notification).await?;
@@ -54,7 +54,7 @@ impl Service {
     }
 
     pub async fn delete_notification(&self, id: &str) -> Result<(), ApiError> {
-        let _changes = self.changes.lock().await;
+        let _changes = self.changes.write().await;
         let notification = self.notification(id).await?;
         if notification.system {
             return Err(ApiError::conflict(
