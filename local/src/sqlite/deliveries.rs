@@ -188,7 +188,10 @@ impl SqliteStore {
                     }
                     Ok(None) => leases.release([id.as_str()]),
                     Err(error) => {
-                        leases.release(ids.iter().map(String::as_str));
+                        // Only what this claim took: the others are held by
+                        // attempts in flight.
+                        let taken = claimed.iter().map(|(d, _)| d.id.as_str());
+                        leases.release(taken.chain([id.as_str()]));
                         return Err(error);
                     }
                 }

@@ -82,3 +82,31 @@ pub(super) fn lock(database: &Path) -> StoreResult<File> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifecycle_core::time::parse_time;
+
+    #[test]
+    fn a_lease_holds_until_it_ends_or_is_released() {
+        let at = |s: &str| parse_time(s).unwrap();
+        let leases = Leases::default();
+        let (now, end) = (at("2026-11-25T00:00:00Z"), at("2026-11-25T00:00:45Z"));
+        assert!(leases.take("dlv_1", now, end));
+        assert!(
+            !leases.take("dlv_1", at("2026-11-25T00:00:44Z"), end),
+            "held"
+        );
+        assert!(leases.held("dlv_1", now));
+        assert!(leases.take("dlv_2", now, at("2026-11-25T00:00:30Z")));
+        assert_eq!(leases.soonest_end(now), Some(at("2026-11-25T00:00:30Z")));
+        assert_eq!(leases.soonest_end(at("2026-11-25T00:00:30Z")), Some(end));
+
+        // One that ran out is taken again, by whoever asks first.
+        assert!(leases.take("dlv_1", end, at("2026-11-25T00:01:30Z")));
+        leases.release(["dlv_1"]);
+        assert!(!leases.held("dlv_1", now));
+        assert!(leases.take("dlv_1", now, end), "free once released");
+    }
+}
