@@ -12,6 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+// glibc's malloc took about a fifth of an ingest's CPU (JSON values by the
+// thousand per batch, freed on other threads); jemalloc ingests about 24 %
+// faster. (mimalloc did as well there, but slowed fire storms by 15 %.)
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "lifecycle",

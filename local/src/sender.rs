@@ -52,18 +52,19 @@ impl HttpSender {
         }
     }
 
-    /// Hosts given as IP addresses skip the resolver, so they are checked here.
-    fn check_literal(&self, url: &str) -> Result<(), String> {
+    /// The URL to send to. Hosts given as IP addresses skip the resolver, so
+    /// they are checked here.
+    fn checked_url(&self, url: &str) -> Result<reqwest::Url, String> {
         let url = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
         let host = url.host_str().unwrap_or_default();
-        match host
+        if let Ok(ip) = host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<IpAddr>()
         {
-            Ok(ip) => self.policy.check(ip),
-            Err(_) => Ok(()),
+            self.policy.check(ip)?;
         }
+        Ok(url)
     }
 }
 
@@ -107,15 +108,18 @@ impl Sender for HttpSender {
             .await
             .expect("the semaphore is never closed");
         let started = Instant::now();
-        if let Err(refused) = self.check_literal(&webhook.url) {
-            return SendResult {
-                error: Some(refused),
-                ..SendResult::default()
-            };
-        }
+        let url = match self.checked_url(&webhook.url) {
+            Ok(url) => url,
+            Err(refused) => {
+                return SendResult {
+                    error: Some(refused),
+                    ..SendResult::default()
+                }
+            }
+        };
         let sent = self
             .client
-            .post(&webhook.url)
+            .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &webhook.webhook_id)
             .header("webhook-timestamp", webhook.timestamp.to_string())

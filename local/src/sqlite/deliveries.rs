@@ -10,7 +10,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// At most one delivery per endpoint per webhook: a second insert is a no-op.
-pub(super) fn insert_delivery(tx: &Transaction, d: &Delivery) -> StoreResult<()> {
+pub(super) fn insert_delivery(tx: &Transaction, d: &Delivery, record: &str) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT OR IGNORE INTO deliveries (id, customer_id, event_type, status, endpoint_id, created_at, next_attempt_at, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -24,14 +24,14 @@ pub(super) fn insert_delivery(tx: &Transaction, d: &Delivery) -> StoreResult<()>
             d.endpoint_id,
             millis(d.created_at),
             d.next_attempt_at.map(millis),
-            to_json(d),
+            record,
         ])
     })
     .map(drop)
     .map_err(unavailable)
 }
 
-fn update_delivery(c: &Connection, d: &Delivery) -> StoreResult<()> {
+fn update_delivery(c: &Connection, d: &Delivery, record: &str) -> StoreResult<()> {
     c.prepare_cached(
         "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, record = ?4 WHERE id = ?1",
     )
@@ -40,7 +40,7 @@ fn update_delivery(c: &Connection, d: &Delivery) -> StoreResult<()> {
             d.id,
             d.status.as_str(),
             d.next_attempt_at.map(millis),
-            to_json(d)
+            record
         ])
     })
     .map(drop)
@@ -204,15 +204,19 @@ impl SqliteStore {
     /// Records attempts and their deliveries' new states, in one transaction.
     pub(super) async fn record_attempts(&self, commits: Vec<AttemptCommit>) -> StoreResult<()> {
         let ids: Vec<String> = commits.iter().map(|c| c.delivery.id.clone()).collect();
+        let records: Vec<(String, String)> = commits
+            .iter()
+            .map(|c| (to_json(&c.delivery), to_json(&c.attempt)))
+            .collect();
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            for commit in &commits {
-                update_delivery(&tx, &commit.delivery)?;
+            for (commit, (delivery, attempt)) in commits.iter().zip(&records) {
+                update_delivery(&tx, &commit.delivery, delivery)?;
                 let a = &commit.attempt;
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
                 )
-                .and_then(|mut s| s.execute(params![a.delivery_id, a.number, to_json(a)]))
+                .and_then(|mut s| s.execute(params![a.delivery_id, a.number, attempt]))
                 .map_err(unavailable)?;
             }
             tx.commit().map_err(unavailable)
@@ -237,7 +241,7 @@ impl SqliteStore {
             )
             .map_err(unavailable)?;
             for delivery in &deliveries {
-                insert_delivery(&tx, delivery)?;
+                insert_delivery(&tx, delivery, &to_json(delivery))?;
             }
             tx.commit().map_err(unavailable)
         })
@@ -246,7 +250,9 @@ impl SqliteStore {
 
     pub(super) async fn save_delivery(&self, delivery: Delivery) -> StoreResult<()> {
         let id = delivery.id.clone();
-        self.durably(move |c| update_delivery(c, &delivery)).await?;
+        let record = to_json(&delivery);
+        self.durably(move |c| update_delivery(c, &delivery, &record))
+            .await?;
         self.leases.release([id.as_str()]);
         Ok(())
     }

@@ -48,7 +48,7 @@ pub(super) fn write_changes(tx: &Transaction, changes: &SignalChanges) -> StoreR
         )?;
     }
     for delivery in &changes.deliveries {
-        insert_delivery(tx, delivery)?;
+        insert_delivery(tx, delivery, &to_json(delivery))?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Entities, write events, notifications and endpoints.
 
+use super::schedules::PlanRecords;
 use super::{all, millis, one, to_json, unavailable, SqliteStore};
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
@@ -63,17 +64,21 @@ impl SqliteStore {
     }
 
     pub(super) async fn commit_write_batch(&self, commit: WriteCommit) -> StoreResult<()> {
+        let entities: Vec<String> = commit.records.iter().map(|(r, _)| to_json(r)).collect();
+        let plan = PlanRecords::of(&commit.plan);
         self.durably(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             let now = millis(chrono::Utc::now());
+            let mut insert_event = tx
+                .prepare_cached("INSERT OR IGNORE INTO write_events (id, status, received_at) VALUES (?1, ?2, ?3)")
+                .map_err(unavailable)?;
             for (id, status) in &commit.events {
-                let inserted = tx
-                    .execute("INSERT OR IGNORE INTO write_events (id, status, received_at) VALUES (?1, ?2, ?3)", params![id, status, now])
-                    .map_err(unavailable)?;
+                let inserted = insert_event.execute(params![id, status, now]).map_err(unavailable)?;
                 if inserted == 0 {
                     return Err(StoreError::Conflict(format!("write event {id} was applied concurrently")));
                 }
             }
+            drop(insert_event);
             // An entity planned in full is written with its earliest deferred
             // moment, so that recording it is not a second write of the row.
             let deferred: HashMap<&EntityKey, Option<i64>> = commit
@@ -83,11 +88,11 @@ impl SqliteStore {
                 .filter(|d| d.whole)
                 .map(|d| (&d.entity, d.earliest.map(millis)))
                 .collect();
-            for (record, expected) in &commit.records {
+            for ((record, expected), json) in commit.records.iter().zip(&entities) {
                 let deferred_at = deferred.get(&record.key()).copied();
-                put_entity(&tx, record, *expected, deferred_at)?;
+                put_entity(&tx, record, json, *expected, deferred_at)?;
             }
-            super::schedules::write_plan(&tx, &commit.plan)?;
+            super::schedules::write_plan(&tx, &commit.plan, &plan)?;
             super::signals::write_changes(&tx, &commit.signals)?;
             tx.commit().map_err(unavailable)
         })
@@ -191,6 +196,7 @@ fn load_entity(c: &Connection, key: &EntityKey) -> StoreResult<Option<EntityReco
 fn put_entity(
     tx: &Transaction,
     record: &EntityRecord,
+    json: &str,
     expected: Option<u64>,
     deferred_at: Option<Option<i64>>,
 ) -> StoreResult<()> {
@@ -199,14 +205,14 @@ fn put_entity(
         None => tx.prepare_cached(
             "INSERT OR IGNORE INTO entities (kind, id, customer_id, version, record, deferred_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         ).and_then(|mut insert| insert.execute(
-            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, to_json(record), deferred_at.flatten()],
+            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, json, deferred_at.flatten()],
         )),
         Some(version) => tx.prepare_cached(
             "UPDATE entities SET customer_id = ?3, version = ?4, record = ?5,
                  deferred_at = CASE WHEN ?7 THEN ?8 ELSE deferred_at END
              WHERE kind = ?1 AND id = ?2 AND version = ?6",
         ).and_then(|mut update| update.execute(
-            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, to_json(record), version as i64,
+            params![key.kind.as_str(), key.id, record.entity.customer_id(), record.version as i64, json, version as i64,
                     deferred_at.is_some(), deferred_at.flatten()],
         )),
     }

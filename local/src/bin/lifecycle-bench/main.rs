@@ -26,6 +26,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+// glibc's malloc took about a fifth of an ingest's CPU (JSON values by the
+// thousand per batch, freed on other threads); jemalloc ingests about 24 %
+// faster. (mimalloc did as well there, but slowed fire storms by 15 %.)
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod fire_storm;
 mod ingest_http;
 mod isolation;
