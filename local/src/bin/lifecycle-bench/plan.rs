@@ -63,6 +63,9 @@ pub fn events(range: std::ops::Range<usize>) -> Vec<Value> {
         .collect()
 }
 
+/// Batches ingested at once.
+const IN_FLIGHT: usize = 2;
+
 /// Contracts per batch of `BATCH` events.
 pub const CONTRACTS_PER_BATCH: usize = BATCH / 2;
 
@@ -80,12 +83,24 @@ pub async fn run(contracts: usize) -> Result<Report> {
         let last = (first + CONTRACTS_PER_BATCH).min(contracts);
         tokio::task::spawn_blocking(move || (last, json!({ "events": events(first..last) })))
     };
+    // Two batches in flight, as a loader would send them: one is read and
+    // planned while the other commits.
+    let mut in_flight = std::collections::VecDeque::new();
     let mut next = batch_of(0);
     for _ in (0..contracts).step_by(CONTRACTS_PER_BATCH) {
         let (last, body) = next.await?;
         next = batch_of(last);
-        service.ingest(&body).await?;
-        bar.set_position(last as u64);
+        let service = service.clone();
+        in_flight.push_back(tokio::spawn(async move {
+            service.ingest(&body).await.map(|_| last)
+        }));
+        if in_flight.len() == IN_FLIGHT {
+            let done = in_flight.pop_front().expect("in flight").await??;
+            bar.set_position(done as u64);
+        }
+    }
+    for batch in in_flight {
+        batch.await??;
     }
     drop(next);
     let elapsed = started.elapsed().as_secs_f64();
