@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 // glibc's malloc took about a fifth of an ingest's CPU (JSON values by the
 // thousand per batch, freed on other threads); jemalloc ingests about 24 %
 // faster. (mimalloc did as well there, but slowed fire storms by 15 %.)
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
