@@ -162,13 +162,6 @@ impl Service {
         }
     }
 
-    /// Claims deliveries for `waves` waves of sends, with their endpoints
-    /// as they are now.
-    async fn claim(&self, ids: &[String], waves: usize) -> Result<Vec<Prepared>, ApiError> {
-        let endpoints = self.endpoints_by_id().await?;
-        self.prepare(ids, waves, &endpoints).await
-    }
-
     /// Records outcomes as they come, as many at a time as came in meanwhile.
     async fn record_all(
         &self,
@@ -201,13 +194,10 @@ impl Service {
     }
 
     /// Claims deliveries for `waves` waves of sends and signs their
-    /// webhooks. One whose endpoint is gone or disabled fails at once.
-    async fn prepare(
-        &self,
-        ids: &[String],
-        waves: usize,
-        endpoints: &HashMap<String, Endpoint>,
-    ) -> Result<Vec<Prepared>, ApiError> {
+    /// webhooks, with their endpoints as they are now. One whose endpoint is
+    /// gone or disabled fails at once.
+    async fn claim(&self, ids: &[String], waves: usize) -> Result<Vec<Prepared>, ApiError> {
+        let endpoints = self.endpoints_by_id().await?;
         let now = self.clock.now();
         let claimed = self
             .store
