@@ -3,9 +3,7 @@
 
 mod common;
 
-use chrono::Duration;
 use common::*;
-use lifecycle_core::ports::Store;
 use lifecycle_core::time::Clock;
 use lifecycle_local::sqlite::SqliteStore;
 
@@ -50,12 +48,7 @@ async fn a_lease_dies_with_its_process_and_the_delivery_is_sent_at_once_on_resta
     let due = h.store.due_schedules(now, 10).await.unwrap();
     let deliveries = h.service.fire_many(&due).await.unwrap();
     assert_eq!(deliveries.len(), 1, "the edit's webhook");
-    let claimed = h
-        .store
-        .claim_delivery(&deliveries[0], now, now + Duration::seconds(45))
-        .await
-        .unwrap();
-    assert!(claimed.is_some());
+    h.claim_for_an_attempt(&deliveries[0]).await;
     h.run_due().await;
     assert_eq!(received.bodies().len(), 1, "held while its process lives");
 

@@ -78,13 +78,7 @@ async fn an_attempt_in_flight_holds_its_delivery_until_the_lease_ends() {
     assert_eq!(deliveries.len(), 1);
 
     // A process claims the attempt and dies before recording it.
-    let now = h.clock.now();
-    let claimed = h
-        .store
-        .claim_delivery(&deliveries[0], now, now + Duration::seconds(45))
-        .await
-        .unwrap();
-    assert!(claimed.is_some());
+    h.claim_for_an_attempt(&deliveries[0]).await;
     h.run_due().await;
     assert!(
         received.bodies().is_empty(),

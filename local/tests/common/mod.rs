@@ -6,7 +6,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::routing::post;
 use lifecycle_core::planner::TimerChange;
-use lifecycle_core::ports::Scheduler;
+use lifecycle_core::ports::{Scheduler, Store};
 use lifecycle_core::schedule::{Schedule, ScheduleState};
 use lifecycle_core::service::{Config, Service};
 use lifecycle_core::time::{parse_time, Clock, FixedClock, Time};
@@ -172,9 +172,22 @@ impl Harness {
             clock,
             _dir,
         } = self;
+        let config = service.config.clone();
         drop(service);
         drop(store);
-        open_in(_dir, clock, Config::default(), HttpSender::new()).await
+        open_in(_dir, clock, config, HttpSender::new()).await
+    }
+
+    /// Claims a due delivery for an attempt, under a 45 s lease, as a
+    /// process about to send it would; the attempt is never recorded.
+    pub async fn claim_for_an_attempt(&self, delivery_id: &str) {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_delivery(delivery_id, now, now + chrono::Duration::seconds(45))
+            .await
+            .unwrap();
+        assert!(claimed.is_some(), "{delivery_id} is due and unclaimed");
     }
 
     pub async fn endpoint(&self, url: &str, types: &[&str]) -> String {
