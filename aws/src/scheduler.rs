@@ -1,23 +1,28 @@
-//! The scheduler port on EventBridge Scheduler: one one-time schedule per
-//! timer, in the deployment's group, named by the timer id, firing in the
-//! minute before the timer (the deliverer holds the remainder: second
-//! precision). Timers due within `near` get no schedule: they go to the
-//! `NearTimers` sink (the SQS timer queue in the deployment, see
-//! `infra/README.md`), so no `at()` is ever in the past.
+//! The scheduler port on EventBridge Scheduler, by ticks: one one-time
+//! schedule per minute that has timers due in it (`tick-<yyyymmddThhmm>`),
+//! not one per timer, so Scheduler calls and live schedules grow with the
+//! distinct fire minutes, not with the moments. The tick fires in the minute
+//! before its own and invokes `deliver`, which reads the minute's timers from
+//! the `due` index (`crate::dynamodb::due`) and queues them to the second.
+//! A moved or cancelled timer needs no call at all: the index no longer
+//! shows it at its old minute, and the deliverer's checks catch a tick that
+//! read it before the move. Timers due within `near` get no tick: they go to
+//! the `NearTimers` sink (the SQS timer queue), so no `at()` is ever in the past.
 
+use crate::dynamodb::{minute_of, time_key};
+use crate::queue::Work;
 use async_trait::async_trait;
 use aws_sdk_scheduler::types::{
     ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
     RetryPolicy, ScheduleState, Target,
 };
 use aws_sdk_scheduler::Client;
-use chrono::{Duration, DurationRound};
+use chrono::Duration;
 use lifecycle_core::planner::TimerChange;
 use lifecycle_core::ports::Scheduler;
 use lifecycle_core::time::{Clock, Time};
-use serde_json::json;
-use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// Where the schedules go and what they invoke.
 #[derive(Clone, Debug)]
@@ -32,7 +37,7 @@ pub struct SchedulerConfig {
     pub dead_letter_arn: String,
     pub maximum_retry_attempts: i32,
     pub maximum_event_age_seconds: i32,
-    /// Timers due sooner than this get no schedule (SQS delays reach 15 minutes).
+    /// Timers due sooner than this get no tick (SQS delays reach 15 minutes).
     pub near: Duration,
 }
 
@@ -64,7 +69,7 @@ impl SchedulerConfig {
     }
 }
 
-/// Receives the timers due too soon for a schedule (id, fire time): in the
+/// Receives the timers due too soon for a tick (id, fire time): in the
 /// deployment, the SQS timer queue with `DelaySeconds`.
 #[async_trait]
 pub trait NearTimers: Send + Sync {
@@ -76,48 +81,37 @@ pub struct EventBridgeScheduler {
     config: Arc<SchedulerConfig>,
     near: Arc<dyn NearTimers>,
     clock: Arc<dyn Clock>,
+    /// Minutes whose tick this execution environment made or found made:
+    /// a boundary's million timers cost one CreateSchedule per environment.
+    ticked: Mutex<HashSet<Time>>,
 }
 
-/// A schedule name for a timer id: the id itself when it is a valid name
-/// (1-64 characters of `[0-9a-zA-Z-_.]`; `sch_<32 hex>` and `dlv_<32 hex>`
-/// are), otherwise `h-` and 40 hex characters of its SHA-256.
-pub fn schedule_name(id: &str) -> String {
-    let valid = (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if valid {
-        return id.to_string();
-    }
-    let digest = Sha256::digest(id.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("h-{}", &hex[..40])
+/// The schedule of a minute's tick: `tick-20270101T0000` (valid: 1-64
+/// characters of `[0-9a-zA-Z-_.]`).
+pub fn tick_name(minute: Time) -> String {
+    format!("tick-{}", minute.format("%Y%m%dT%H%M"))
 }
 
-/// The minute that starts at or before `at - 60 s`: the schedule invokes
-/// within (`at - 120 s`, `at`), and the deliverer holds the remainder.
-pub fn fire_minute(at: Time) -> Time {
-    (at - Duration::seconds(60))
-        .duration_trunc(Duration::minutes(1))
-        .expect("a minute divides any time")
+/// The minute before the tick's own: EventBridge Scheduler invokes an
+/// `at()` schedule within the minute it names, so the tick runs in
+/// (`minute - 60 s`, `minute`) and its timers are queued before they are due.
+pub fn fire_minute(minute: Time) -> Time {
+    minute_of(minute) - Duration::minutes(1)
 }
 
-/// `at(yyyy-mm-ddThh:mm:ss)`, read in UTC.
-pub fn expression(at: Time) -> String {
-    format!("at({})", fire_minute(at).format("%Y-%m-%dT%H:%M:%S"))
+/// `at(yyyy-mm-ddThh:mm:ss)` of a minute's tick, read in UTC.
+pub fn expression(minute: Time) -> String {
+    format!("at({})", fire_minute(minute).format("%Y-%m-%dT%H:%M:%S"))
 }
 
-/// The target input: the timer id and its fire time (the deliverer's dedupe
-/// key), with the scheduler's context attributes.
-pub fn input(id: &str, at: Time) -> String {
-    json!({
-        "timer": id,
-        "at": at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        "scheduled_time": "<aws.scheduler.scheduled-time>",
-        "execution_id": "<aws.scheduler.execution-id>",
-        "attempt": "<aws.scheduler.attempt-number>",
-    })
-    .to_string()
+/// The tick's input: the minute and generation 0 (the sweep's re-wakes use
+/// later generations), with the scheduler's context attributes for the logs.
+pub fn tick_input(minute: Time) -> String {
+    let mut input = serde_json::to_value(Work::tick(minute_of(minute), 0)).expect("serializes");
+    input["scheduled_time"] = "<aws.scheduler.scheduled-time>".into();
+    input["execution_id"] = "<aws.scheduler.execution-id>".into();
+    input["attempt"] = "<aws.scheduler.attempt-number>".into();
+    input.to_string()
 }
 
 impl EventBridgeScheduler {
@@ -132,26 +126,55 @@ impl EventBridgeScheduler {
             config: Arc::new(config),
             near,
             clock,
+            ticked: Mutex::default(),
         }
     }
 
     pub fn config(&self) -> &SchedulerConfig {
         &self.config
     }
-}
 
-/// The calls, on a client and configuration the tasks of one `apply` share.
-struct Calls {
-    client: Client,
-    config: Arc<SchedulerConfig>,
-}
+    /// Makes sure each minute has its tick: CreateSchedule, 16 in flight; a
+    /// Conflict means it is there already. Minutes this environment ticked
+    /// before cost nothing.
+    pub async fn ensure_ticks(&self, minutes: &BTreeSet<Time>) -> Result<usize, String> {
+        use futures::stream::{self, StreamExt};
+        let fresh: Vec<Time> = {
+            let ticked = self.ticked.lock().unwrap_or_else(|p| p.into_inner());
+            minutes
+                .iter()
+                .map(|m| minute_of(*m))
+                .filter(|m| !ticked.contains(m))
+                .collect()
+        };
+        let results: Vec<Result<Time, String>> = stream::iter(fresh)
+            .map(|minute| async move { self.create_tick(minute).await.map(|()| minute) })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut errors = Vec::new();
+        let mut made = 0;
+        for result in results {
+            match result {
+                Ok(minute) => {
+                    made += 1;
+                    (self.ticked.lock().unwrap_or_else(|p| p.into_inner())).insert(minute);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(made)
+        } else {
+            Err(errors.join("; "))
+        }
+    }
 
-impl Calls {
-    fn target(&self, id: &str, at: Time) -> Result<Target, String> {
+    fn target(&self, minute: Time) -> Result<Target, String> {
         Target::builder()
             .arn(&self.config.target_arn)
             .role_arn(&self.config.role_arn)
-            .input(input(id, at))
+            .input(tick_input(minute))
             .retry_policy(
                 RetryPolicy::builder()
                     .maximum_retry_attempts(self.config.maximum_retry_attempts)
@@ -167,29 +190,25 @@ impl Calls {
             .map_err(|e| e.to_string())
     }
 
-    fn window() -> Result<FlexibleTimeWindow, String> {
-        FlexibleTimeWindow::builder()
+    /// A tick is never moved or deleted: its minute is its name, and a
+    /// minute left with nothing due costs one empty read of the index.
+    async fn create_tick(&self, minute: Time) -> Result<(), String> {
+        let name = tick_name(minute);
+        let window = FlexibleTimeWindow::builder()
             .mode(FlexibleTimeWindowMode::Off)
             .build()
-            .map_err(|e| e.to_string())
-    }
-
-    /// Creates the schedule, or on Conflict (it exists, perhaps at another
-    /// time) updates it with the full definition: UpdateSchedule resets
-    /// whatever it is not given.
-    async fn upsert(&self, id: &str, at: Time) -> Result<(), String> {
-        let name = schedule_name(id);
+            .map_err(|e| e.to_string())?;
         let created = self
             .client
             .create_schedule()
             .name(&name)
             .group_name(&self.config.group)
-            .schedule_expression(expression(at))
+            .schedule_expression(expression(minute))
             .schedule_expression_timezone("UTC")
-            .flexible_time_window(Self::window()?)
+            .flexible_time_window(window)
             .action_after_completion(ActionAfterCompletion::Delete)
             .state(ScheduleState::Enabled)
-            .target(self.target(id, at)?)
+            .target(self.target(minute)?)
             .send()
             .await;
         match created {
@@ -198,97 +217,42 @@ impl Calls {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conflict_exception()) =>
             {
-                self.client
-                    .update_schedule()
-                    .name(&name)
-                    .group_name(&self.config.group)
-                    .schedule_expression(expression(at))
-                    .schedule_expression_timezone("UTC")
-                    .flexible_time_window(Self::window()?)
-                    .action_after_completion(ActionAfterCompletion::Delete)
-                    .state(ScheduleState::Enabled)
-                    .target(self.target(id, at)?)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| format!("updating schedule {name}: {e:?}"))
-            }
-            Err(e) => Err(format!("creating schedule {name}: {e:?}")),
-        }
-    }
-
-    async fn delete(&self, id: &str) -> Result<(), String> {
-        let name = schedule_name(id);
-        match self
-            .client
-            .delete_schedule()
-            .name(&name)
-            .group_name(&self.config.group)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
                 Ok(())
             }
-            Err(e) => Err(format!("deleting schedule {name}: {e:?}")),
+            Err(e) => Err(format!("creating tick {name} ({}): {e:?}", time_key(minute))),
         }
     }
 }
 
 #[async_trait]
 impl Scheduler for EventBridgeScheduler {
-    /// Applies the last change of each timer (16 calls in flight), then
-    /// hands the near ones to the sink. A timer moved from far to near keeps
-    /// its old schedule: when that fires, the deliverer finds `at` different
-    /// from the schedule's fire time and does nothing (the stale guard), so
-    /// no delete is spent on it. Errors are collected, not short-circuited:
-    /// every change is tried.
+    /// The last change of each timer counts. A set due within `near` goes
+    /// to the near sink; a later one needs its minute's tick. Clears need
+    /// nothing (see the module). Both halves are tried; errors are joined.
     async fn apply(&self, changes: &[TimerChange]) -> Result<(), String> {
         let now = self.clock.now();
-        // The last change of each timer is the one that counts.
-        let mut seen = std::collections::HashSet::new();
-        let mut last: Vec<&TimerChange> = changes
-            .iter()
-            .rev()
-            .filter(|change| match change {
-                TimerChange::Set { id, .. } | TimerChange::Clear { id } => seen.insert(id.as_str()),
-            })
-            .collect();
-        last.reverse();
-        let mut near = Vec::new();
-        let mut errors = Vec::new();
-        let mut running = tokio::task::JoinSet::new();
-        for change in last {
-            if let TimerChange::Set { id, at } = change {
-                if *at - now <= self.config.near {
-                    near.push((id.clone(), *at));
-                    continue;
-                }
-            }
-            // At most 16 calls in flight.
-            while running.len() >= 16 {
-                if let Some(done) = running.join_next().await {
-                    errors.extend(done.map_err(|e| e.to_string()).and_then(|r| r).err());
-                }
-            }
-            let calls = Calls {
-                client: self.client.clone(),
-                config: self.config.clone(),
+        let mut last: HashMap<&str, Option<Time>> = HashMap::new();
+        for change in changes {
+            match change {
+                TimerChange::Set { id, at } => last.insert(id, Some(*at)),
+                TimerChange::Clear { id } => last.insert(id, None),
             };
-            let change = change.clone();
-            running.spawn(async move {
-                match change {
-                    TimerChange::Set { id, at } => calls.upsert(&id, at).await,
-                    TimerChange::Clear { id } => calls.delete(&id).await,
-                }
-            });
         }
-        while let Some(done) = running.join_next().await {
-            errors.extend(done.map_err(|e| e.to_string()).and_then(|r| r).err());
+        let mut near = Vec::new();
+        let mut minutes = BTreeSet::new();
+        for (id, at) in last {
+            match at {
+                Some(at) if at - now <= self.config.near => near.push((id.to_string(), at)),
+                Some(at) => {
+                    minutes.insert(minute_of(at));
+                }
+                None => {}
+            }
+        }
+        near.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        let mut errors = Vec::new();
+        if let Err(e) = self.ensure_ticks(&minutes).await {
+            errors.push(e);
         }
         if !near.is_empty() {
             if let Err(e) = self.near.due(&near).await {

@@ -1,7 +1,8 @@
 //! The embedded runtime: the ports on SQLite, an in-process timer loop and
 //! reqwest, wired into `lifecycle serve` by `main.rs`.
 
-pub mod sender;
+/// The HTTP sender, shared with the AWS runtime.
+pub use lifecycle_http as sender;
 pub mod sqlite;
 pub mod timers;
 

@@ -2,7 +2,8 @@
 
 use super::keys::{
     attempt_item, customer_pk, delivery_item, delivery_order, delivery_pk, endpoint_pk,
-    message_item, message_pk, time_key, timeline_day, timeline_pk, DELIVERY_SK,
+    message_item, message_pk, time_key, timeline_day, timeline_pk, DELIVERY_SK, ENDPOINT_SHARDS,
+    TIMELINE_SHARDS,
 };
 use super::reads::Query;
 use super::tx::{Action, OnFail};
@@ -125,7 +126,7 @@ impl DynamoStore {
                 (Some(ep), Some(st @ (DeliveryStatus::Pending | DeliveryStatus::Failed)))
                     if filter.customer_id.is_none() =>
                 {
-                    Some(endpoint_pk(ep, st.as_str()))
+                    Some((ep.clone(), st.as_str()))
                 }
                 _ => None,
             };
@@ -155,13 +156,20 @@ impl DynamoStore {
                 for item in self.query_all(query).await? {
                     orders.push(text(&item, "g3sk")?.trim_start_matches("D#").to_string());
                 }
-            } else if let Some(pk) = by_endpoint {
-                let query = build("endpoint", "g5pk", "g5sk", pk, "");
-                for item in self.query_all(query).await? {
-                    orders.push(text(&item, "g5sk")?.to_string());
+            } else if let Some((endpoint, status)) = by_endpoint {
+                let queries = (0..ENDPOINT_SHARDS)
+                    .map(|shard| {
+                        let pk = endpoint_pk(&endpoint, status, shard);
+                        build("endpoint", "g5pk", "g5sk", pk, "")
+                    })
+                    .collect();
+                for items in self.query_many(queries).await? {
+                    for item in &items {
+                        orders.push(text(item, "g5sk")?.to_string());
+                    }
                 }
             } else if let Some((first, last)) = self.refresh_timeline_days().await? {
-                // Day buckets, newest first, each read on its 8 shards.
+                // Day buckets, newest first, each read on all its shards.
                 let top = filter
                     .until
                     .map_or(last.clone(), |u| timeline_day(u).min(last));
@@ -176,7 +184,7 @@ impl DynamoStore {
                     chrono::NaiveDate::parse_from_str(&top, "%Y-%m-%d").map_err(unavailable)?;
                 while orders.len() < want && day.format("%Y-%m-%d").to_string() >= bottom {
                     let name = day.format("%Y-%m-%d").to_string();
-                    let queries = (0..8u8)
+                    let queries = (0..TIMELINE_SHARDS)
                         .map(|shard| {
                             build("timeline", "g4pk", "g4sk", timeline_pk(&name, shard), "")
                         })

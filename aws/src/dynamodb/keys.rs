@@ -9,8 +9,9 @@ use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::Time;
 use sha2::{Digest, Sha256};
 
-/// RFC 3339 UTC with milliseconds: sorts as text.
-pub(crate) fn time_key(time: Time) -> String {
+/// RFC 3339 UTC with milliseconds: sorts as text. Every time in a key, an
+/// index or a timer message has this form.
+pub fn time_key(time: Time) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
@@ -19,14 +20,20 @@ pub(crate) fn shard(text: &str) -> u8 {
     Sha256::digest(text.as_bytes())[0] >> 4
 }
 
-pub(crate) fn shard8(text: &str) -> u8 {
-    shard(text) % 8
+/// One of `count` shards (at most 65,536), from the first two bytes of SHA-256.
+pub(crate) fn shard_of(text: &str, count: u16) -> u16 {
+    let digest = Sha256::digest(text.as_bytes());
+    u16::from_be_bytes([digest[0], digest[1]]) % count
 }
 
-/// The due-index partition of a time: its hour, split 16 ways.
-fn due_pk(at: Time, id: &str) -> String {
-    format!("DUE#{}#{:x}", at.format("%Y-%m-%dT%H"), shard(id))
-}
+/// Shards of the delivery timeline index. A month boundary creates every
+/// delivery within a minute with rising sort keys, which split-for-heat
+/// cannot spread: each shard is a partition key taking 1,000 writes a second.
+pub(crate) const TIMELINE_SHARDS: u16 = 64;
+
+/// Shards of an endpoint's pending deliveries in the endpoint index: one
+/// endpoint taking every type gets every delivery of a boundary.
+pub(crate) const ENDPOINT_SHARDS: u16 = 16;
 
 pub(crate) fn entity_pk(key: &EntityKey) -> String {
     format!("E#{}#{}", key.kind.as_str(), key.id)
@@ -91,7 +98,7 @@ pub(crate) fn schedule_item(schedule: &Schedule) -> Item {
         );
     }
     if state == "pending" {
-        item.insert("g2pk".into(), s(due_pk(schedule.fire_at, &schedule.id)));
+        item.insert("g2pk".into(), s(super::due::due_pk(schedule.fire_at, &schedule.id)));
         item.insert("g2sk".into(), s(format!("{fire_at}#{}", schedule.id)));
     }
     if schedule.write.is_none() {
@@ -142,12 +149,12 @@ pub(crate) fn timeline_day(created_at: Time) -> String {
     created_at.format("%Y-%m-%d").to_string()
 }
 
-pub(crate) fn timeline_pk(day: &str, shard: u8) -> String {
+pub(crate) fn timeline_pk(day: &str, shard: u16) -> String {
     format!("T#{day}#{shard}")
 }
 
-pub(crate) fn endpoint_pk(endpoint_id: &str, status: &str) -> String {
-    format!("EP#{endpoint_id}#{status}")
+pub(crate) fn endpoint_pk(endpoint_id: &str, status: &str, shard: u16) -> String {
+    format!("EP#{endpoint_id}#{status}#{shard:x}")
 }
 
 pub(crate) fn delivery_item(d: &Delivery) -> Item {
@@ -166,7 +173,7 @@ pub(crate) fn delivery_item(d: &Delivery) -> Item {
     if let Some(next) = d.next_attempt_at {
         item.insert("nxt".into(), s(time_key(next)));
         if d.status == DeliveryStatus::Pending {
-            item.insert("g2pk".into(), s(due_pk(next, &d.id)));
+            item.insert("g2pk".into(), s(super::due::due_pk(next, &d.id)));
             item.insert("g2sk".into(), s(format!("{}#{}", time_key(next), d.id)));
         }
     }
@@ -176,15 +183,31 @@ pub(crate) fn delivery_item(d: &Delivery) -> Item {
     }
     item.insert(
         "g4pk".into(),
-        s(timeline_pk(&timeline_day(d.created_at), shard8(&d.id))),
+        s(timeline_pk(
+            &timeline_day(d.created_at),
+            shard_of(&d.id, TIMELINE_SHARDS),
+        )),
     );
     item.insert("g4sk".into(), s(&order));
     if let (Some(endpoint), DeliveryStatus::Pending | DeliveryStatus::Failed) =
         (&d.endpoint_id, d.status)
     {
-        item.insert("g5pk".into(), s(endpoint_pk(endpoint, status)));
+        let shard = shard_of(&d.id, ENDPOINT_SHARDS);
+        item.insert("g5pk".into(), s(endpoint_pk(endpoint, status, shard)));
         item.insert("g5sk".into(), s(&order));
     }
+    item
+}
+
+/// A delivery made by a fire: the firing invocation attempts it at once,
+/// so its insert asks the stream for no wake-up (`inl`); its claim's lease
+/// does, which retries it if that invocation dies.
+pub(crate) fn fired_delivery_item(d: &Delivery) -> Item {
+    let mut item = delivery_item(d);
+    item.insert(
+        "inl".into(),
+        aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+    );
     item
 }
 

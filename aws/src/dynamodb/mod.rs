@@ -3,7 +3,9 @@
 //! core has a record, that record as JSON in `r`, beside the attributes that
 //! keys, conditions and index projections need.
 
+mod config;
 mod deliveries;
+mod due;
 mod keys;
 mod port;
 mod reads;
@@ -13,6 +15,8 @@ mod table;
 mod tx;
 mod writes;
 
+pub use due::{minute_of, Due, DuePage, DUE_SHARDS};
+pub use keys::time_key;
 pub use table::{create_table, INDEXES};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -34,6 +38,8 @@ pub struct DynamoStore {
     timeline_days: Mutex<Option<(String, String)>>,
     /// How long a write event id is remembered (the template's `EventDedupeDays`).
     event_dedupe_days: i64,
+    /// Notifications and endpoints kept between calls (`with_config_cache`).
+    config: config::ConfigCache,
 }
 
 impl DynamoStore {
@@ -43,6 +49,7 @@ impl DynamoStore {
             table: table.into(),
             timeline_days: Mutex::new(None),
             event_dedupe_days: 400,
+            config: config::ConfigCache::default(),
         }
     }
 

@@ -14,6 +14,9 @@ use lifecycle_core::schedule::{Attempt, Delivery, Schedule, ScheduleState};
 use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::Time;
 
+/// Independent single-item calls of one port call in flight at once.
+const IN_FLIGHT: usize = 32;
+
 #[async_trait]
 impl Store for DynamoStore {
     async fn install(&self, defaults: &[Notification]) -> StoreResult<()> {
@@ -50,7 +53,7 @@ impl Store for DynamoStore {
     }
 
     async fn notifications(&self) -> StoreResult<Vec<Notification>> {
-        self.load_partition("NTF").await
+        self.cached_notifications().await
     }
 
     async fn notification(&self, id: &str) -> StoreResult<Option<Notification>> {
@@ -104,7 +107,7 @@ impl Store for DynamoStore {
     }
 
     async fn endpoints(&self) -> StoreResult<Vec<Endpoint>> {
-        self.load_partition("EP").await
+        self.cached_endpoints().await
     }
 
     async fn endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>> {
@@ -144,6 +147,33 @@ impl Store for DynamoStore {
 
     async fn commit_attempt(&self, commit: &AttemptCommit) -> StoreResult<()> {
         self.record_attempt(commit).await
+    }
+
+    /// Claims side by side: each is a read and a conditional put of its own.
+    async fn claim_deliveries(
+        &self,
+        ids: &[String],
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Vec<(Delivery, Message)>> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        // By index: a closure over `&String` trips async-trait's lifetimes.
+        let claimed: Vec<Option<(Delivery, Message)>> = stream::iter(0..ids.len())
+            .map(|i| self.claim(&ids[i], now, lease_until))
+            .buffered(IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(claimed.into_iter().flatten().collect())
+    }
+
+    async fn commit_attempts(&self, commits: &[AttemptCommit]) -> StoreResult<()> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        stream::iter(0..commits.len())
+            .map(|i| self.record_attempt(&commits[i]))
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(drop)
     }
 
     async fn add_message(&self, message: &Message, deliveries: &[Delivery]) -> StoreResult<()> {

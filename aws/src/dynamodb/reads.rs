@@ -10,12 +10,12 @@ impl DynamoStore {
     /// Strongly consistent reads of these keys; the items found, in no order.
     pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
         let mut found = Vec::with_capacity(keys.len());
-        let mut unique = Vec::with_capacity(keys.len());
-        for k in keys {
-            if !unique.contains(&k) {
-                unique.push(k);
-            }
-        }
+        // A set of the keys' text: `Vec::contains` made large reads quadratic.
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        let unique: Vec<Item> = keys
+            .into_iter()
+            .filter(|k| seen.insert(key_text(k)))
+            .collect();
         for chunk in unique.chunks(100) {
             let mut pending = Some(
                 KeysAndAttributes::builder()
@@ -173,4 +173,13 @@ impl<'a> Query<'a> {
             .value(":pk", pk)
             .value(":prefix", prefix)
     }
+}
+
+/// The base key of an item as text (`pk` and `sk` cannot hold a NUL).
+fn key_text(item: &Item) -> String {
+    let part = |name: &str| match item.get(name) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::S(text)) => text.as_str(),
+        _ => "",
+    };
+    format!("{}\0{}", part("pk"), part("sk"))
 }

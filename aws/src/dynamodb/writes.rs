@@ -37,6 +37,7 @@ impl DynamoStore {
             self.transact(vec![Action::bump_config(&self.table)?])
                 .await?;
         }
+        self.config.invalidate();
         Ok(())
     }
 
@@ -197,7 +198,9 @@ impl DynamoStore {
             .await?;
         let mut found: Vec<EntityRecord> = items.iter().map(record).collect::<StoreResult<_>>()?;
         // In the order asked, as SQLite answers.
-        found.sort_by_key(|r| keys.iter().position(|k| *k == r.key()));
+        let order: std::collections::HashMap<&EntityKey, usize> =
+            keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        found.sort_by_key(|r| order.get(&r.key()).copied());
         Ok(found)
     }
 
@@ -256,18 +259,24 @@ impl DynamoStore {
         record: String,
         t: &str,
     ) -> StoreResult<()> {
-        self.transact(vec![
-            Action::put(&self.table, notification_item(pk, id, record, t))?,
-            Action::bump_config(&self.table)?,
-        ])
-        .await
+        let written = self
+            .transact(vec![
+                Action::put(&self.table, notification_item(pk, id, record, t))?,
+                Action::bump_config(&self.table)?,
+            ])
+            .await;
+        self.config.invalidate();
+        written
     }
 
     pub(super) async fn delete_config_record(&self, pk: &str, id: &str) -> StoreResult<()> {
-        self.transact(vec![
-            Action::delete(&self.table, key(pk, id))?,
-            Action::bump_config(&self.table)?,
-        ])
-        .await
+        let written = self
+            .transact(vec![
+                Action::delete(&self.table, key(pk, id))?,
+                Action::bump_config(&self.table)?,
+            ])
+            .await;
+        self.config.invalidate();
+        written
     }
 }

@@ -4,11 +4,10 @@
 //! events into requests for it.
 
 use crate::Runtime;
-use std::sync::Arc;
 
 /// The router for a runtime and API key.
 pub fn router(rt: &Runtime, api_key: &str) -> axum::Router {
-    lifecycle_core::api::router(Arc::new(rt.api_service()), api_key)
+    lifecycle_core::api::router(rt.api_service.clone(), api_key)
 }
 
 /// The router of a cold start: settings from the environment, the API key
@@ -18,7 +17,7 @@ pub async fn router_from_env() -> Result<axum::Router, String> {
     let rt = Runtime::from_env().await?;
     let sdk = aws_config::load_from_env().await;
     let key = crate::wiring::api_key(&sdk).await?;
-    rt.api_service()
+    rt.api_service
         .install()
         .await
         .map_err(|e| format!("installing the system notifications: {e:?}"))?;

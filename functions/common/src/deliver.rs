@@ -1,157 +1,339 @@
-//! The `deliver` function's handlers: a timer's input, from an EventBridge
-//! Scheduler schedule (invoked in the minute before its time) or from the
-//! SQS timer queue (due within minutes). Holds the remainder so the webhook
-//! leaves on its second, then runs the timer through the core: the fire
-//! (stale-schedule guard, conditional state change, message, deliveries),
-//! the signed sends, the attempts and their retry times. Duplicates are
-//! harmless: a fire commits only while the schedule is pending at `at`.
+//! The `deliver` function's handlers: a tick's input (from its EventBridge
+//! Scheduler schedule), and the SQS timer queue's batches of work (tick
+//! steps, groups of timers due at one second). Timers are held at most
+//! `Settings::hold` (2 s) so webhooks leave on their second, and sent back
+//! to the queue with a delay when further off. Then they run through the
+//! core together: one `fire_batch` for the schedules due at a second (the
+//! stale guard and the conditional fires are the core's and the store's:
+//! a moved, cancelled or already fired schedule writes nothing), then the
+//! attempts of what fired and of the delivery timers, 64 sends in flight.
+//! Duplicates of any message are harmless.
 
+use crate::tick::{self, TickOutcome};
 use crate::Runtime;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lifecycle_core::error::ApiError;
-use lifecycle_core::ports::Store;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::DurationRound;
+use lifecycle_aws::queue::{delay_seconds, Timer, Work};
 use lifecycle_core::time::{parse_time, Time};
-use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
-/// The target input (see `lifecycle_aws::scheduler::input`); the scheduler's
-/// context attributes (`scheduled_time`, ...) are kept for the logs only.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct TimerInput {
-    pub timer: String,
-    pub at: String,
-    #[serde(default)]
-    pub scheduled_time: Option<String>,
-    #[serde(default)]
-    pub execution_id: Option<String>,
-    #[serde(default)]
-    pub attempt: Option<String>,
+/// Sends in flight per invocation (the sender allows 64 in all).
+const SENDS_IN_FLIGHT: usize = 64;
+
+/// A schedule the store cannot read yet (the eventually consistent `lookup`
+/// index) is sent back this many times, a second apart, before it is left
+/// to the sweep's overdue pass.
+const MAX_TRIES: u32 = 30;
+
+/// What a batch of timers came to.
+#[derive(Debug, Default, PartialEq, serde::Serialize)]
+pub struct TimersOutcome {
+    /// Schedules fired now, and deliveries attempted (theirs and delivery timers').
+    pub fired: usize,
+    pub attempted: usize,
+    /// Timers sent back to the queue: too early, or not readable yet.
+    pub requeued: usize,
 }
 
-#[derive(Debug, PartialEq, Serialize)]
-pub enum Outcome {
-    /// The timer ran (fired and attempted, or found nothing to do).
-    Ran,
-    /// The schedule is no longer pending at `at`: moved, cancelled, fired.
-    Stale,
-    /// Too early to hold: sent back to the timer queue with a delay.
-    Requeued { delay_seconds: i32 },
+/// A timer and the messages it came in (their failure is reported per message).
+struct Pending {
+    timer: Timer,
+    at: Time,
+    tries: u32,
+    message: Option<String>,
 }
 
-fn bad(text: &str) -> ApiError {
-    ApiError::internal(text.to_string())
+/// Runs timers: groups due at one second, in order, each held to its
+/// second; groups further off than the hold go back to the queue. Returns
+/// the outcome and the messages whose timers failed.
+async fn run_timers(
+    rt: &Runtime,
+    pending: Vec<Pending>,
+) -> (TimersOutcome, BTreeSet<String>, Vec<String>) {
+    let mut outcome = TimersOutcome::default();
+    let mut failed = BTreeSet::new();
+    let mut errors = Vec::new();
+    let mut by_second: BTreeMap<Time, Vec<Pending>> = BTreeMap::new();
+    for p in pending {
+        let second = p.at.duration_trunc(chrono::Duration::seconds(1)).unwrap_or(p.at);
+        by_second.entry(second).or_default().push(p);
+    }
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut later: Vec<Pending> = Vec::new();
+    for (second, group) in by_second {
+        let messages: BTreeSet<String> = group.iter().filter_map(|p| p.message.clone()).collect();
+        let remaining = second - rt.clock.now();
+        if remaining > rt.settings.hold || !later.is_empty() {
+            later.extend(group);
+            continue;
+        }
+        let earliest = group.iter().map(|p| p.at).min().unwrap_or(second);
+        if let Ok(wait) = (earliest - rt.clock.now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+        let schedules: Vec<String> = group
+            .iter()
+            .filter(|p| !p.timer.timer.starts_with("dlv_"))
+            .map(|p| p.timer.timer.clone())
+            .collect();
+        let mut deliveries: Vec<String> = group
+            .iter()
+            .filter(|p| p.timer.timer.starts_with("dlv_"))
+            .map(|p| p.timer.timer.clone())
+            .collect();
+        if !schedules.is_empty() {
+            match rt.service.fire_batch(&schedules).await {
+                Ok(fired) => {
+                    outcome.fired += schedules.len() - fired.unknown.len();
+                    deliveries.extend(fired.deliveries);
+                    let unknown: BTreeSet<String> = fired.unknown.into_iter().collect();
+                    let retry: Vec<Pending> = group
+                        .into_iter()
+                        .filter(|p| unknown.contains(&p.timer.timer))
+                        .collect();
+                    if let Err(e) = retry_unknown(rt, retry, &mut outcome).await {
+                        errors.push(e);
+                        failed.extend(messages.iter().cloned());
+                    }
+                }
+                Err(e) => {
+                    errors.push(format!("firing: {e:?}"));
+                    failed.extend(messages.iter().cloned());
+                    continue;
+                }
+            }
+        }
+        outcome.attempted += deliveries.len();
+        if !deliveries.is_empty() {
+            let service = rt.service.clone();
+            attempts.spawn(async move {
+                let result = service.attempt_many(&deliveries, SENDS_IN_FLIGHT).await;
+                (messages, result)
+            });
+        }
+    }
+    if !later.is_empty() {
+        outcome.requeued += later.len();
+        let messages: BTreeSet<String> = later.iter().filter_map(|p| p.message.clone()).collect();
+        if let Err(e) = requeue(rt, &later).await {
+            errors.push(e);
+            failed.extend(messages);
+        }
+    }
+    while let Some(done) = attempts.join_next().await {
+        match done {
+            Ok((_, Ok(()))) => {}
+            Ok((messages, Err(e))) => {
+                errors.push(format!("attempting: {e:?}"));
+                failed.extend(messages);
+            }
+            // A panicked task's messages are unknown here: every message
+            // with deliveries is failed below by the caller (see `handle_sqs`).
+            Err(e) => errors.push(format!("an attempt task failed: {e}")),
+        }
+    }
+    (outcome, failed, errors)
 }
 
-/// Runs one timer input.
-pub async fn handle_timer(rt: &Runtime, input: &TimerInput) -> Result<Outcome, ApiError> {
-    let at: Time = parse_time(&input.at).ok_or_else(|| bad("the input's `at` is not a time"))?;
-    // The stale guard, first with the input's own time: a moved schedule's
-    // old invocation does nothing (the core's fire checks state and time again).
-    // The input carries milliseconds, as the table's time keys do.
-    if input.timer.starts_with("sch_") {
-        match rt.store.schedule(&input.timer).await? {
-            Some(s)
-                if s.state == lifecycle_core::schedule::ScheduleState::Pending
-                    && s.fire_at.timestamp_millis() == at.timestamp_millis() => {}
-            Some(_) => return Ok(Outcome::Stale),
-            // Schedule items are never deleted, and every timer comes from
-            // one: it was written a moment ago and the eventually consistent
-            // `lookup` index does not show it yet. An error makes the queue
-            // (or Lambda's async retries) bring it back shortly.
-            None => {
-                return Err(ApiError::unavailable(format!(
-                    "schedule {} is not readable yet; retried",
-                    input.timer
-                )))
+/// Sends timers back to the queue, each group delayed to its second.
+async fn requeue(rt: &Runtime, timers: &[Pending]) -> Result<(), String> {
+    let now = rt.clock.now();
+    let mut by_second: BTreeMap<(i64, u32), Vec<Timer>> = BTreeMap::new();
+    for p in timers {
+        by_second
+            .entry((p.at.timestamp(), p.tries))
+            .or_default()
+            .push(p.timer.clone());
+    }
+    let messages: Vec<(Work, i32)> = by_second
+        .into_iter()
+        .flat_map(|((second, tries), timers)| {
+            let at = chrono::DateTime::from_timestamp(second, 0).unwrap_or(now);
+            timers
+                .chunks(lifecycle_aws::queue::TIMERS_PER_MESSAGE)
+                .map(|chunk| {
+                    let work = Work::Timers {
+                        timers: chunk.to_vec(),
+                        tries,
+                    };
+                    (work, delay_seconds(at, now))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rt.queue()?.send(&messages).await
+}
+
+/// Schedules not readable yet: back to the queue a second later, counted.
+async fn retry_unknown(
+    rt: &Runtime,
+    unknown: Vec<Pending>,
+    outcome: &mut TimersOutcome,
+) -> Result<(), String> {
+    let (retry, given_up): (Vec<Pending>, Vec<Pending>) =
+        unknown.into_iter().partition(|p| p.tries < MAX_TRIES);
+    for p in &given_up {
+        tracing::error!(timer = %p.timer.timer, "schedule still unreadable; left to the sweep");
+    }
+    if retry.is_empty() {
+        return Ok(());
+    }
+    outcome.requeued += retry.len();
+    let now = rt.clock.now();
+    let retry: Vec<Pending> = retry
+        .into_iter()
+        .map(|p| Pending {
+            at: now + chrono::Duration::seconds(2),
+            tries: p.tries + 1,
+            ..p
+        })
+        .collect();
+    requeue(rt, &retry).await
+}
+
+/// One input: a tick (or a step of one), or timers.
+pub async fn handle(
+    rt: &Runtime,
+    work: Work,
+    deadline: Option<Instant>,
+) -> Result<serde_json::Value, String> {
+    match work {
+        Work::Tick {
+            tick,
+            gen,
+            shard,
+            cursor,
+        } => {
+            let minute = parse_time(&tick).ok_or("a tick's minute is not a time")?;
+            let outcome: TickOutcome = tick::run(rt, minute, gen, shard, cursor, deadline).await?;
+            serde_json::to_value(outcome).map_err(|e| e.to_string())
+        }
+        Work::Timers { timers, tries } => run_all(rt, timers, tries).await,
+        Work::One(timer) => run_all(rt, vec![timer], 0).await,
+    }
+}
+
+async fn run_all(rt: &Runtime, timers: Vec<Timer>, tries: u32) -> Result<serde_json::Value, String> {
+    let pending = pending_of(timers, tries, None)?;
+    let (outcome, _, errors) = run_timers(rt, pending).await;
+    if errors.is_empty() {
+        Ok(serde_json::to_value(outcome).map_err(|e| e.to_string())?)
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+fn pending_of(timers: Vec<Timer>, tries: u32, message: Option<&str>) -> Result<Vec<Pending>, String> {
+    timers
+        .into_iter()
+        .map(|timer| {
+            let at = timer.due().ok_or_else(|| format!("timer {} has no time", timer.timer))?;
+            Ok(Pending {
+                timer,
+                at,
+                tries,
+                message: message.map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+/// A batch from the timer queue: its tick steps side by side, its timers
+/// together (one fire per second for the whole batch); the messages whose
+/// work failed are reported for a retry.
+pub async fn handle_sqs(
+    rt: Arc<Runtime>,
+    event: SqsEvent,
+    deadline: Option<Instant>,
+) -> SqsBatchResponse {
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    let mut ticks = tokio::task::JoinSet::new();
+    let mut tick_messages = std::collections::HashMap::new();
+    let mut pending = Vec::new();
+    let mut timer_messages = BTreeSet::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let work: Result<Work, _> = serde_json::from_str(message.body.as_deref().unwrap_or_default());
+        match work {
+            // A body that is no work would fail forever: dropped, logged.
+            Err(error) => tracing::error!(%error, message = %id, "not a timer message; dropped"),
+            Ok(Work::Tick { .. }) => {
+                let rt = rt.clone();
+                let work = work.expect("matched");
+                let task = ticks.spawn(async move { handle(&rt, work, deadline).await });
+                tick_messages.insert(task.id(), id);
+            }
+            Ok(Work::Timers { timers, tries }) => match pending_of(timers, tries, Some(&id)) {
+                Ok(found) => {
+                    timer_messages.insert(id);
+                    pending.extend(found);
+                }
+                Err(error) => tracing::error!(%error, message = %id, "bad timers; dropped"),
+            },
+            Ok(Work::One(timer)) => match pending_of(vec![timer], 0, Some(&id)) {
+                Ok(found) => {
+                    timer_messages.insert(id);
+                    pending.extend(found);
+                }
+                Err(error) => tracing::error!(%error, message = %id, "bad timer; dropped"),
+            },
+        }
+    }
+    let (outcome, timers_failed, errors) = run_timers(&rt, pending).await;
+    for error in &errors {
+        tracing::warn!(%error, "timers failed; the queue retries their messages");
+    }
+    if errors.iter().any(|e| e.starts_with("an attempt task failed")) {
+        // A panic lost track of which messages it served: retry them all.
+        failed.extend(timer_messages);
+    }
+    failed.extend(timers_failed);
+    tracing::info!(?outcome, "timers");
+    while let Some(done) = ticks.join_next_with_id().await {
+        let (task, result) = match done {
+            Ok((task, result)) => (task, result),
+            Err(e) => (e.id(), Err(format!("a tick task failed: {e}"))),
+        };
+        match result {
+            Ok(outcome) => tracing::info!(%outcome, "tick"),
+            Err(error) => {
+                tracing::warn!(%error, "tick failed; the queue retries it");
+                failed.extend(tick_messages.get(&task).cloned());
             }
         }
     }
-    let remaining = at - rt.clock.now();
-    if remaining > rt.settings.hold {
-        return requeue(rt, input, at).await;
-    }
-    if remaining > chrono::Duration::zero() {
-        tokio::time::sleep(remaining.to_std().unwrap_or_default()).await;
-    }
-    rt.service().run_timer(&input.timer).await?;
-    Ok(Outcome::Ran)
-}
-
-async fn requeue(rt: &Runtime, input: &TimerInput, at: Time) -> Result<Outcome, ApiError> {
-    let url = rt
-        .settings
-        .timer_queue_url
-        .as_ref()
-        .ok_or_else(|| bad("a timer came early and TIMER_QUEUE_URL is not set"))?;
-    let delay = crate::near::delay_seconds(at, rt.clock.now());
-    let body = serde_json::to_string(input).map_err(|e| bad(&e.to_string()))?;
-    rt.sqs
-        .send_message()
-        .queue_url(url)
-        .message_body(body)
-        .delay_seconds(delay)
-        .send()
-        .await
-        .map_err(|e| bad(&format!("requeueing {}: {e:?}", input.timer)))?;
-    Ok(Outcome::Requeued {
-        delay_seconds: delay,
-    })
-}
-
-/// A batch from the timer queue: every message runs side by side (each
-/// may hold up to a minute); the failed ones are reported for a retry.
-pub async fn handle_sqs(rt: Arc<Runtime>, event: SqsEvent) -> SqsBatchResponse {
-    let mut running = tokio::task::JoinSet::new();
-    for message in event.records {
-        let rt = rt.clone();
-        running.spawn(async move {
-            let id = message.message_id.clone().unwrap_or_default();
-            let input: Result<TimerInput, _> =
-                serde_json::from_str(message.body.as_deref().unwrap_or_default());
-            let result = match input {
-                // A body that is no timer would fail forever: dropped, logged.
-                Err(error) => {
-                    tracing::error!(%error, message = %id, "not a timer input; dropped");
-                    Ok(())
-                }
-                Ok(input) => handle_timer(&rt, &input).await.map(drop),
-            };
-            (id, result)
-        });
-    }
     let mut response = SqsBatchResponse::default();
-    while let Some(done) = running.join_next().await {
-        if let Ok((id, Err(error))) = done {
-            tracing::warn!(%error, message = %id, "timer failed; the queue retries it");
-            let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
+    for id in failed {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     response
 }
 
 /// Any input of the `deliver` function: an SQS batch (`Records`) or a
-/// schedule's input.
+/// schedule's input (a tick).
 pub async fn dispatch(
     rt: Arc<Runtime>,
     input: serde_json::Value,
+    deadline: Option<Instant>,
 ) -> Result<serde_json::Value, String> {
     if input.get("Records").is_some() {
         let event: SqsEvent = serde_json::from_value(input).map_err(|e| e.to_string())?;
-        let response = handle_sqs(rt, event).await;
+        let response = handle_sqs(rt, event, deadline).await;
         return serde_json::to_value(response).map_err(|e| e.to_string());
     }
-    let timer: TimerInput = serde_json::from_value(input).map_err(|e| e.to_string())?;
-    let outcome = handle_timer(&rt, &timer)
-        .await
-        .map_err(|e| format!("timer {}: {e:?}", timer.timer))?;
-    tracing::info!(timer = %timer.timer, ?outcome, "timer");
-    serde_json::to_value(outcome).map_err(|e| e.to_string())
+    let work: Work = serde_json::from_value(input.clone())
+        .map_err(|e| format!("not an input of the deliver function: {e}: {input}"))?;
+    let outcome = handle(&rt, work, deadline).await?;
+    tracing::info!(%outcome, "input");
+    Ok(outcome)
 }
 
 /// The `Instant` of a Lambda deadline (milliseconds since the epoch).
-pub fn deadline(epoch_ms: u64) -> std::time::Instant {
+pub fn deadline(epoch_ms: u64) -> Instant {
     let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
-    std::time::Instant::now() + std::time::Duration::from_millis(epoch_ms.saturating_sub(now_ms))
+    Instant::now() + std::time::Duration::from_millis(epoch_ms.saturating_sub(now_ms))
 }

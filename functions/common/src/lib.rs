@@ -12,6 +12,7 @@ pub mod near;
 pub mod schedule;
 pub mod settings;
 pub mod stream;
+pub mod tick;
 pub mod wiring;
 
 pub use settings::Settings;

@@ -6,11 +6,10 @@ use crate::fanout::{self, Step};
 use crate::stream::{image, work, Work};
 use crate::Runtime;
 use aws_lambda_events::event::dynamodb::Event;
-use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{Duration, DurationRound};
+use chrono::Duration;
 use lifecycle_core::planner::TimerChange;
 use lifecycle_core::ports::Scheduler;
-use lifecycle_core::time::{parse_time, Time};
+use lifecycle_core::time::Time;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -26,63 +25,110 @@ pub struct StreamOutcome {
     pub thresholds_evaluated: usize,
 }
 
-/// Handles a batch of stream records. An error fails the batch: the event
-/// source retries it (every step is idempotent: upserts, conditional job
-/// writes, create-or-update schedules).
+/// Handles a batch of stream records, in order. A record whose work fails
+/// stops the batch there: the timers of the records before it are applied,
+/// and its sequence number is returned, so the event source retries from it
+/// (`ReportBatchItemFailures`) instead of the whole batch. Every step is
+/// idempotent (conditional job writes, ticks made at most once per minute,
+/// timers that dedupe), so a retried record does no harm.
 pub async fn handle_stream(
     rt: &Runtime,
     event: &Event,
     deadline: Option<Instant>,
 ) -> Result<StreamOutcome, String> {
-    let scheduler = rt
-        .scheduler
-        .as_ref()
-        .ok_or("SCHEDULE_GROUP is not set: the schedule function has no scheduler")?;
+    let (outcome, failed) = handle_records(rt, event, deadline).await;
+    match failed {
+        None => Ok(outcome),
+        Some((_, error)) => Err(error),
+    }
+}
+
+/// [`handle_stream`], with the first failed record's sequence number and error.
+pub async fn handle_records(
+    rt: &Runtime,
+    event: &Event,
+    deadline: Option<Instant>,
+) -> (StreamOutcome, Option<(String, String)>) {
+    let mut outcome = StreamOutcome::default();
+    let Some(scheduler) = rt.scheduler.as_ref() else {
+        let first = event.records.first();
+        let sequence = first.map(|r| r.change.sequence_number.clone().unwrap_or_default());
+        let error = "SCHEDULE_GROUP is not set: the schedule function has no scheduler";
+        return (outcome, sequence.map(|s| (s, error.to_string())));
+    };
     let now = rt.clock.now();
     let within = |at: Time| rt.settings.within_horizon(at, now);
-    let mut outcome = StreamOutcome::default();
-    let mut timers: Vec<TimerChange> = Vec::new();
+    // (sequence number of the record, its timer change)
+    let mut timers: Vec<(String, TimerChange)> = Vec::new();
+    let mut failed = None;
     for record in &event.records {
-        match work(record, &within) {
-            Work::Timer(change) => timers.push(change),
+        let sequence = record.change.sequence_number.clone().unwrap_or_default();
+        let done = match work(record, &within) {
+            Work::Timer(change) => {
+                timers.push((sequence.clone(), change));
+                Ok(())
+            }
             Work::FanOut {
                 notification,
                 exists,
                 gen,
-            } => {
-                fanout::start(rt, &notification, exists, &gen).await?;
-                outcome.fanouts_started += 1;
-                if evaluate_threshold(rt, &notification, exists, &gen).await? {
-                    outcome.thresholds_evaluated += 1;
-                }
-            }
+            } => start_fanout(rt, &notification, exists, &gen, &mut outcome).await,
             Work::Job { .. } => {
                 let job = image(&record.change.new_image);
-                match fanout::step(rt, &job, deadline).await? {
-                    Step::Continued { after, entities } => {
-                        outcome.entities_planned += entities;
-                        outcome.fanout_steps.push(format!(
-                            "{}: continues after {after}",
-                            job.ntf.unwrap_or_default()
-                        ));
-                    }
-                    Step::Done { entities } => {
-                        outcome.entities_planned += entities;
-                        outcome
-                            .fanout_steps
-                            .push(format!("{}: done", job.ntf.unwrap_or_default()));
-                    }
-                    Step::Superseded => {}
-                }
+                run_job(rt, job, deadline, &mut outcome).await
             }
-            Work::Nothing => {}
+            Work::Nothing => Ok(()),
+        };
+        if let Err(error) = done {
+            failed = Some((sequence, error));
+            break;
         }
     }
     outcome.timers = timers.len();
     if !timers.is_empty() {
-        scheduler.apply(&timers).await?;
+        let changes: Vec<TimerChange> = timers.iter().map(|(_, c)| c.clone()).collect();
+        if let Err(error) = scheduler.apply(&changes).await {
+            // Which timer failed is not known: retry from the first record that had one.
+            failed = Some((timers[0].0.clone(), error));
+        }
     }
-    Ok(outcome)
+    (outcome, failed)
+}
+
+async fn start_fanout(
+    rt: &Runtime,
+    notification: &lifecycle_core::notification::Notification,
+    exists: bool,
+    gen: &str,
+    outcome: &mut StreamOutcome,
+) -> Result<(), String> {
+    fanout::start(rt, notification, exists, gen).await?;
+    outcome.fanouts_started += 1;
+    if evaluate_threshold(rt, notification, exists, gen).await? {
+        outcome.thresholds_evaluated += 1;
+    }
+    Ok(())
+}
+
+async fn run_job(
+    rt: &Runtime,
+    job: crate::stream::Image,
+    deadline: Option<Instant>,
+    outcome: &mut StreamOutcome,
+) -> Result<(), String> {
+    let name = job.ntf.clone().unwrap_or_default();
+    match fanout::step(rt, &job, deadline).await? {
+        Step::Continued { after, entities } => {
+            outcome.entities_planned += entities;
+            (outcome.fanout_steps).push(format!("{name}: continues after {after}"));
+        }
+        Step::Done { entities } => {
+            outcome.entities_planned += entities;
+            outcome.fanout_steps.push(format!("{name}: done"));
+        }
+        Step::Superseded => {}
+    }
+    Ok(())
 }
 
 /// A threshold notification created with `evaluate_on_create`, or edited:
@@ -109,7 +155,7 @@ async fn evaluate_threshold(
     if created && current.evaluate_on_create != Some(true) {
         return Ok(false);
     }
-    rt.service()
+    rt.service
         .evaluate_everyone(&current)
         .await
         .map_err(|e| e.to_string())?;
@@ -121,126 +167,89 @@ async fn evaluate_threshold(
 pub struct Sweep {
     #[serde(default)]
     pub scheduled_time: Option<String>,
-    /// Re-register everything pending within the horizon (after an incident).
+    /// Make sure every minute with timers within the horizon has its tick
+    /// (after an incident), not only those entering it.
     #[serde(default)]
     pub full: bool,
 }
 
-/// How far back the sweep looks for pending timers that lost their invocation.
-const OVERDUE_LOOKBACK_HOURS: i64 = 48;
+/// What a sweep did.
+#[derive(Debug, Default, Serialize)]
+pub struct SweepOutcome {
+    /// Minutes entering the horizon that have timers, and the ticks made for them.
+    pub minutes: usize,
+    pub ticks_made: usize,
+    /// Past minutes still holding timers overdue by more than `OVERDUE`, re-woken.
+    pub rewoken: usize,
+}
 
-/// The sweep: registers the pending timers entering the horizon (a window
-/// one sweep period wide, overlapping the previous one: registering twice
-/// is harmless) and re-wakes the pending ones overdue by more than five
-/// minutes (a lost invocation, a crashed attempt), through the `due` index.
-pub async fn handle_sweep(rt: &Runtime, sweep: &Sweep) -> Result<usize, String> {
+/// A timer this far past its time has lost its wake-up (a tick or message
+/// that ended in a dead-letter queue, a crash before a claim): its minute
+/// is re-woken. Far above a boundary's drain, so a backlog being worked
+/// through is not queued again.
+const OVERDUE: Duration = Duration::minutes(15);
+
+/// A minute is re-woken at most this often, so a stuck timer costs one
+/// re-read of its minute per period, not a storm.
+const REWAKE_EVERY: Duration = Duration::minutes(30);
+
+/// How far back the sweep looks for overdue timers.
+const OVERDUE_LOOKBACK: Duration = Duration::hours(48);
+
+/// The sweep: makes the ticks of the minutes entering the horizon (a window
+/// three periods wide at its edge, overlapping the previous sweep's: a tick
+/// made twice is a Conflict, harmless), found in the `due` index at a cost
+/// per minute, not per timer; and re-wakes the past minutes still holding
+/// timers overdue by more than 15 minutes, each at most every 30 minutes
+/// (a new generation of its tick). Nothing it does grows with the number of
+/// timers in a minute.
+pub async fn handle_sweep(rt: &Runtime, sweep: &Sweep) -> Result<SweepOutcome, String> {
     let scheduler = rt
         .scheduler
         .as_ref()
         .ok_or("SCHEDULE_GROUP is not set: the schedule function has no scheduler")?;
     let now = rt.clock.now();
     let edge = now + rt.settings.horizon;
+    let near = now + scheduler.config().near;
     let from = if sweep.full {
-        now
+        near
     } else {
-        edge - rt.settings.sweep_period * 2
+        (edge - rt.settings.sweep_period * 2).max(near)
     };
-    let mut due = due_between(rt, from, edge + rt.settings.sweep_period).await?;
-    due.extend(
-        due_between(
-            rt,
-            now - Duration::hours(OVERDUE_LOOKBACK_HOURS),
-            now - Duration::minutes(5),
-        )
-        .await?,
-    );
-    let timers: Vec<TimerChange> = due
-        .into_iter()
-        .map(|(id, at)| TimerChange::Set { id, at })
-        .collect();
-    if !timers.is_empty() {
-        scheduler.apply(&timers).await?;
-    }
-    Ok(timers.len())
-}
-
-fn key_time(time: Time) -> String {
-    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
-/// Pending schedules and deliveries due in [from, to) from the `due` index
-/// (hour buckets x 16 shards, `infra/README.md`): (timer id, due time).
-async fn due_between(rt: &Runtime, from: Time, to: Time) -> Result<Vec<(String, Time)>, String> {
-    let mut buckets = Vec::new();
-    let mut hour = from
-        .duration_trunc(Duration::hours(1))
+    let to = edge + rt.settings.sweep_period;
+    let minutes = rt.store.due_minutes(from, to).await.map_err(|e| e.to_string())?;
+    let mut outcome = SweepOutcome {
+        minutes: minutes.len(),
+        ..SweepOutcome::default()
+    };
+    outcome.ticks_made = scheduler.ensure_ticks(&minutes).await?;
+    let overdue = (rt.store)
+        .due_minutes(now - OVERDUE_LOOKBACK, now - OVERDUE)
+        .await
         .map_err(|e| e.to_string())?;
-    while hour < to {
-        for shard in 0..16u8 {
-            buckets.push(format!("DUE#{}#{shard:x}", hour.format("%Y-%m-%dT%H")));
+    for minute in overdue {
+        if rewake(rt, minute, now).await? {
+            outcome.rewoken += 1;
         }
-        hour += Duration::hours(1);
     }
-    let (low, high) = (key_time(from), key_time(to));
-    let mut found = Vec::new();
-    let mut running = tokio::task::JoinSet::new();
-    for bucket in buckets {
-        while running.len() >= 16 {
-            if let Some(done) = running.join_next().await {
-                found.extend(done.map_err(|e| e.to_string())??);
-            }
-        }
-        let client = rt.store.client().clone();
-        let table = rt.store.table().to_string();
-        let (low, high) = (low.clone(), high.clone());
-        running.spawn(async move { query_bucket(client, table, bucket, low, high).await });
-    }
-    while let Some(done) = running.join_next().await {
-        found.extend(done.map_err(|e| e.to_string())??);
-    }
-    Ok(found)
+    Ok(outcome)
 }
 
-async fn query_bucket(
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-    bucket: String,
-    low: String,
-    high: String,
-) -> Result<Vec<(String, Time)>, String> {
-    let mut found = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .query()
-            .table_name(&table)
-            .index_name("due")
-            .key_condition_expression("g2pk = :pk AND g2sk BETWEEN :low AND :high")
-            .expression_attribute_values(":pk", AttributeValue::S(bucket.clone()))
-            .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-            .expression_attribute_values(":high", AttributeValue::S(format!("{high}#")))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| format!("querying the due index: {e:?}"))?;
-        for item in page.items() {
-            let Some(AttributeValue::S(sort)) = item.get("g2sk") else {
-                continue;
-            };
-            if let Some((at, id)) = sort.split_once('#') {
-                if let Some(at) = parse_time(at) {
-                    if key_time(at) < high {
-                        found.push((id.to_string(), at));
-                    }
-                }
-            }
-        }
-        match page.last_evaluated_key() {
-            Some(key) => start = Some(key.clone()),
-            None => break,
-        }
+/// Re-wakes a past minute: the next generation of its tick, on the timer
+/// queue, unless one was taken within `REWAKE_EVERY`. Generation n is taken
+/// no earlier than n periods after the minute, so the check needs no clock
+/// of its own in the table.
+async fn rewake(rt: &Runtime, minute: Time, now: Time) -> Result<bool, String> {
+    let periods = ((now - minute).num_seconds() / REWAKE_EVERY.num_seconds()).max(0) as u32;
+    let taken = rt.store.tick_generation(minute).await.map_err(|e| e.to_string())?;
+    let gen = periods.max(1);
+    if taken.is_some_and(|g| g >= gen) {
+        return Ok(false);
     }
-    Ok(found)
+    let work = lifecycle_aws::Work::tick(minute, gen);
+    rt.queue()?.send(&[(work, 0)]).await?;
+    tracing::warn!(minute = %minute, gen, "timers overdue; minute re-woken");
+    Ok(true)
 }
 
 /// Any input of the `schedule` function: a stream batch (`Records`), the
@@ -254,14 +263,22 @@ pub async fn dispatch(
 ) -> Result<serde_json::Value, String> {
     if input.get("Records").is_some() {
         let event: Event = serde_json::from_value(input).map_err(|e| e.to_string())?;
-        let outcome = handle_stream(rt, &event, deadline).await?;
+        let (outcome, failed) = handle_records(rt, &event, deadline).await;
         tracing::info!(?outcome, "stream batch");
-        return Ok(serde_json::json!({"batchItemFailures": []}));
+        let failures = match failed {
+            Some((sequence, error)) => {
+                tracing::warn!(%error, %sequence, "stream record failed; retried from it");
+                vec![serde_json::json!({"itemIdentifier": sequence})]
+            }
+            None => Vec::new(),
+        };
+        return Ok(serde_json::json!({"batchItemFailures": failures}));
     }
     if let Some(sweep) = input.get("sweep") {
         let sweep: Sweep = serde_json::from_value(sweep.clone()).unwrap_or_default();
-        let registered = handle_sweep(rt, &sweep).await?;
-        return Ok(serde_json::json!({"registered": registered}));
+        let outcome = handle_sweep(rt, &sweep).await?;
+        tracing::info!(?outcome, "sweep");
+        return serde_json::to_value(outcome).map_err(|e| e.to_string());
     }
     if let Some(id) = input
         .pointer("/fanout/notification_id")

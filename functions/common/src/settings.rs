@@ -31,8 +31,12 @@ pub struct Settings {
     pub fanout_page: usize,
     pub fanout_pages: usize,
     /// The deliverer holds a timer whose time is at most this far ahead,
-    /// then fires it to the second; a later one goes back to the queue.
+    /// then fires it to the second; a later one goes back to the queue
+    /// (2 s: a held invocation is compute paid for waiting).
     pub hold: Duration,
+    /// How stale the cached notifications and endpoints of an execution
+    /// environment may be (`deliver` and `schedule`; `api` reads them each time).
+    pub config_ttl: std::time::Duration,
     /// `DEFAULT_CATCH_UP` (api): the `catch_up` of notifications that give none.
     pub default_catch_up: Option<lifecycle_core::offset::Offset>,
     /// `EVENT_DEDUPE_DAYS` (api, default 400): how long write event ids are remembered.
@@ -90,9 +94,10 @@ impl Settings {
             timer_queue_url: None,
             fanout_page: 500,
             fanout_pages: 100,
-            hold: Duration::seconds(60),
+            hold: Duration::seconds(2),
             default_catch_up: None,
             event_dedupe_days: 400,
+            config_ttl: std::time::Duration::from_secs(1),
         }
     }
 

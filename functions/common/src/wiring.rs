@@ -1,15 +1,18 @@
-//! Building the core's `Service` over `DynamoStore`, for each function.
+//! What each function builds once per execution environment: the AWS
+//! clients, the store, the timer queue, one HTTP client and one core
+//! `Service` (the Lambda runtime's examples build their clients in `main`,
+//! not per invocation: connections and TLS sessions are reused).
 
 use crate::deferred::DeferredFanOut;
 use crate::near::{NoQueue, SqsTimers};
 use crate::settings::Settings;
 use async_trait::async_trait;
-use lifecycle_aws::{DynamoStore, EventBridgeScheduler, NearTimers};
+use lifecycle_aws::{DynamoStore, EventBridgeScheduler, NearTimers, TimerQueue};
 use lifecycle_core::planner::TimerChange;
-use lifecycle_core::ports::{Scheduler, Store};
+use lifecycle_core::ports::{Scheduler, Sender, Store};
 use lifecycle_core::service::{Config, Service, SEND_TIMEOUT_SECS};
 use lifecycle_core::time::{Clock, SystemClock};
-use lifecycle_local::sender::HttpSender;
+use lifecycle_http::HttpSender;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +21,15 @@ pub struct Runtime {
     pub settings: Settings,
     pub store: Arc<DynamoStore>,
     pub clock: Arc<dyn Clock>,
-    pub sqs: aws_sdk_sqs::Client,
-    /// The timer router (EventBridge Scheduler, SQS for near timers): only
+    /// The SQS timer queue (`TIMER_QUEUE_URL`), if configured.
+    pub queue: Option<TimerQueue>,
+    /// The tick scheduler (EventBridge Scheduler, SQS for near timers): only
     /// the `schedule` function has one.
     pub scheduler: Option<Arc<EventBridgeScheduler>>,
+    /// The core over this store, for `deliver` and `schedule`.
+    pub service: Arc<Service>,
+    /// The core for `api`: notification fan-outs deferred to the stream.
+    pub api_service: Arc<Service>,
 }
 
 /// The scheduler port of `api` and `deliver`: nothing to do, because the
@@ -42,13 +50,20 @@ impl Runtime {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let store = Arc::new(
             DynamoStore::new(dynamodb, settings.table.clone())
+                .with_event_dedupe_days(settings.event_dedupe_days)
+                .with_config_cache(settings.config_ttl),
+        );
+        // `api` answers right after its own writes and reads config rarely:
+        // it reads the partitions every time, from a store of its own.
+        let api_store: Arc<dyn Store> = Arc::new(
+            DynamoStore::new(store.client().clone(), settings.table.clone())
                 .with_event_dedupe_days(settings.event_dedupe_days),
         );
+        let queue = (settings.timer_queue_url.clone()).map(|url| TimerQueue { client: sqs, url });
         let scheduler = settings.scheduler.clone().map(|config| {
-            let near: Arc<dyn NearTimers> = match &settings.timer_queue_url {
-                Some(url) => Arc::new(SqsTimers {
-                    client: sqs.clone(),
-                    queue_url: url.clone(),
+            let near: Arc<dyn NearTimers> = match &queue {
+                Some(queue) => Arc::new(SqsTimers {
+                    queue: queue.clone(),
                     clock: clock.clone(),
                 }),
                 None => Arc::new(NoQueue),
@@ -60,12 +75,33 @@ impl Runtime {
                 clock.clone(),
             ))
         });
+        let sender: Arc<dyn Sender> = Arc::new(HttpSender::with(
+            settings.destinations.clone(),
+            Duration::from_secs(SEND_TIMEOUT_SECS as u64),
+        ));
+        let config = config(&settings);
+        let service = Arc::new(Service::new(
+            store.clone(),
+            Arc::new(StreamTimers),
+            sender.clone(),
+            clock.clone(),
+            config.clone(),
+        ));
+        let api_service = Arc::new(Service::new(
+            Arc::new(DeferredFanOut(api_store)),
+            Arc::new(StreamTimers),
+            sender,
+            clock.clone(),
+            config,
+        ));
         Runtime {
             settings,
             store,
             clock,
-            sqs,
+            queue,
             scheduler,
+            service,
+            api_service,
         }
     }
 
@@ -77,46 +113,22 @@ impl Runtime {
         Ok(Self::new(&sdk, settings, Arc::new(SystemClock)))
     }
 
-    fn config(&self) -> Config {
-        let defaults = Config::default();
-        Config {
-            retry: self.settings.retry.clone(),
-            allow_http: self.settings.allow_http,
-            default_catch_up: (self.settings.default_catch_up.clone())
-                .unwrap_or(defaults.default_catch_up.clone()),
-            ..defaults
-        }
+    /// The timer queue, or the error a handler that needs it answers.
+    pub fn queue(&self) -> Result<&TimerQueue, String> {
+        self.queue
+            .as_ref()
+            .ok_or_else(|| "TIMER_QUEUE_URL is not set".to_string())
     }
+}
 
-    fn sender(&self) -> Arc<HttpSender> {
-        Arc::new(HttpSender::with(
-            self.settings.destinations.clone(),
-            Duration::from_secs(SEND_TIMEOUT_SECS as u64),
-        ))
-    }
-
-    /// The `api` function's service: notification fan-outs deferred to the
-    /// stream, timers left to the stream.
-    pub fn api_service(&self) -> Service {
-        let store: Arc<dyn Store> = self.store.clone();
-        Service::new(
-            Arc::new(DeferredFanOut(store)),
-            Arc::new(StreamTimers),
-            self.sender(),
-            self.clock.clone(),
-            self.config(),
-        )
-    }
-
-    /// The `deliver` (and `schedule`) function's service: timers left to the stream.
-    pub fn service(&self) -> Service {
-        Service::new(
-            self.store.clone(),
-            Arc::new(StreamTimers),
-            self.sender(),
-            self.clock.clone(),
-            self.config(),
-        )
+fn config(settings: &Settings) -> Config {
+    let defaults = Config::default();
+    Config {
+        retry: settings.retry.clone(),
+        allow_http: settings.allow_http,
+        default_catch_up: (settings.default_catch_up.clone())
+            .unwrap_or(defaults.default_catch_up.clone()),
+        ..defaults
     }
 }
 

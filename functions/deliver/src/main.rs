@@ -2,7 +2,8 @@
 //! See functions/README.md.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use lifecycle_functions::{deliver, Runtime};
+use lifecycle_functions::deliver::{self, deadline};
+use lifecycle_functions::Runtime;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -16,7 +17,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let rt = rt.clone();
         async move {
-            deliver::dispatch(rt, event.payload)
+            let deadline = Some(deadline(event.context.deadline));
+            deliver::dispatch(rt, event.payload, deadline)
                 .await
                 .map_err(Error::from)
         }

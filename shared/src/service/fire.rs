@@ -29,17 +29,30 @@ impl Service {
     /// otherwise gets its webhook and one delivery per endpoint. Firing twice
     /// does nothing more. Returns the ids of the deliveries now due.
     pub async fn fire_many(&self, ids: &[String]) -> Result<Vec<String>, ApiError> {
+        Ok(self.fire_batch(ids).await?.deliveries)
+    }
+
+    /// [`Service::fire_many`], also saying which ids the store does not
+    /// know (yet: a store whose reads by id lag its writes).
+    pub async fn fire_batch(&self, ids: &[String]) -> Result<Fired, ApiError> {
         let _changes = self.changes.write().await;
         let now = self.clock.now();
-        let due: Vec<Schedule> = self
-            .store
-            .schedules(ids)
-            .await?
+        let found = self.store.schedules(ids).await?;
+        let known: std::collections::HashSet<&str> = found.iter().map(|s| s.id.as_str()).collect();
+        let unknown: Vec<String> = ids
+            .iter()
+            .filter(|id| !known.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let due: Vec<Schedule> = found
             .into_iter()
             .filter(|s| s.state == ScheduleState::Pending && s.fire_at <= now)
             .collect();
         if due.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Fired {
+                deliveries: Vec::new(),
+                unknown,
+            });
         }
         let mut keys: Vec<EntityKey> = due.iter().map(|s| s.entity.clone()).collect();
         keys.sort();
@@ -80,8 +93,20 @@ impl Service {
             .filter(|d| d.status == DeliveryStatus::Pending)
             .collect();
         self.wake_deliveries(&deliveries, now).await;
-        Ok(deliveries.into_iter().map(|d| d.id).collect())
+        Ok(Fired {
+            deliveries: deliveries.into_iter().map(|d| d.id).collect(),
+            unknown,
+        })
     }
+}
+
+/// What a batch of fires came to.
+#[derive(Debug, Default)]
+pub struct Fired {
+    /// The deliveries now due, to attempt.
+    pub deliveries: Vec<String>,
+    /// Ids the store had no schedule for.
+    pub unknown: Vec<String>,
 }
 
 /// What firing one due schedule comes to.

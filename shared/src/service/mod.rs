@@ -10,6 +10,7 @@ mod notifications;
 mod signals;
 mod views;
 
+pub use fire::Fired;
 pub use ingest::WriteResult;
 pub use signals::period_key;
 

@@ -1,4 +1,8 @@
-//! Sends signed webhooks with reqwest: 15 s timeout, no redirects followed.
+//! The HTTP sender both runtimes use (the `Sender` port on reqwest): signed
+//! webhooks with a 15 s timeout, no redirects followed, destinations
+//! checked against the policy in the DNS resolver (so rebinding cannot
+//! reach an internal address). A crate of its own so that the Lambda
+//! functions build without the local runtime and its SQLite.
 
 use async_trait::async_trait;
 use lifecycle_core::destination::DestinationPolicy;

@@ -1,0 +1,1 @@
+//! The aws-storm benchmark (see `scripts/aws-storm`).

@@ -1,0 +1,1561 @@
+//! The projection of a month-boundary storm measured on moto (a few thousand contracts) to
+//! 1,000,000 and 10,000,000 contracts: how long the boundary takes to drain and which bound sets
+//! that, the p99 lag, the live schedules, the monthly Lambda GB-s and cost, and the quota raises.
+//!
+//! Quantities measured per moment scale linearly with the moments; per-minute quantities (ticks)
+//! do not. Every step is kept as a [`Term`] with its formula and the numbers put into it, so the
+//! result can be redone by hand. The drain is the largest of independent lower bounds, so it is
+//! itself optimistic where two bounds bind at once.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::facts::{group_thousands, Facts};
+
+/// The deployment sizes [`project_all`] projects to.
+pub const SIZES: [u64; 2] = [1_000_000, 10_000_000];
+
+/// DynamoDB, CloudWatch and the free tiers count in binary gigabytes.
+const GB: f64 = 1_073_741_824.0;
+const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
+
+/// What the storm benchmark measures on moto, for the boundary phase unless a field says otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// N measured on moto (e.g. 2,000 or 20,000).
+    pub contracts: u64,
+    /// Moments due at the boundary instant.
+    pub moments_at_boundary: u64,
+    /// Distinct webhooks that reached the receiver for them.
+    pub delivered: u64,
+    /// Endpoints each moment is delivered to (1 in the workload).
+    pub endpoints: u64,
+    /// `"dynamodb.TransactWriteItems"` -> count, during the boundary phase only.
+    pub calls: BTreeMap<String, u64>,
+    /// DynamoDB write request units of the boundary phase, estimated from request sizes (base table
+    /// and GSI writes, transactions doubled).
+    pub write_units: f64,
+    /// DynamoDB read request units of the boundary phase.
+    pub read_units: f64,
+    /// The single partition key (base or GSI) with the most writes during the boundary.
+    pub hottest_partition: Hottest,
+    /// Invocations of the deliver handler during the boundary (ticks, shard pages, SQS batches).
+    pub deliver_invocations: u64,
+    /// Ticks the boundary used (1 for an aligned boundary).
+    pub distinct_fire_minutes: u64,
+    /// Most EventBridge schedules alive at once in the run.
+    pub schedules_alive_max: u64,
+    /// All moments a contract has in an average month (about 4 from segments plus the yearly contract
+    /// moments / 12).
+    pub moments_per_contract_per_month: f64,
+    /// DynamoDB bytes per contract at rest before the boundary (items incl. GSI copies).
+    pub stored_bytes_per_contract: f64,
+    /// Bytes a fired moment adds (message, delivery, attempt, index entries).
+    pub stored_bytes_per_moment: f64,
+    /// CloudWatch log bytes the functions write per moment.
+    pub log_bytes_per_moment: f64,
+    /// The registration horizon (P14D = 20,160): ticks exist only for minutes within it.
+    pub horizon_minutes: u64,
+}
+
+/// The partition key that took the most writes during the boundary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hottest {
+    pub key_class: String,
+    pub writes: u64,
+    pub reads: u64,
+    pub share_of_reads: f64,
+    pub share_of_writes: f64,
+}
+
+/// The measured storm projected to one deployment size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    pub contracts: u64,
+    pub moments_at_boundary: u64,
+    pub drain_s: f64,
+    pub p99_lag_s: f64,
+    /// Which bound sets `drain_s`, in words.
+    pub bounded_by: String,
+    pub live_schedules_max: u64,
+    pub lambda_gb_s_per_month: f64,
+    pub cost_usd_per_month: f64,
+    /// One line each: quota, default, value needed, why, source URL.
+    pub quota_raises: Vec<String>,
+    /// Every term of the arithmetic, in order.
+    pub terms: Vec<Term>,
+}
+
+/// One step of the arithmetic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Term {
+    pub name: String,
+    pub formula: String,
+    pub value: f64,
+    pub unit: String,
+}
+
+impl Projection {
+    /// The term of that name, if the projection computed one.
+    pub fn term(&self, name: &str) -> Option<&Term> {
+        self.terms.iter().find(|t| t.name == name)
+    }
+}
+
+/// The measured storm projected to every size of [`SIZES`].
+pub fn project_all(measured: &Measured, facts: &Facts) -> Vec<Projection> {
+    SIZES
+        .iter()
+        .map(|&contracts| project(measured, contracts, facts))
+        .collect()
+}
+
+#[derive(Default)]
+struct Calc {
+    terms: Vec<Term>,
+}
+
+impl Calc {
+    fn t(&mut self, name: &str, formula: String, value: f64, unit: &str) -> f64 {
+        self.terms.push(Term {
+            name: name.to_string(),
+            formula,
+            value,
+            unit: unit.to_string(),
+        });
+        value
+    }
+}
+
+struct Bound {
+    term: &'static str,
+    label: String,
+    t100: f64,
+    t99: f64,
+}
+
+/// Calls of the boundary phase summed by what they cost in time and money.
+#[derive(Default)]
+struct CallClasses {
+    dynamodb: u64,
+    sqs: u64,
+    sqs_sends: u64,
+    scheduler: u64,
+    secrets: u64,
+    other: u64,
+    has_receive: bool,
+}
+
+fn classify(calls: &BTreeMap<String, u64>) -> CallClasses {
+    let mut c = CallClasses::default();
+    for (op, &n) in calls {
+        let (service, operation) = op.split_once('.').unwrap_or((op.as_str(), ""));
+        match service.to_ascii_lowercase().as_str() {
+            "dynamodb" => c.dynamodb += n,
+            "sqs" => {
+                c.sqs += n;
+                if operation.starts_with("SendMessage") {
+                    c.sqs_sends += n;
+                }
+                if operation == "ReceiveMessage" {
+                    c.has_receive = true;
+                }
+            }
+            "scheduler" => c.scheduler += n,
+            "secretsmanager" => {
+                c.secrets += n;
+                c.other += n;
+            }
+            _ => c.other += n,
+        }
+    }
+    c
+}
+
+/// Moments per timer batch if every shard packs its timers `timers` to a message and the event
+/// source hands over `batch` messages at a time; all of a boundary's moments share one second.
+fn design_fill(moments: f64, shards: f64, timers: f64, batch: f64) -> f64 {
+    if moments <= 0.0 || shards <= 0.0 || timers <= 0.0 || batch <= 0.0 {
+        return 0.0;
+    }
+    let nonempty = shards.min(moments.ceil());
+    let messages = nonempty * (moments / nonempty / timers).ceil();
+    moments / (messages / batch).ceil()
+}
+
+/// Seconds until `work` invocation-seconds are served by a concurrency that starts at `start`, grows
+/// by `rate` per second and stops at `cap`.
+fn ramp_time(work: f64, start: f64, rate: f64, cap: f64) -> f64 {
+    if work <= 0.0 {
+        return 0.0;
+    }
+    if cap <= 0.0 {
+        return f64::INFINITY;
+    }
+    let start = start.clamp(0.0, cap);
+    if rate <= 0.0 || start >= cap {
+        return if start > 0.0 { work / start } else { f64::INFINITY };
+    }
+    let to_cap = (cap - start) / rate;
+    let served_by_cap = (start + cap) / 2.0 * to_cap;
+    if work <= served_by_cap {
+        (-start + (start * start + 2.0 * rate * work).sqrt()) / rate
+    } else {
+        to_cap + (work - served_by_cap) / cap
+    }
+}
+
+/// A number for a formula: grouped when large, three significant digits when small.
+pub(crate) fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    if x == 0.0 {
+        return "0".to_string();
+    }
+    let a = x.abs();
+    if a >= 999.5 {
+        return group_thousands(x.round() as i64);
+    }
+    let s = if a >= 100.0 {
+        format!("{x:.0}")
+    } else if a >= 10.0 {
+        format!("{x:.1}")
+    } else if a >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        let decimals = ((-a.log10()).floor() as usize + 3).min(12);
+        format!("{x:.decimals$}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+fn int(n: u64) -> String {
+    group_thousands(n as i64)
+}
+
+/// The measured storm projected to `contracts` contracts.
+pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection {
+    let f = facts;
+    let mut c = Calc::default();
+    // A measurement of nothing must still give finite numbers, not NaN.
+    let n0 = measured.contracts.max(1) as f64;
+    let m0 = measured.moments_at_boundary.max(1) as f64;
+    let n = contracts as f64;
+
+    // The boundary at the projected size.
+    let per_contract = c.t(
+        "moments_per_contract",
+        format!(
+            "moments_at_boundary / contracts (measured) = {} / {}",
+            int(measured.moments_at_boundary),
+            int(measured.contracts)
+        ),
+        m0 / n0,
+        "moments/contract",
+    );
+    let m = c.t(
+        "M",
+        format!(
+            "moments_per_contract × contracts = {} × {}",
+            num(per_contract),
+            int(contracts)
+        ),
+        per_contract * n,
+        "moments",
+    );
+    let wru_pm = c.t(
+        "wru_per_moment",
+        format!(
+            "write_units / moments (measured) = {} / {}",
+            num(measured.write_units),
+            num(m0)
+        ),
+        measured.write_units / m0,
+        "WRU/moment",
+    );
+    let wru = c.t(
+        "WRU",
+        format!("wru_per_moment × M = {} × {}", num(wru_pm), num(m)),
+        wru_pm * m,
+        "WRU",
+    );
+    let rru_pm = c.t(
+        "rru_per_moment",
+        format!(
+            "read_units / moments (measured) = {} / {}",
+            num(measured.read_units),
+            num(m0)
+        ),
+        measured.read_units / m0,
+        "RRU/moment",
+    );
+    let rru = c.t(
+        "RRU",
+        format!("rru_per_moment × M = {} × {}", num(rru_pm), num(m)),
+        rru_pm * m,
+        "RRU",
+    );
+    let hot = &measured.hottest_partition;
+    let hot_w_pm = c.t(
+        "hot_writes_per_moment",
+        format!(
+            "writes to the hottest key ({}) / moments = {} / {}",
+            hot.key_class,
+            int(hot.writes),
+            num(m0)
+        ),
+        hot.writes as f64 / m0,
+        "writes/moment",
+    );
+    let hot_r_pm = c.t(
+        "hot_reads_per_moment",
+        format!(
+            "reads of the hottest key / moments = {} / {}",
+            int(hot.reads),
+            num(m0)
+        ),
+        hot.reads as f64 / m0,
+        "reads/moment",
+    );
+
+    // One moment's time inside an invocation: its DynamoDB calls in sequence, then the send.
+    let calls = classify(&measured.calls);
+    let ddb_pm = c.t(
+        "dynamodb_calls_per_moment",
+        format!("Σ dynamodb.* calls / moments = {} / {}", int(calls.dynamodb), num(m0)),
+        calls.dynamodb as f64 / m0,
+        "calls/moment",
+    );
+    let aws_pm = c.t(
+        "other_aws_calls_per_moment",
+        format!(
+            "Σ sqs.* and other non-Scheduler calls / moments = ({} + {}) / {}",
+            int(calls.sqs),
+            int(calls.other),
+            num(m0)
+        ),
+        (calls.sqs + calls.other) as f64 / m0,
+        "calls/moment",
+    );
+    let sends_pm = c.t(
+        "sends_per_moment",
+        format!(
+            "delivered / moments = {} / {} (endpoints per moment: {})",
+            int(measured.delivered),
+            num(m0),
+            int(measured.endpoints)
+        ),
+        measured.delivered as f64 / m0,
+        "webhooks/moment",
+    );
+    let pipeline = c.t(
+        "moment_pipeline_s",
+        format!(
+            "dynamodb_calls_per_moment × dynamodb_call_s + other_aws_calls_per_moment × sqs_call_s + \
+             sends_per_moment × webhook_s = {} × {} + {} × {} + {} × {}",
+            num(ddb_pm),
+            num(f.dynamodb_call_s.value),
+            num(aws_pm),
+            num(f.sqs_call_s.value),
+            num(sends_pm),
+            num(f.webhook_s.value)
+        ),
+        ddb_pm * f.dynamodb_call_s.value
+            + aws_pm * f.sqs_call_s.value
+            + sends_pm * f.webhook_s.value,
+        "s",
+    );
+
+    // Timer batches: separate the fixed per-tick invocations, then carry the measured fill of the
+    // batches over to the projected size, where the messages are fuller.
+    let fixed_per_tick = c.t(
+        "fixed_invocations_per_tick",
+        format!(
+            "1 tick + shard_invocations_per_tick = 1 + {}",
+            num(f.shard_invocations_per_tick.value)
+        ),
+        1.0 + f.shard_invocations_per_tick.value,
+        "invocations/tick",
+    );
+    let ticks0 = measured.distinct_fire_minutes as f64;
+    let batches0 = c.t(
+        "timer_batches_measured",
+        format!(
+            "max(0, deliver_invocations − distinct_fire_minutes × fixed_invocations_per_tick) = \
+             max(0, {} − {} × {})",
+            int(measured.deliver_invocations),
+            num(ticks0),
+            num(fixed_per_tick)
+        ),
+        (measured.deliver_invocations as f64 - ticks0 * fixed_per_tick).max(0.0),
+        "invocations",
+    );
+    let shards = f.due_shards.value;
+    let timers = f.timers_per_message.value;
+    let batch = f.messages_per_batch.value;
+    let fill0 = c.t(
+        "design_fill_measured",
+        format!(
+            "moments / ceil(messages / messages_per_batch), messages = min(due_shards, moments) × \
+             ceil(moments per shard / timers_per_message), at the measured {} moments, {} shards, \
+             {} timers, {} messages",
+            num(m0),
+            num(shards),
+            num(timers),
+            num(batch)
+        ),
+        design_fill(m0, shards, timers, batch),
+        "moments/invocation",
+    );
+    let k0 = if batches0 > 0.0 {
+        c.t(
+            "moments_per_batch_measured",
+            format!(
+                "moments / timer_batches_measured = {} / {}",
+                num(m0),
+                num(batches0)
+            ),
+            m0 / batches0,
+            "moments/invocation",
+        )
+    } else {
+        c.t(
+            "moments_per_batch_measured",
+            "no timer batches left after the fixed per-tick invocations: taken as design_fill_measured"
+                .to_string(),
+            fill0,
+            "moments/invocation",
+        )
+    };
+    let efficiency = c.t(
+        "fill_efficiency",
+        format!(
+            "min(1, moments_per_batch_measured / design_fill_measured) = min(1, {} / {})",
+            num(k0),
+            num(fill0)
+        ),
+        if fill0 > 0.0 { (k0 / fill0).min(1.0) } else { 1.0 },
+        "ratio",
+    );
+    let fill = c.t(
+        "design_fill",
+        format!(
+            "design_fill at M = {} moments ({} per shard)",
+            num(m),
+            num(m / shards.max(1.0))
+        ),
+        design_fill(m, shards, timers, batch),
+        "moments/invocation",
+    );
+    let k = c.t(
+        "moments_per_batch_invocation",
+        format!(
+            "max(1, design_fill × fill_efficiency) = max(1, {} × {})",
+            num(fill),
+            num(efficiency)
+        ),
+        (fill * efficiency).max(1.0),
+        "moments/invocation",
+    );
+    let batches = c.t(
+        "timer_batch_invocations",
+        format!("M / moments_per_batch_invocation = {} / {}", num(m), num(k)),
+        m / k,
+        "invocations",
+    );
+    let in_flight = f.sends_in_flight.value.max(1.0);
+    let work = c.t(
+        "batch_work_s",
+        format!(
+            "max(1, moments_per_batch_invocation / sends_in_flight) × moment_pipeline_s = \
+             max(1, {} / {}) × {}",
+            num(k),
+            num(in_flight),
+            num(pipeline)
+        ),
+        (k / in_flight).max(1.0) * pipeline,
+        "s",
+    );
+    let hold = f.hold_s.value;
+    let billed = c.t(
+        "batch_invocation_s",
+        format!("hold_s + batch_work_s = {} + {}", num(hold), num(work)),
+        hold + work,
+        "s",
+    );
+    let w = c.t(
+        "boundary_invocation_s",
+        format!(
+            "timer_batch_invocations × batch_work_s = {} × {}",
+            num(batches),
+            num(work)
+        ),
+        batches * work,
+        "invocation-s",
+    );
+
+    // The bounds on the drain, each a lower bound on its own.
+    let mut bounds: Vec<Bound> = Vec::new();
+    let b = c.t(
+        "bound_0_invocation",
+        "batch_work_s: the last moment of a batch waits for the moments before it".to_string(),
+        work,
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_0_invocation",
+        label: format!(
+            "one timer batch's own duration ({} moments, {} in flight)",
+            num(k),
+            num(in_flight)
+        ),
+        t100: b,
+        t99: b,
+    });
+    let wq = f.ddb_table_write_quota.value;
+    let b = c.t(
+        "bound_1_table_writes",
+        format!(
+            "WRU / ddb_table_write_quota = {} / {} (WarmThroughput set to the quota)",
+            num(wru),
+            num(wq)
+        ),
+        wru / wq,
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_1_table_writes",
+        label: format!(
+            "DynamoDB table write throughput ({} WRU at {} WRU/s per table)",
+            num(wru),
+            num(wq)
+        ),
+        t100: b,
+        t99: 0.99 * b,
+    });
+    let rq = f.ddb_table_read_quota.value;
+    let b = c.t(
+        "bound_2_table_reads",
+        format!("RRU / ddb_table_read_quota = {} / {}", num(rru), num(rq)),
+        rru / rq,
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_2_table_reads",
+        label: format!(
+            "DynamoDB table read throughput ({} RRU at {} RRU/s per table)",
+            num(rru),
+            num(rq)
+        ),
+        t100: b,
+        t99: 0.99 * b,
+    });
+    let pw = f.ddb_partition_writes.value;
+    let pr = f.ddb_partition_reads.value;
+    let hot_w = c.t(
+        "hot_partition_writes_s",
+        format!(
+            "hot_writes_per_moment × M / ddb_partition_writes = {} × {} / {}",
+            num(hot_w_pm),
+            num(m),
+            num(pw)
+        ),
+        hot_w_pm * m / pw,
+        "s",
+    );
+    let hot_r = c.t(
+        "hot_partition_reads_s",
+        format!(
+            "hot_reads_per_moment × M / ddb_partition_reads = {} × {} / {}",
+            num(hot_r_pm),
+            num(m),
+            num(pr)
+        ),
+        hot_r_pm * m / pr,
+        "s",
+    );
+    let b = c.t(
+        "bound_3_hot_partition",
+        format!(
+            "max(hot_partition_writes_s, hot_partition_reads_s) = max({}, {})",
+            num(hot_w),
+            num(hot_r)
+        ),
+        hot_w.max(hot_r),
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_3_hot_partition",
+        label: if hot_w >= hot_r {
+            format!(
+                "hottest partition ({}: {} writes at {} WCU/s, a hard limit)",
+                hot.key_class,
+                num(hot_w_pm * m),
+                num(pw)
+            )
+        } else {
+            format!(
+                "hottest partition ({}: {} reads at {} RCU/s, a hard limit)",
+                hot.key_class,
+                num(hot_r_pm * m),
+                num(pr)
+            )
+        },
+        t100: b,
+        t99: 0.99 * b,
+    });
+    let cap = c.t(
+        "concurrency_cap",
+        format!(
+            "min(lambda_concurrency, esm_max_concurrency) = min({}, {})",
+            num(f.lambda_concurrency.value),
+            num(f.esm_max_concurrency.value)
+        ),
+        f.lambda_concurrency.value.min(f.esm_max_concurrency.value),
+        "concurrent invocations",
+    );
+    let b = c.t(
+        "bound_4_concurrency",
+        format!(
+            "boundary_invocation_s / concurrency_cap = {} / {}",
+            num(w),
+            num(cap)
+        ),
+        w / cap,
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_4_concurrency",
+        label: format!(
+            "Lambda concurrency ({} invocation-s over {} concurrent)",
+            num(w),
+            num(cap)
+        ),
+        t100: b,
+        t99: 0.99 * b,
+    });
+    let esm_start = f.esm_initial_concurrency.value;
+    let esm_rate = f.esm_scale_rate.value / 60.0;
+    let b = c.t(
+        "bound_5_esm_ramp",
+        format!(
+            "T with ∫₀ᵀ min(concurrency_cap, {} + {} t) dt = boundary_invocation_s = {} (standard \
+             mode: 5 concurrent, +300 a minute)",
+            num(esm_start),
+            num(esm_rate),
+            num(w)
+        ),
+        ramp_time(w, esm_start, esm_rate, cap),
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_5_esm_ramp",
+        label: format!(
+            "SQS event source scale-up ({} concurrent, +{} a minute, to {})",
+            num(esm_start),
+            num(f.esm_scale_rate.value),
+            num(cap)
+        ),
+        t100: b,
+        t99: ramp_time(0.99 * w, esm_start, esm_rate, cap),
+    });
+    let burst = f.lambda_scaling_burst.value;
+    let rate = f.lambda_scaling_rate.value;
+    let b = c.t(
+        "bound_6_lambda_scaling",
+        format!(
+            "T with ∫₀ᵀ min(concurrency_cap, {} + {} t) dt = boundary_invocation_s = {}",
+            num(burst),
+            num(rate),
+            num(w)
+        ),
+        ramp_time(w, burst, rate, cap),
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_6_lambda_scaling",
+        label: format!(
+            "Lambda function scaling ({} environments at once, then {}/s)",
+            num(burst),
+            num(rate)
+        ),
+        t100: b,
+        t99: ramp_time(0.99 * w, burst, rate, cap),
+    });
+    let sr = f.scheduler_invocation_rate.value;
+    let b = c.t(
+        "bound_7_scheduler",
+        format!(
+            "distinct_fire_minutes / scheduler_invocation_rate = {} / {} (ticks do not grow with \
+             contracts)",
+            num(ticks0),
+            num(sr)
+        ),
+        ticks0 / sr,
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_7_scheduler",
+        label: format!("EventBridge Scheduler invocation throttle ({} ticks at {}/s)", num(ticks0), num(sr)),
+        t100: b,
+        t99: 0.99 * b,
+    });
+    let sends_per_shard = c.t(
+        "shard_send_s",
+        format!(
+            "sqs.SendMessage* calls per moment × M / due_shards × sqs_call_s = {} / {} × {} / {} × {}",
+            int(calls.sqs_sends),
+            num(m0),
+            num(m),
+            num(shards),
+            num(f.sqs_call_s.value)
+        ),
+        calls.sqs_sends as f64 / m0 * m / shards.max(1.0) * f.sqs_call_s.value,
+        "s",
+    );
+    let lead = f.tick_lead_s.value;
+    let b = c.t(
+        "bound_8_tick_lead",
+        format!(
+            "max(0, shard_send_s − tick_lead_s) = max(0, {} − {}): a shard still queueing timers \
+             after its minute makes them late",
+            num(sends_per_shard),
+            num(lead)
+        ),
+        (sends_per_shard - lead).max(0.0),
+        "s",
+    );
+    bounds.push(Bound {
+        term: "bound_8_tick_lead",
+        label: format!(
+            "tick lead (each shard's SQS sends take {} s of the {} s before the minute)",
+            num(sends_per_shard),
+            num(lead)
+        ),
+        t100: b,
+        t99: b,
+    });
+
+    let binding = bounds
+        .iter()
+        .fold(&bounds[0], |best, b| if b.t100 > best.t100 { b } else { best });
+    let drain = c.t(
+        "drain_s",
+        format!(
+            "max(bound_0 … bound_8) = {} ({})",
+            binding.term,
+            num(binding.t100)
+        ),
+        binding.t100,
+        "s",
+    );
+    let t99 = c.t(
+        "drain_99_s",
+        "max over the bounds of the time to serve 99 % of the work: 0.99 × a rate bound, the ramp \
+         solved for 0.99 of the invocation-seconds, the per-invocation and tick-lead bounds unchanged"
+            .to_string(),
+        bounds.iter().map(|b| b.t99).fold(0.0, f64::max),
+        "s",
+    );
+    let p99 = c.t(
+        "p99_lag_s",
+        format!(
+            "drain_99_s + hold_s = {} + {}: a moment no bound delays still fires up to the hold \
+             after its second (timers become visible up to ~2 s early, the event source polls and \
+             the invocation holds to the second)",
+            num(t99),
+            num(hold)
+        ),
+        t99 + hold,
+        "s",
+    );
+
+    // Live schedules: one tick per distinct minute with moments, never beyond the horizon.
+    let live = measured.horizon_minutes.max(measured.schedules_alive_max);
+    c.t(
+        "live_schedules_max",
+        format!(
+            "max(horizon_minutes, schedules_alive_max measured) = max({}, {}): at most one tick per \
+             minute within the horizon, whatever the number of contracts",
+            int(measured.horizon_minutes),
+            int(measured.schedules_alive_max)
+        ),
+        live as f64,
+        "schedules",
+    );
+    c.t(
+        "schedules_quota_share",
+        format!(
+            "live_schedules_max / scheduler_schedules_quota = {} / {}",
+            int(live),
+            num(f.scheduler_schedules_quota.value)
+        ),
+        live as f64 / f.scheduler_schedules_quota.value,
+        "ratio",
+    );
+
+    // The month.
+    let mm = c.t(
+        "moments_per_month",
+        format!(
+            "moments_per_contract_per_month × contracts = {} × {}",
+            num(measured.moments_per_contract_per_month),
+            int(contracts)
+        ),
+        measured.moments_per_contract_per_month * n,
+        "moments",
+    );
+    let ticks_month = c.t(
+        "ticks_per_month",
+        format!(
+            "minutes_per_month = {} (worst case: a tick every minute)",
+            num(f.minutes_per_month.value)
+        ),
+        f.minutes_per_month.value,
+        "ticks",
+    );
+    let wru_month = c.t(
+        "wru_per_month",
+        format!("wru_per_moment × moments_per_month = {} × {}", num(wru_pm), num(mm)),
+        wru_pm * mm,
+        "WRU",
+    );
+    let mut costs: Vec<(String, f64)> = Vec::new();
+    let mut cost = |c: &mut Calc, name: &str, formula: String, value: f64| {
+        c.t(name, formula, value, "USD/month");
+        costs.push((name.to_string(), value));
+    };
+    cost(
+        &mut c,
+        "cost_dynamodb_writes",
+        format!(
+            "wru_per_month / 10⁶ × ddb_write_price = {} / 10⁶ × {}",
+            num(wru_month),
+            num(f.ddb_write_price.value)
+        ),
+        wru_month / 1e6 * f.ddb_write_price.value,
+    );
+    let rru_month = c.t(
+        "rru_per_month",
+        format!("rru_per_moment × moments_per_month = {} × {}", num(rru_pm), num(mm)),
+        rru_pm * mm,
+        "RRU",
+    );
+    cost(
+        &mut c,
+        "cost_dynamodb_reads",
+        format!(
+            "rru_per_month / 10⁶ × ddb_read_price = {} / 10⁶ × {}",
+            num(rru_month),
+            num(f.ddb_read_price.value)
+        ),
+        rru_month / 1e6 * f.ddb_read_price.value,
+    );
+    let retained = c.t(
+        "retained_moments",
+        format!(
+            "moments_per_month × retention_days / {} days = {} × {} / {}",
+            num(DAYS_PER_MONTH),
+            num(mm),
+            num(f.retention_days.value),
+            num(DAYS_PER_MONTH)
+        ),
+        mm * f.retention_days.value / DAYS_PER_MONTH,
+        "moments",
+    );
+    let stored_gb = c.t(
+        "stored_gb",
+        format!(
+            "(stored_bytes_per_contract × contracts + stored_bytes_per_moment × retained_moments) / \
+             2³⁰ = ({} × {} + {} × {}) / 2³⁰",
+            num(measured.stored_bytes_per_contract),
+            int(contracts),
+            num(measured.stored_bytes_per_moment),
+            num(retained)
+        ),
+        (measured.stored_bytes_per_contract * n + measured.stored_bytes_per_moment * retained) / GB,
+        "GB",
+    );
+    cost(
+        &mut c,
+        "cost_dynamodb_storage",
+        format!(
+            "max(0, stored_gb − ddb_storage_free_gb) × ddb_storage_price = max(0, {} − {}) × {}",
+            num(stored_gb),
+            num(f.ddb_storage_free_gb.value),
+            num(f.ddb_storage_price.value)
+        ),
+        (stored_gb - f.ddb_storage_free_gb.value).max(0.0) * f.ddb_storage_price.value,
+    );
+    cost(
+        &mut c,
+        "cost_dynamodb_pitr",
+        format!(
+            "stored_gb × ddb_pitr_price = {} × {}",
+            num(stored_gb),
+            num(f.ddb_pitr_price.value)
+        ),
+        stored_gb * f.ddb_pitr_price.value,
+    );
+    let invocations = c.t(
+        "invocations_per_month",
+        format!(
+            "moments_per_month / moments_per_batch_invocation + ticks_per_month × \
+             fixed_invocations_per_tick = {} / {} + {} × {}",
+            num(mm),
+            num(k),
+            num(ticks_month),
+            num(fixed_per_tick)
+        ),
+        mm / k + ticks_month * fixed_per_tick,
+        "invocations",
+    );
+    cost(
+        &mut c,
+        "cost_lambda_requests",
+        format!(
+            "max(0, invocations_per_month − lambda_free_requests) / 10⁶ × lambda_request_price = \
+             max(0, {} − {}) / 10⁶ × {}",
+            num(invocations),
+            num(f.lambda_free_requests.value),
+            num(f.lambda_request_price.value)
+        ),
+        (invocations - f.lambda_free_requests.value).max(0.0) / 1e6 * f.lambda_request_price.value,
+    );
+    let fixed_s = c.t(
+        "fixed_invocation_s",
+        format!(
+            "dynamodb_call_s + sqs_call_s = {} + {} (a tick or shard invocation's calls are already \
+             in the per-moment pipeline)",
+            num(f.dynamodb_call_s.value),
+            num(f.sqs_call_s.value)
+        ),
+        f.dynamodb_call_s.value + f.sqs_call_s.value,
+        "s",
+    );
+    let mem = f.lambda_memory_gb.value;
+    let gb_s = c.t(
+        "lambda_gb_s_per_month",
+        format!(
+            "(moments_per_month / moments_per_batch_invocation × batch_invocation_s + ticks_per_month \
+             × fixed_invocations_per_tick × fixed_invocation_s) × lambda_memory_gb = ({} / {} × {} + \
+             {} × {} × {}) × {}",
+            num(mm),
+            num(k),
+            num(billed),
+            num(ticks_month),
+            num(fixed_per_tick),
+            num(fixed_s),
+            num(mem)
+        ),
+        (mm / k * billed + ticks_month * fixed_per_tick * fixed_s) * mem,
+        "GB-s",
+    );
+    cost(
+        &mut c,
+        "cost_lambda_compute",
+        format!(
+            "max(0, lambda_gb_s_per_month − lambda_free_gb_s) × lambda_gb_s_price = max(0, {} − {}) \
+             × {}",
+            num(gb_s),
+            num(f.lambda_free_gb_s.value),
+            f.lambda_gb_s_price.value
+        ),
+        (gb_s - f.lambda_free_gb_s.value).max(0.0) * f.lambda_gb_s_price.value,
+    );
+    let esm_requests = if calls.has_receive {
+        0.0
+    } else {
+        f.esm_requests_per_batch.value
+    };
+    let sqs_requests = c.t(
+        "sqs_requests_per_month",
+        format!(
+            "Σ sqs.* calls per moment × moments_per_month + esm_requests_per_batch × moments_per_month \
+             / moments_per_batch_invocation = {} / {} × {} + {} × {} / {} (one 64 KB chunk each; the \
+             event source's requests counted only if moto saw no sqs.ReceiveMessage)",
+            int(calls.sqs),
+            num(m0),
+            num(mm),
+            num(esm_requests),
+            num(mm),
+            num(k)
+        ),
+        calls.sqs as f64 / m0 * mm + esm_requests * mm / k,
+        "requests",
+    );
+    cost(
+        &mut c,
+        "cost_sqs",
+        format!(
+            "max(0, sqs_requests_per_month − sqs_free_requests) / 10⁶ × sqs_request_price = \
+             max(0, {} − {}) / 10⁶ × {}",
+            num(sqs_requests),
+            num(f.sqs_free_requests.value),
+            num(f.sqs_request_price.value)
+        ),
+        (sqs_requests - f.sqs_free_requests.value).max(0.0) / 1e6 * f.sqs_request_price.value,
+    );
+    cost(
+        &mut c,
+        "cost_scheduler",
+        format!(
+            "max(0, ticks_per_month − scheduler_free_invocations) / 10⁶ × scheduler_invocation_price \
+             = max(0, {} − {}) / 10⁶ × {}",
+            num(ticks_month),
+            num(f.scheduler_free_invocations.value),
+            num(f.scheduler_invocation_price.value)
+        ),
+        (ticks_month - f.scheduler_free_invocations.value).max(0.0) / 1e6
+            * f.scheduler_invocation_price.value,
+    );
+    let logs_gb = c.t(
+        "log_gb_per_month",
+        format!(
+            "log_bytes_per_moment × moments_per_month / 2³⁰ = {} × {} / 2³⁰",
+            num(measured.log_bytes_per_moment),
+            num(mm)
+        ),
+        measured.log_bytes_per_moment * mm / GB,
+        "GB",
+    );
+    cost(
+        &mut c,
+        "cost_cloudwatch_logs",
+        format!(
+            "max(0, log_gb_per_month − logs_free_gb) × logs_ingest_price = max(0, {} − {}) × {}",
+            num(logs_gb),
+            num(f.logs_free_gb.value),
+            num(f.logs_ingest_price.value)
+        ),
+        (logs_gb - f.logs_free_gb.value).max(0.0) * f.logs_ingest_price.value,
+    );
+    let secret_calls = c.t(
+        "secret_calls_per_month",
+        format!(
+            "secretsmanager.* calls per moment × moments_per_month = {} / {} × {}",
+            int(calls.secrets),
+            num(m0),
+            num(mm)
+        ),
+        calls.secrets as f64 / m0 * mm,
+        "calls",
+    );
+    cost(
+        &mut c,
+        "cost_secrets_manager",
+        format!(
+            "secrets × secret_price + secret_calls_per_month / 10⁴ × secret_api_price = {} × {} + {} \
+             / 10⁴ × {}",
+            num(f.secrets.value),
+            num(f.secret_price.value),
+            num(secret_calls),
+            num(f.secret_api_price.value)
+        ),
+        f.secrets.value * f.secret_price.value + secret_calls / 1e4 * f.secret_api_price.value,
+    );
+    cost(
+        &mut c,
+        "cost_api_gateway",
+        format!(
+            "contracts × billing_writes_per_contract / 10⁶ × apigw_http_price = {} × {} / 10⁶ × {}",
+            int(contracts),
+            num(f.billing_writes_per_contract.value),
+            num(f.apigw_http_price.value)
+        ),
+        n * f.billing_writes_per_contract.value / 1e6 * f.apigw_http_price.value,
+    );
+    let total: f64 = costs.iter().map(|(_, v)| v).sum();
+    c.t(
+        "total_cost",
+        format!(
+            "Σ cost_* = {}",
+            costs
+                .iter()
+                .map(|(_, v)| num(*v))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        ),
+        total,
+        "USD/month",
+    );
+
+    let quota_raises = raises(&Raise {
+        f,
+        wru,
+        rru,
+        drain,
+        w,
+        hot_w_pm,
+        hot_r_pm,
+        m,
+        hot,
+        live,
+        bound_esm: bounds[5].t100,
+        bound_lambda: bounds[6].t100,
+        shard_send_s: sends_per_shard,
+    });
+
+    Projection {
+        contracts,
+        moments_at_boundary: m.round() as u64,
+        drain_s: drain,
+        p99_lag_s: p99,
+        bounded_by: binding.label.clone(),
+        live_schedules_max: live,
+        lambda_gb_s_per_month: gb_s,
+        cost_usd_per_month: total,
+        quota_raises,
+        terms: c.terms,
+    }
+}
+
+struct Raise<'a> {
+    f: &'a Facts,
+    wru: f64,
+    rru: f64,
+    drain: f64,
+    w: f64,
+    hot_w_pm: f64,
+    hot_r_pm: f64,
+    m: f64,
+    hot: &'a Hottest,
+    live: u64,
+    bound_esm: f64,
+    bound_lambda: f64,
+    shard_send_s: f64,
+}
+
+fn line(what: &str, default: &str, needed: &str, why: &str, source: &str) -> String {
+    format!("{what}: default {default}, needed {needed}. Why: {why}. Source: {source}")
+}
+
+/// Every default the projection needs raised: for the projected drain to hold at all (warm
+/// throughput), and for a boundary to drain within the target.
+fn raises(r: &Raise) -> Vec<String> {
+    let f = r.f;
+    let target = f.target_drain_s.value;
+    let mut out = Vec::new();
+    for (units, quota, warm, what, kind) in [
+        (
+            r.wru,
+            &f.ddb_table_write_quota,
+            &f.ddb_new_table_writes,
+            "WriteUnitsPerSecond",
+            "write",
+        ),
+        (
+            r.rru,
+            &f.ddb_table_read_quota,
+            &f.ddb_new_table_reads,
+            "ReadUnitsPerSecond",
+            "read",
+        ),
+    ] {
+        let at_drain = if r.drain > 0.0 {
+            (units / r.drain).min(quota.value)
+        } else {
+            0.0
+        };
+        let at_target = units / target;
+        if at_drain > warm.value || at_target > warm.value {
+            out.push(line(
+                &format!(
+                    "DynamoDB WarmThroughput.{what} (the table and every GSI the boundary writes)"
+                ),
+                &format!("{} for a new on-demand table", num(warm.value)),
+                &format!(
+                    "{} for the projected drain, {} to drain within {} s (at most the table quota)",
+                    num(at_drain),
+                    num(at_target.min(quota.value)),
+                    num(target)
+                ),
+                &format!(
+                    "{} {kind} units arrive at the boundary; a table that never saw them throttles above \
+                     {} and at most doubles its peak in 30 minutes",
+                    num(units),
+                    num(warm.value)
+                ),
+                &warm.source,
+            ));
+        }
+        if at_target > quota.value {
+            out.push(line(
+                &format!("DynamoDB table-level {kind} throughput (Service Quotas, adjustable)"),
+                &format!("{} {}", num(quota.value), quota.unit),
+                &format!("{} {}", num(at_target), quota.unit),
+                &format!(
+                    "{} {kind} units within {} s; WarmThroughput cannot exceed this quota",
+                    num(units),
+                    num(target)
+                ),
+                &quota.source,
+            ));
+        }
+    }
+    let need_c = r.w / target;
+    if need_c > f.lambda_concurrency.value {
+        out.push(line(
+            "Lambda concurrent executions (Service Quotas, adjustable)",
+            &format!("{} (new accounts start lower)", num(f.lambda_concurrency.value)),
+            &num(need_c.ceil()),
+            &format!(
+                "{} invocation-seconds of timer batches within {} s, besides api and schedule",
+                num(r.w),
+                num(target)
+            ),
+            &f.lambda_concurrency.source,
+        ));
+    }
+    if need_c > f.esm_max_concurrency.value || r.bound_esm > target {
+        let pollers = (need_c / f.esm_invokes_per_poller.value).ceil();
+        out.push(line(
+            "SQS event source mapping of deliver (standard mode is not adjustable: switch to \
+             provisioned mode)",
+            &format!(
+                "{} concurrent, +{} a minute, at most {} (standard mode)",
+                num(f.esm_initial_concurrency.value),
+                num(f.esm_scale_rate.value),
+                num(f.esm_max_concurrency.value)
+            ),
+            &format!(
+                "{} concurrent at the boundary: ProvisionedPollerConfig MinimumPollers {} (at {} \
+                 invocations per poller; MaximumPollers at least as many, at most {} concurrent)",
+                num(need_c.ceil()),
+                num(pollers),
+                num(f.esm_invokes_per_poller.value),
+                num(f.esm_provisioned_max.value)
+            ),
+            &format!(
+                "the standard-mode ramp alone takes {} s; provisioned pollers are warm at 00:00 and \
+                 then add {} a minute, charged while provisioned",
+                num(r.bound_esm),
+                num(f.esm_provisioned_rate.value)
+            ),
+            &f.esm_provisioned_rate.source,
+        ));
+    }
+    if r.bound_lambda > target {
+        out.push(line(
+            "Lambda function scaling rate (not adjustable)",
+            &format!(
+                "{} environments at once, then {}/s",
+                num(f.lambda_scaling_burst.value),
+                num(f.lambda_scaling_rate.value)
+            ),
+            &format!("{} environments at the boundary", num(need_c.ceil())),
+            &format!(
+                "scaling alone takes {} s; only provisioned concurrency ahead of the boundary avoids it",
+                num(r.bound_lambda)
+            ),
+            &f.lambda_scaling_rate.source,
+        ));
+    }
+    let hot_w = r.hot_w_pm * r.m / target;
+    let hot_r = r.hot_r_pm * r.m / target;
+    if hot_w > f.ddb_partition_writes.value || hot_r > f.ddb_partition_reads.value {
+        let factor = (hot_w / f.ddb_partition_writes.value)
+            .max(hot_r / f.ddb_partition_reads.value)
+            .ceil();
+        out.push(line(
+            "DynamoDB partition throughput (hard limit, not adjustable)",
+            &format!(
+                "{} WCU/s and {} RCU/s per partition",
+                num(f.ddb_partition_writes.value),
+                num(f.ddb_partition_reads.value)
+            ),
+            &format!(
+                "{} WCU/s and {} RCU/s on {}: spread that key over {}× more shards",
+                num(hot_w),
+                num(hot_r),
+                r.hot.key_class,
+                num(factor)
+            ),
+            &format!(
+                "one key takes {} % of the boundary's writes",
+                num(r.hot.share_of_writes * 100.0)
+            ),
+            &f.ddb_partition_writes.source,
+        ));
+    }
+    if r.live as f64 > f.scheduler_schedules_quota.value {
+        out.push(line(
+            "EventBridge Scheduler schedules (Service Quotas, adjustable)",
+            &num(f.scheduler_schedules_quota.value),
+            &int(r.live),
+            "live ticks at most",
+            &f.scheduler_schedules_quota.source,
+        ));
+    }
+    if r.shard_send_s > f.tick_lead_s.value {
+        let shards = (f.due_shards.value * r.shard_send_s / f.tick_lead_s.value).ceil();
+        out.push(line(
+            "Due-index shards (a design constant, not a quota)",
+            &num(f.due_shards.value),
+            &num(shards),
+            &format!(
+                "each shard's SQS sends take {} s, longer than the {} s a tick leads its minute",
+                num(r.shard_send_s),
+                num(f.tick_lead_s.value)
+            ),
+            &f.tick_lead_s.source,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// 2,000 contracts, 4,000 moments at the boundary, 64 timer messages in 7 batches.
+    fn measured() -> Measured {
+        let calls = [
+            ("dynamodb.TransactWriteItems", 8_000),
+            ("dynamodb.Query", 4_128),
+            ("dynamodb.GetItem", 40),
+            ("sqs.SendMessageBatch", 7),
+            ("sqs.SendMessage", 64),
+            ("secretsmanager.GetSecretValue", 4),
+        ];
+        Measured {
+            contracts: 2_000,
+            moments_at_boundary: 4_000,
+            delivered: 4_000,
+            endpoints: 1,
+            calls: calls.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            write_units: 40_000.0,
+            read_units: 6_000.0,
+            hottest_partition: Hottest {
+                key_class: "due#shard".into(),
+                writes: 130,
+                reads: 70,
+                share_of_reads: 0.012,
+                share_of_writes: 0.003,
+            },
+            deliver_invocations: 15,
+            distinct_fire_minutes: 1,
+            schedules_alive_max: 1_200,
+            moments_per_contract_per_month: 4.2,
+            stored_bytes_per_contract: 3_000.0,
+            stored_bytes_per_moment: 2_500.0,
+            log_bytes_per_moment: 600.0,
+            horizon_minutes: 20_160,
+        }
+    }
+
+    fn value(p: &Projection, name: &str) -> f64 {
+        p.term(name)
+            .unwrap_or_else(|| panic!("no term {name}"))
+            .value
+    }
+
+    #[test]
+    fn moments_scale_with_contracts() {
+        let p = project(&measured(), 1_000_000, &Facts::default());
+        assert_eq!(p.moments_at_boundary, 2_000_000);
+        assert_eq!(p.contracts, 1_000_000);
+        assert!(close(value(&p, "WRU"), 20_000_000.0));
+    }
+
+    #[test]
+    fn write_bound_drain_is_linear_in_contracts() {
+        let facts = Facts::default();
+        let ps = project_all(&measured(), &facts);
+        assert_eq!(ps.len(), 2);
+        for p in &ps {
+            assert!(p.bounded_by.contains("table write"), "{}", p.bounded_by);
+            assert!(close(p.drain_s, value(p, "bound_1_table_writes")));
+        }
+        // 10 WRU a moment, 2 moments a contract, 40,000 WRU/s.
+        assert!(close(ps[0].drain_s, 500.0));
+        assert!(close(ps[1].drain_s / ps[0].drain_s, 10.0));
+        assert!(close(ps[0].p99_lag_s, 0.99 * 500.0 + 2.0));
+    }
+
+    #[test]
+    fn live_schedules_do_not_depend_on_contracts() {
+        let facts = Facts::default();
+        let m = measured();
+        let small = project(&m, 1_000, &facts);
+        let ps = project_all(&m, &facts);
+        assert_eq!(small.live_schedules_max, 20_160);
+        assert!(ps.iter().all(|p| p.live_schedules_max == 20_160));
+        let mut over = m.clone();
+        over.schedules_alive_max = 30_000;
+        assert_eq!(project(&over, 1_000_000, &facts).live_schedules_max, 30_000);
+    }
+
+    #[test]
+    fn cost_is_the_sum_of_its_terms() {
+        for p in project_all(&measured(), &Facts::default()) {
+            let parts: f64 = p
+                .terms
+                .iter()
+                .filter(|t| t.name.starts_with("cost_"))
+                .map(|t| t.value)
+                .sum();
+            assert!(parts > 0.0);
+            assert!(close(p.cost_usd_per_month, parts));
+            assert!(close(p.cost_usd_per_month, value(&p, "total_cost")));
+            assert!(p.terms.iter().filter(|t| t.name.starts_with("cost_")).count() >= 10);
+        }
+    }
+
+    #[test]
+    fn dynamodb_write_cost_by_hand() {
+        // 10 WRU × 4.2 moments × 1,000,000 contracts = 42,000,000 WRU at $0.625 per million.
+        let p = project(&measured(), 1_000_000, &Facts::default());
+        assert!(close(value(&p, "cost_dynamodb_writes"), 26.25));
+        // 4 secret calls per 4,000 moments → 4,200,000 moments a month / 1,000.
+        assert!(close(value(&p, "secret_calls_per_month"), 4_200.0));
+        assert!(close(value(&p, "cost_api_gateway"), 1.0));
+        assert!(close(value(&p, "cost_scheduler"), 0.0));
+    }
+
+    #[test]
+    fn batch_fill_is_carried_over_from_the_measurement() {
+        let p = project(&measured(), 1_000_000, &Facts::default());
+        // Measured: 15 − 1 × 8 = 7 batches of 4,000 / 7 moments; the design packs 64 one-message
+        // shards into 7 batches too, so the efficiency is 1.
+        assert!(close(value(&p, "timer_batches_measured"), 7.0));
+        assert!(close(value(&p, "fill_efficiency"), 1.0));
+        // 2,000,000 / 64 = 31,250 per shard → 313 messages → 20,032 → 2,004 batches.
+        assert!(close(value(&p, "design_fill"), 2_000_000.0 / 2_004.0));
+        // Half-full batches measured halve the projected fill.
+        let mut m = measured();
+        m.deliver_invocations = 1 + 7 + 14;
+        let p = project(&m, 1_000_000, &Facts::default());
+        assert!(close(value(&p, "fill_efficiency"), 0.5));
+        assert!(close(
+            value(&p, "moments_per_batch_invocation"),
+            1_000_000.0 / 2_004.0
+        ));
+    }
+
+    #[test]
+    fn hot_partition_binds_when_one_key_takes_every_write() {
+        let mut m = measured();
+        m.hottest_partition.writes = 4_000;
+        m.hottest_partition.share_of_writes = 0.1;
+        let p = project(&m, 1_000_000, &Facts::default());
+        assert!(p.bounded_by.contains("hottest partition"), "{}", p.bounded_by);
+        assert!(close(p.drain_s, 2_000.0));
+        assert!(p.quota_raises.iter().any(|r| r.contains("hard limit")));
+    }
+
+    #[test]
+    fn event_source_ramp_binds_a_slow_receiver() {
+        let mut m = measured();
+        m.write_units = 4_000.0;
+        m.endpoints = 10;
+        m.delivered = 40_000;
+        let facts = Facts::default();
+        let p = project(&m, 1_000_000, &facts);
+        assert!(p.bounded_by.contains("SQS event source"), "{}", p.bounded_by);
+        let w = value(&p, "boundary_invocation_s");
+        let t = p.drain_s;
+        // Still ramping at T: 5 t + 2.5 t² = W.
+        assert!(t < (1_000.0 - 5.0) / 5.0);
+        assert!(close(5.0 * t + 2.5 * t * t, w));
+        assert!(p.p99_lag_s < t + 2.0 && p.p99_lag_s > 0.99 * t + 2.0);
+        assert!(p
+            .quota_raises
+            .iter()
+            .any(|r| r.contains("provisioned mode")));
+    }
+
+    #[test]
+    fn ramp_time_matches_the_integral() {
+        // Capped after 199 s at 1,000: area (5 + 1,000) / 2 × 199 = 99,997.5.
+        assert!(close(ramp_time(99_997.5, 5.0, 5.0, 1_000.0), 199.0));
+        assert!(close(
+            ramp_time(99_997.5 + 10_000.0, 5.0, 5.0, 1_000.0),
+            209.0
+        ));
+        assert!(close(ramp_time(5_000.0, 1_000.0, 100.0, 1_000.0), 5.0));
+        assert_eq!(ramp_time(0.0, 5.0, 5.0, 1_000.0), 0.0);
+        assert!(ramp_time(1.0, 5.0, 5.0, 0.0).is_infinite());
+    }
+
+    #[test]
+    fn quota_raises_name_default_needed_and_source() {
+        let ps = project_all(&measured(), &Facts::default());
+        for p in &ps {
+            assert!(p
+                .quota_raises
+                .iter()
+                .any(|r| r.contains("WarmThroughput.WriteUnitsPerSecond")));
+            assert!(p
+                .quota_raises
+                .iter()
+                .any(|r| r.contains("table-level write throughput")));
+            for r in &p.quota_raises {
+                assert!(r.contains(": default ") && r.contains(", needed ") && r.contains("Why: "));
+                assert!(r.contains("Source: https://"), "{r}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_term_is_finite_and_explained_even_for_an_empty_measurement() {
+        let facts = Facts::default();
+        for m in [measured(), Measured::default()] {
+            for p in project_all(&m, &facts) {
+                for t in &p.terms {
+                    assert!(t.value.is_finite(), "{} = {}", t.name, t.value);
+                    assert!(!t.formula.is_empty() && !t.unit.is_empty(), "{}", t.name);
+                }
+                let mut names: Vec<&str> = p.terms.iter().map(|t| t.name.as_str()).collect();
+                names.sort_unstable();
+                let count = names.len();
+                names.dedup();
+                assert_eq!(names.len(), count, "term names must be unique");
+                assert!(p.drain_s.is_finite() && p.p99_lag_s.is_finite());
+            }
+        }
+    }
+
+    #[test]
+    fn measured_reads_the_benchmark_json() {
+        let json = r#"{
+            "contracts": 2000, "moments_at_boundary": 4000, "delivered": 4000, "endpoints": 1,
+            "calls": {"dynamodb.TransactWriteItems": 8000},
+            "write_units": 40000.0, "read_units": 6000.0,
+            "hottest_partition": {"key_class": "due", "writes": 130, "reads": 70,
+                                  "share_of_reads": 0.01, "share_of_writes": 0.003},
+            "deliver_invocations": 15, "distinct_fire_minutes": 1, "schedules_alive_max": 1200,
+            "moments_per_contract_per_month": 4.2, "stored_bytes_per_contract": 3000.0,
+            "stored_bytes_per_moment": 2500.0, "log_bytes_per_moment": 600.0,
+            "horizon_minutes": 20160
+        }"#;
+        let m: Measured = serde_json::from_str(json).unwrap();
+        assert_eq!(m.calls["dynamodb.TransactWriteItems"], 8_000);
+        assert_eq!(m.hottest_partition.writes, 130);
+        let back: Measured = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+        let p = project(&m, 1_000_000, &Facts::default());
+        let round: Projection = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(round, p);
+    }
+
+    #[test]
+    fn num_is_readable() {
+        assert_eq!(num(20_000_000.0), "20,000,000");
+        assert_eq!(num(0.0178), "0.0178");
+        assert_eq!(num(4.9), "4.9");
+        assert_eq!(num(500.0), "500");
+        assert_eq!(num(12.26), "12.3");
+        assert_eq!(num(0.0), "0");
+    }
+}
