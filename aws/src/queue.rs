@@ -20,11 +20,17 @@ pub const TIMERS_PER_MESSAGE: usize = 100;
 /// SQS delays reach 15 minutes.
 pub const MAX_DELAY_SECONDS: i32 = 900;
 
-/// A timer: its id (`sch_...`, `dlv_...`) and due time, to the millisecond.
+/// A timer: its id (`sch_...`, `dlv_...`) and due time, to the millisecond,
+/// with its item's base key when the sender knew it (a tick reads it from
+/// the due index): the deliverer then reads the item directly, consistently.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Timer {
     pub timer: String,
     pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sk: Option<String>,
 }
 
 impl Timer {
@@ -32,6 +38,18 @@ impl Timer {
         Timer {
             timer: id.to_string(),
             at: time_key(at),
+            pk: None,
+            sk: None,
+        }
+    }
+
+    /// A timer of the due index, with its item's key.
+    pub fn of(due: &crate::dynamodb::Due) -> Self {
+        let (pk, sk) = due.key.clone().unzip();
+        Timer {
+            pk,
+            sk,
+            ..Timer::new(&due.timer, due.at)
         }
     }
 
@@ -86,12 +104,19 @@ pub fn delay_seconds(at: Time, now: Time) -> i32 {
 /// Timers as messages: grouped by the second they are due in, each group in
 /// messages of up to `TIMERS_PER_MESSAGE`, each with its delay.
 pub fn timer_messages(timers: &[(String, Time)], now: Time) -> Vec<(Work, i32)> {
+    let timers: Vec<Timer> = timers.iter().map(|(id, at)| Timer::new(id, *at)).collect();
+    messages_of(timers, now)
+}
+
+/// [`timer_messages`] of timers already made.
+pub fn messages_of(timers: Vec<Timer>, now: Time) -> Vec<(Work, i32)> {
     let mut by_second: BTreeMap<Time, Vec<Timer>> = BTreeMap::new();
-    for (id, at) in timers {
+    for timer in timers {
+        let Some(at) = timer.due() else { continue };
         let second = at
             .duration_trunc(Duration::seconds(1))
             .expect("a second divides any time");
-        by_second.entry(second).or_default().push(Timer::new(id, *at));
+        by_second.entry(second).or_default().push(timer);
     }
     let mut messages = Vec::new();
     for (second, timers) in by_second {

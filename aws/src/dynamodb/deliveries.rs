@@ -258,7 +258,7 @@ impl DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(delivery_item(&delivery)))
+            .set_item(Some(self.expiring(delivery_item(&delivery), delivery.created_at)))
             .condition_expression("st = :pending AND nxt = :old AND nxt <= :now AND n = :n")
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":old", s(old_next))
@@ -285,9 +285,10 @@ impl DynamoStore {
     }
 
     pub(super) async fn record_attempt(&self, commit: &AttemptCommit) -> StoreResult<()> {
+        let (d, a) = (&commit.delivery, &commit.attempt);
         self.transact(vec![
-            Action::put(&self.table, delivery_item(&commit.delivery))?,
-            Action::put(&self.table, attempt_item(&commit.attempt))?,
+            Action::put(&self.table, self.expiring(delivery_item(d), d.created_at))?,
+            Action::put(&self.table, self.expiring(attempt_item(a), a.at))?,
         ])
         .await
     }
@@ -299,15 +300,16 @@ impl DynamoStore {
         deliveries: &[Delivery],
     ) -> StoreResult<()> {
         self.note_timeline(deliveries.iter()).await?;
+        let made = deliveries.iter().map(|d| d.created_at).min().unwrap_or_default();
         let mut actions = vec![Action::insert(
             &self.table,
-            message_item(&message.id, &message.body),
+            self.expiring(message_item(&message.id, &message.body), made),
             OnFail::Ignore,
         )?];
         for delivery in deliveries {
             actions.push(Action::insert(
                 &self.table,
-                delivery_item(delivery),
+                self.expiring(delivery_item(delivery), delivery.created_at),
                 OnFail::Ignore,
             )?);
         }
@@ -321,7 +323,7 @@ impl DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(delivery_item(delivery)))
+            .set_item(Some(self.expiring(delivery_item(delivery), delivery.created_at)))
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;

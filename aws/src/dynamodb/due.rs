@@ -23,11 +23,14 @@ use std::collections::BTreeSet;
 /// keys take 2,000,000 moments in about 31 s.
 pub const DUE_SHARDS: u16 = 64;
 
-/// A timer the index holds: its id (`sch_...` or `dlv_...`) and due time.
+/// A timer the index holds: its id (`sch_...` or `dlv_...`), due time and
+/// the base key of its item (the index is keys-only, so its entries carry
+/// the table's keys: the deliverer reads the item without a lookup).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Due {
     pub timer: String,
     pub at: Time,
+    pub key: Option<(String, String)>,
 }
 
 /// A page of one shard; `next` continues it.
@@ -62,6 +65,7 @@ fn parse_sort(sort: &str) -> Option<Due> {
     Some(Due {
         timer: timer.to_string(),
         at: parse_time(at)?,
+        key: None,
     })
 }
 
@@ -103,7 +107,10 @@ impl DynamoStore {
                 if Some(sort) == cursor {
                     continue;
                 }
-                if let Some(due) = parse_sort(sort).filter(|d| d.at < to) {
+                if let Some(mut due) = parse_sort(sort).filter(|d| d.at < to) {
+                    if let (Ok(pk), Ok(sk)) = (text(&item, "pk"), text(&item, "sk")) {
+                        due.key = Some((pk.to_string(), sk.to_string()));
+                    }
                     page.timers.push(due);
                 }
             }

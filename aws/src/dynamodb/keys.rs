@@ -199,18 +199,6 @@ pub(crate) fn delivery_item(d: &Delivery) -> Item {
     item
 }
 
-/// A delivery made by a fire: the firing invocation attempts it at once,
-/// so its insert asks the stream for no wake-up (`inl`); its claim's lease
-/// does, which retries it if that invocation dies.
-pub(crate) fn fired_delivery_item(d: &Delivery) -> Item {
-    let mut item = delivery_item(d);
-    item.insert(
-        "inl".into(),
-        aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-    );
-    item
-}
-
 pub(crate) fn attempt_item(a: &Attempt) -> Item {
     let mut item = key(delivery_pk(&a.delivery_id), format!("A#{:04}", a.number));
     item.insert("t".into(), s("ATT"));

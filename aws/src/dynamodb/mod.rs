@@ -9,6 +9,7 @@ mod due;
 mod keys;
 mod port;
 mod reads;
+mod retention;
 mod schedules;
 mod signals;
 mod table;
@@ -40,6 +41,11 @@ pub struct DynamoStore {
     event_dedupe_days: i64,
     /// Notifications and endpoints kept between calls (`with_config_cache`).
     config: config::ConfigCache,
+    /// Base keys of schedules the caller was told (`remember_locations`):
+    /// read directly instead of through the eventually consistent `lookup` index.
+    locations: Mutex<HashMap<String, (String, String)>>,
+    /// Days the delivery log is kept (`with_delivery_retention_days`).
+    retention_days: Option<i64>,
 }
 
 impl DynamoStore {
@@ -50,6 +56,8 @@ impl DynamoStore {
             timeline_days: Mutex::new(None),
             event_dedupe_days: 400,
             config: config::ConfigCache::default(),
+            locations: Mutex::default(),
+            retention_days: None,
         }
     }
 
@@ -65,6 +73,19 @@ impl DynamoStore {
             .map_err(|_| StoreError::Unavailable("TABLE_NAME is not set".into()))?;
         let config = aws_config::load_from_env().await;
         Ok(Self::new(Client::new(&config), table))
+    }
+
+    /// Where these schedules' items are (id, pk, sk), as a tick read them
+    /// from the due index: their next read by id takes each once. Bounded:
+    /// a caller that never reads them cannot grow it without end.
+    pub fn remember_locations(&self, known: impl IntoIterator<Item = (String, String, String)>) {
+        let mut locations = self.locations.lock().unwrap_or_else(|p| p.into_inner());
+        if locations.len() > 100_000 {
+            locations.clear();
+        }
+        for (id, pk, sk) in known {
+            locations.insert(id, (pk, sk));
+        }
     }
 
     pub fn client(&self) -> &Client {

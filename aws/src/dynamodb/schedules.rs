@@ -1,8 +1,8 @@
 //! Schedules: plans, fires and the per-customer view.
 
 use super::keys::{
-    customer_pk, customer_schedule_sk, delivery_item, entity_pk, fired_delivery_item, message_item,
-    schedule_item, schedule_key, schedule_lookup, time_key,
+    customer_pk, customer_schedule_sk, delivery_item, entity_pk, message_item, schedule_item,
+    schedule_key, schedule_lookup, time_key,
 };
 
 /// Fire transactions in flight: a batch of a thousand moments must not
@@ -27,7 +27,7 @@ impl DynamoStore {
         for delivery in &plan.skipped {
             actions.push(Action::insert(
                 &self.table,
-                delivery_item(delivery),
+                self.expiring(delivery_item(delivery), delivery.created_at),
                 OnFail::Ignore,
             )?);
         }
@@ -75,7 +75,19 @@ impl DynamoStore {
     }
 
     pub(super) async fn load_schedules(&self, ids: &[String]) -> StoreResult<Vec<Schedule>> {
-        let keys = self.schedule_keys(ids).await?;
+        let (mut keys, unknown): (Vec<super::Item>, Vec<String>) = {
+            let mut locations = self.locations.lock().unwrap_or_else(|p| p.into_inner());
+            let mut keys = Vec::new();
+            let mut unknown = Vec::new();
+            for id in ids {
+                match locations.remove(id) {
+                    Some((pk, sk)) => keys.push(key(pk, sk)),
+                    None => unknown.push(id.clone()),
+                }
+            }
+            (keys, unknown)
+        };
+        keys.extend(self.schedule_keys(&unknown).await?);
         let items = self.batch_get(keys).await?;
         let mut found: Vec<Schedule> = items.iter().map(record).collect::<StoreResult<_>>()?;
         let order: std::collections::HashMap<&str, usize> =
@@ -121,14 +133,14 @@ impl DynamoStore {
         if let Some(message) = &fire.message {
             actions.push(Action::insert(
                 &self.table,
-                message_item(&message.id, &message.body),
+                self.expiring(message_item(&message.id, &message.body), fire.schedule.updated_at),
                 OnFail::Ignore,
             )?);
         }
         for delivery in &fire.deliveries {
             actions.push(Action::insert(
                 &self.table,
-                fired_delivery_item(delivery),
+                self.expiring(delivery_item(delivery), delivery.created_at),
                 OnFail::Ignore,
             )?);
         }

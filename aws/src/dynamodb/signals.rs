@@ -86,17 +86,21 @@ impl DynamoStore {
         for alert in &changes.alerts {
             actions.push(Action::put(table, alert_item(alert))?);
         }
+        let made = (changes.deliveries.iter())
+            .map(|d| d.created_at)
+            .min()
+            .unwrap_or_default();
         for message in &changes.messages {
             actions.push(Action::insert(
                 table,
-                message_item(&message.id, &message.body),
+                self.expiring(message_item(&message.id, &message.body), made),
                 OnFail::Ignore,
             )?);
         }
         for delivery in &changes.deliveries {
             actions.push(Action::insert(
                 table,
-                delivery_item(delivery),
+                self.expiring(delivery_item(delivery), delivery.created_at),
                 OnFail::Ignore,
             )?);
         }

@@ -3,11 +3,12 @@
 //! steps, groups of timers due at one second). Timers are held at most
 //! `Settings::hold` (2 s) so webhooks leave on their second, and sent back
 //! to the queue with a delay when further off. Then they run through the
-//! core together: one `fire_batch` for the schedules due at a second (the
-//! stale guard and the conditional fires are the core's and the store's:
-//! a moved, cancelled or already fired schedule writes nothing), then the
-//! attempts of what fired and of the delivery timers, 64 sends in flight.
-//! Duplicates of any message are harmless.
+//! core together: one `fire_and_attempt` for the schedules due at a second
+//! (the stale guard and the conditional fires are the core's and the
+//! store's: a moved, cancelled or already fired schedule writes nothing; what
+//! fires is written leased to this invocation and sent without a claim),
+//! and the attempts of the delivery timers, 64 sends in flight. Duplicates
+//! of any message are harmless.
 
 use crate::tick::{self, TickOutcome};
 use crate::Runtime;
@@ -21,6 +22,9 @@ use std::time::Instant;
 
 /// Sends in flight per invocation (the sender allows 64 in all).
 const SENDS_IN_FLIGHT: usize = 64;
+
+/// How a panicked task's error starts.
+const PANICKED: &str = "a fire or attempt task failed";
 
 /// A schedule the store cannot read yet (the eventually consistent `lookup`
 /// index) is sent back this many times, a second apart, before it is left
@@ -73,46 +77,35 @@ async fn run_timers(
         if let Ok(wait) = (earliest - rt.clock.now()).to_std() {
             tokio::time::sleep(wait).await;
         }
-        let schedules: Vec<String> = group
-            .iter()
-            .filter(|p| !p.timer.timer.starts_with("dlv_"))
-            .map(|p| p.timer.timer.clone())
-            .collect();
-        let mut deliveries: Vec<String> = group
-            .iter()
-            .filter(|p| p.timer.timer.starts_with("dlv_"))
-            .map(|p| p.timer.timer.clone())
-            .collect();
-        if !schedules.is_empty() {
-            match rt.service.fire_batch(&schedules).await {
-                Ok(fired) => {
-                    outcome.fired += schedules.len() - fired.unknown.len();
-                    deliveries.extend(fired.deliveries);
-                    let unknown: BTreeSet<String> = fired.unknown.into_iter().collect();
-                    let retry: Vec<Pending> = group
-                        .into_iter()
-                        .filter(|p| unknown.contains(&p.timer.timer))
-                        .collect();
-                    if let Err(e) = retry_unknown(rt, retry, &mut outcome).await {
-                        errors.push(e);
-                        failed.extend(messages.iter().cloned());
-                    }
-                }
-                Err(e) => {
-                    errors.push(format!("firing: {e:?}"));
-                    failed.extend(messages.iter().cloned());
-                    continue;
-                }
-            }
-        }
+        // The tick gave each schedule's item key: read directly, not
+        // through the eventually consistent lookup index.
+        rt.store.remember_locations(group.iter().filter_map(|p| {
+            let (pk, sk) = (p.timer.pk.clone()?, p.timer.sk.clone()?);
+            Some((p.timer.timer.clone(), pk, sk))
+        }));
+        let (deliveries, schedules): (Vec<Pending>, Vec<Pending>) =
+            group.into_iter().partition(|p| p.timer.timer.starts_with("dlv_"));
+        outcome.fired += schedules.len();
         outcome.attempted += deliveries.len();
-        if !deliveries.is_empty() {
-            let service = rt.service.clone();
-            attempts.spawn(async move {
-                let result = service.attempt_many(&deliveries, SENDS_IN_FLIGHT).await;
-                (messages, result)
+        let service = rt.service.clone();
+        attempts.spawn(async move {
+            let ids: Vec<String> = schedules.iter().map(|p| p.timer.timer.clone()).collect();
+            let fired = match ids.is_empty() {
+                true => Ok(Default::default()),
+                false => service.fire_and_attempt(&ids, SENDS_IN_FLIGHT).await,
+            };
+            let dlv: Vec<String> = deliveries.iter().map(|p| p.timer.timer.clone()).collect();
+            let attempted = service.attempt_many(&dlv, SENDS_IN_FLIGHT).await;
+            let result = fired.and_then(|fired: lifecycle_core::service::Fired| {
+                attempted.map(|()| {
+                    let unknown: BTreeSet<String> = fired.unknown.into_iter().collect();
+                    (schedules.into_iter())
+                        .filter(|p| unknown.contains(&p.timer.timer))
+                        .collect::<Vec<Pending>>()
+                })
             });
-        }
+            (messages, result)
+        });
     }
     if !later.is_empty() {
         outcome.requeued += later.len();
@@ -122,17 +115,24 @@ async fn run_timers(
             failed.extend(messages);
         }
     }
+    let mut unknown = Vec::new();
     while let Some(done) = attempts.join_next().await {
         match done {
-            Ok((_, Ok(()))) => {}
+            Ok((_, Ok(missing))) => unknown.extend(missing),
             Ok((messages, Err(e))) => {
-                errors.push(format!("attempting: {e:?}"));
+                errors.push(format!("firing or attempting: {e:?}"));
                 failed.extend(messages);
             }
             // A panicked task's messages are unknown here: every message
-            // with deliveries is failed below by the caller (see `handle_sqs`).
-            Err(e) => errors.push(format!("an attempt task failed: {e}")),
+            // with timers is failed by the caller (see `handle_sqs`).
+            Err(e) => errors.push(format!("{PANICKED}: {e}")),
         }
+    }
+    outcome.fired -= unknown.len();
+    let messages: BTreeSet<String> = unknown.iter().filter_map(|p| p.message.clone()).collect();
+    if let Err(e) = retry_unknown(rt, unknown, &mut outcome).await {
+        errors.push(e);
+        failed.extend(messages);
     }
     (outcome, failed, errors)
 }
@@ -285,7 +285,7 @@ pub async fn handle_sqs(
     for error in &errors {
         tracing::warn!(%error, "timers failed; the queue retries their messages");
     }
-    if errors.iter().any(|e| e.starts_with("an attempt task failed")) {
+    if errors.iter().any(|e| e.starts_with(PANICKED)) {
         // A panic lost track of which messages it served: retry them all.
         failed.extend(timer_messages);
     }

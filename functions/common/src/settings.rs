@@ -34,6 +34,9 @@ pub struct Settings {
     /// then fires it to the second; a later one goes back to the queue
     /// (2 s: a held invocation is compute paid for waiting).
     pub hold: Duration,
+    /// `DELIVERY_RETENTION_DAYS` (default 90; 0 keeps them for ever): how
+    /// long messages, deliveries and attempts stay in the table.
+    pub delivery_retention_days: i64,
     /// How stale the cached notifications and endpoints of an execution
     /// environment may be (`deliver` and `schedule`; `api` reads them each time).
     pub config_ttl: std::time::Duration,
@@ -98,6 +101,7 @@ impl Settings {
             default_catch_up: None,
             event_dedupe_days: 400,
             config_ttl: std::time::Duration::from_secs(1),
+            delivery_retention_days: 90,
         }
     }
 
@@ -130,6 +134,13 @@ impl Settings {
                 .ok()
                 .filter(|d: &i64| *d > 0)
                 .ok_or_else(|| format!("EVENT_DEDUPE_DAYS `{days}` is not a number of days"))?;
+        }
+        if let Some(days) = var("DELIVERY_RETENTION_DAYS") {
+            settings.delivery_retention_days = days
+                .parse()
+                .ok()
+                .filter(|d: &i64| *d >= 0)
+                .ok_or_else(|| format!("DELIVERY_RETENTION_DAYS `{days}` is not a number of days"))?;
         }
         if let Some(catch_up) = var("DEFAULT_CATCH_UP") {
             let offset = lifecycle_core::offset::Offset::parse(&catch_up)

@@ -27,8 +27,6 @@ pub struct Image {
     pub after: Option<String>,
     pub exists: Option<bool>,
     pub ntf: Option<String>,
-    /// A delivery made by a fire, attempted by the firing invocation itself.
-    pub inl: Option<bool>,
 }
 
 pub fn image(item: &serde_dynamo::Item) -> Image {
@@ -96,12 +94,10 @@ fn schedule_change(old: &Image, new: &Image, within: &dyn Fn(Time) -> bool) -> O
 /// The timer change of a delivery (`DLV`) item's change: pending at a new
 /// next-attempt time (made, retried, leased for an attempt, resent): set.
 /// Finished deliveries need nothing: a timer still out finds nothing due.
-/// A delivery a fire made (`inl`) is attempted by that fire's invocation:
-/// its insert needs no timer, and its claim's lease brings one.
+/// A delivery a fire made is written leased to the firing invocation,
+/// which attempts it at once: its timer, at the lease's end, is the retry
+/// should that invocation die.
 fn delivery_change(old: &Image, new: &Image, within: &dyn Fn(Time) -> bool) -> Option<TimerChange> {
-    if new.inl == Some(true) {
-        return None;
-    }
     let id = new.pk.as_ref()?.strip_prefix("D#")?.to_string();
     let at = pending_at(new, |i| &i.nxt)?;
     if pending_at(old, |i| &i.nxt) == Some(at) || !within(at) {
@@ -231,11 +227,7 @@ mod tests {
         );
         let done = record("MODIFY", dlv("pending", SOON), dlv("delivered", SOON));
         assert_eq!(work(&done, &within), Work::Nothing);
-        let mut fired = dlv("pending", SOON);
-        fired["inl"] = json!({"BOOL": true});
-        let made = record("INSERT", json!({}), fired.clone());
-        assert_eq!(work(&made, &within), Work::Nothing, "attempted by its firer");
-        let leased = record("MODIFY", fired, dlv("pending", LATER));
+        let leased = record("INSERT", json!({}), dlv("pending", LATER));
         assert!(matches!(work(&leased, &within), Work::Timer(_)), "the lease's wake-up");
         let entity = record(
             "INSERT",

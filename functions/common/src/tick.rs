@@ -13,7 +13,7 @@
 use crate::Runtime;
 use chrono::Duration;
 use lifecycle_aws::dynamodb::DUE_SHARDS;
-use lifecycle_aws::queue::timer_messages;
+use lifecycle_aws::queue::{messages_of, Timer};
 use lifecycle_aws::Work;
 use lifecycle_core::time::Time;
 use std::time::Instant;
@@ -72,8 +72,9 @@ pub async fn run(
             .due_page(shard, minute, end, cursor.as_deref(), PAGE)
             .await
             .map_err(|e| e.to_string())?;
-        let timers: Vec<(String, Time)> = page.timers.into_iter().map(|d| (d.timer, d.at)).collect();
-        queue.send(&timer_messages(&timers, rt.clock.now())).await?;
+        let timers: Vec<Timer> = page.timers.iter().map(Timer::of).collect();
+        let count = timers.len();
+        queue.send(&messages_of(timers, rt.clock.now())).await?;
         let moved = (rt.store)
             .advance_tick(minute, gen, shard, cursor.as_deref(), page.next.as_deref())
             .await
@@ -81,7 +82,7 @@ pub async fn run(
         if !moved {
             return Ok(TickOutcome::Duplicate);
         }
-        queued += timers.len();
+        queued += count;
         let Some(next) = page.next else {
             return Ok(TickOutcome::Queued {
                 timers: queued,

@@ -44,20 +44,48 @@ impl Scheduler for StreamTimers {
     }
 }
 
+/// The AWS clients a runtime uses (tools and benchmarks give their own,
+/// with interceptors).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            scheduler: aws_sdk_scheduler::Client::new(sdk),
+        }
+    }
+}
+
 impl Runtime {
     pub fn new(sdk: &aws_config::SdkConfig, settings: Settings, clock: Arc<dyn Clock>) -> Self {
-        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
+        Self::with_clients(Clients::new(sdk), settings, clock)
+    }
+
+    pub fn with_clients(clients: Clients, settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        let Clients {
+            dynamodb,
+            sqs,
+            scheduler: scheduler_client,
+        } = clients;
         let store = Arc::new(
             DynamoStore::new(dynamodb, settings.table.clone())
                 .with_event_dedupe_days(settings.event_dedupe_days)
+                .with_delivery_retention_days(settings.delivery_retention_days)
                 .with_config_cache(settings.config_ttl),
         );
         // `api` answers right after its own writes and reads config rarely:
         // it reads the partitions every time, from a store of its own.
         let api_store: Arc<dyn Store> = Arc::new(
             DynamoStore::new(store.client().clone(), settings.table.clone())
-                .with_event_dedupe_days(settings.event_dedupe_days),
+                .with_event_dedupe_days(settings.event_dedupe_days)
+                .with_delivery_retention_days(settings.delivery_retention_days),
         );
         let queue = (settings.timer_queue_url.clone()).map(|url| TimerQueue { client: sqs, url });
         let scheduler = settings.scheduler.clone().map(|config| {
@@ -69,7 +97,7 @@ impl Runtime {
                 None => Arc::new(NoQueue),
             };
             Arc::new(EventBridgeScheduler::new(
-                aws_sdk_scheduler::Client::new(sdk),
+                scheduler_client,
                 config,
                 near,
                 clock.clone(),

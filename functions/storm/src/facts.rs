@@ -44,6 +44,9 @@ pub struct Facts {
     pub esm_provisioned_rate: Fact,
     pub esm_provisioned_max: Fact,
     pub esm_invokes_per_poller: Fact,
+    pub esm_minimum_pollers: Fact,
+    pub esm_minimum_pollers_max: Fact,
+    pub esm_maximum_pollers: Fact,
     pub scheduler_invocation_rate: Fact,
     pub scheduler_schedules_quota: Fact,
     pub ddb_write_price: Fact,
@@ -76,10 +79,11 @@ pub struct Facts {
     pub esm_requests_per_batch: Fact,
     pub hold_s: Fact,
     pub lambda_memory_gb: Fact,
-    pub retention_days: Fact,
+    pub delivery_retention_days: Fact,
     pub billing_writes_per_contract: Fact,
     pub secrets: Fact,
-    pub target_drain_s: Fact,
+    pub target_lag_1m: Fact,
+    pub target_lag_10m: Fact,
     pub tick_lead_s: Fact,
     pub minutes_per_month: Fact,
 }
@@ -103,11 +107,14 @@ const DDB_WARM: &str =
 const DDB_PREWARM: &str =
     "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/pre-warming-on-demand-capacity-mode.html";
 const DDB_PRICING: &str = "https://aws.amazon.com/dynamodb/pricing/on-demand/";
-const LAMBDA_QUOTAS: &str = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html";
+const LAMBDA_QUOTAS: &str =
+    "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html";
 const LAMBDA_SCALING: &str = "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html";
 const LAMBDA_PRICING: &str = "https://aws.amazon.com/lambda/pricing/";
 const ESM_SCALING: &str = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html";
 const ESM_PROVISIONED: &str = "https://aws.amazon.com/blogs/aws/aws-lambda-enhances-sqs-processing-with-new-provisioned-mode-3x-faster-scaling-16x-higher-capacity/";
+const ESM_POLLER_CONFIG: &str =
+    "https://docs.aws.amazon.com/lambda/latest/api/API_ProvisionedPollerConfig.html";
 const SCHEDULER_QUOTAS: &str =
     "https://docs.aws.amazon.com/scheduler/latest/UserGuide/scheduler-quotas.html";
 const SCHEDULER_TYPES: &str =
@@ -256,6 +263,33 @@ impl Default for Facts {
                 "Each event poller handles up to 10 concurrent invokes (and about 1 MB/s), so MaximumPollers \
                  200 allows 2,000 concurrent invocations.",
             ),
+            esm_minimum_pollers: fact(
+                "SQS event source, MinimumPollers (provisioned mode), default and least",
+                2.0,
+                "pollers",
+                "quota",
+                ESM_POLLER_CONFIG,
+                "For Amazon SQS event source mappings MinimumPollers defaults to 2 and must be at least 2 \
+                 (MSK and Kafka: 1). The projection never provisions fewer.",
+            ),
+            esm_minimum_pollers_max: fact(
+                "SQS event source, MinimumPollers (provisioned mode), at most",
+                200.0,
+                "pollers",
+                "quota",
+                ESM_POLLER_CONFIG,
+                "Valid range 1 to 200 (2 to 200 for SQS): at most 200 pollers, 2,000 concurrent \
+                 invocations at 10 per poller, are warm when a boundary's messages appear.",
+            ),
+            esm_maximum_pollers: fact(
+                "SQS event source, MaximumPollers (provisioned mode), default",
+                200.0,
+                "pollers",
+                "quota",
+                ESM_POLLER_CONFIG,
+                "Default 200; copies give the upper bound for SQS as 2,000 or 10,000. The projection \
+                 raises it no further than esm_provisioned_max / esm_invokes_per_poller (2,000).",
+            ),
             scheduler_invocation_rate: fact(
                 "EventBridge Scheduler invocations throttle",
                 1_000.0,
@@ -330,7 +364,7 @@ impl Default for Facts {
                 "price",
                 LAMBDA_PRICING,
                 "First pricing tier (up to 6 billion GB-s a month); the template's default architecture. \
-                 Since August 2025 the init phase is billed too (not modelled: Rust cold starts are short).",
+                 Cold-start (init) time is not modelled: Rust cold starts are short.",
             ),
             lambda_gb_s_price_arm: fact(
                 "Lambda duration, arm64",
@@ -403,7 +437,8 @@ impl Default for Facts {
                 "GB per month",
                 "price",
                 LOGS_PRICING,
-                "Ingestion, archival and Insights scans share the 5 GB.",
+                "5 GB of ingestion a month, as third-party summaries of the page give it; the stored copy \
+                 renders no number.",
             ),
             secret_price: fact(
                 "Secrets Manager secret",
@@ -482,9 +517,9 @@ impl Default for Facts {
                 "messages",
                 "assumption",
                 ESM_SCALING,
-                "The template's BatchSize (10, no batching window); ReceiveMessage returns at most 10. Real \
-                 batches can be smaller than 10; the measured fill carries that over (see the \
-                 fill_efficiency term).",
+                "The template's BatchSize (10, no batching window); ReceiveMessage returns at most 10, and \
+                 SendMessageBatch takes at most 10. Real batches can be smaller than 10; the measured fill \
+                 carries that over (see the fill_efficiency term).",
             ),
             due_shards: fact(
                 "Shards of the due index per minute",
@@ -533,14 +568,18 @@ impl Default for Facts {
                 "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html",
                 "512 MB for the storm (the template's MemorySize is 256 today); GB-s scale with it.",
             ),
-            retention_days: fact(
-                "Retention of fired moments' records",
-                400.0,
+            delivery_retention_days: fact(
+                "Retention of fired moments' records (DeliveryRetentionDays)",
+                90.0,
                 "days",
                 "assumption",
-                "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html",
-                "Assumed: messages, deliveries and attempts kept 400 days (a year plus a month of disputes), \
-                 then expired by TTL (TTL deletes are free). At steady state the table holds 400 days of them.",
+                "https://docs.svix.com/retention/",
+                "Assumed: the deployment's DeliveryRetentionDays parameter, default 90. Messages, deliveries \
+                 and attempts expire by DynamoDB TTL 90 days after they fire (TTL deletes are free, \
+                 docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html), so at steady state the \
+                 table holds 90 days of them. The source: Svix retains message payloads 90 days by default \
+                 (payload_retention_period per message); Stripe lists and retrieves events for 30 days \
+                 (docs.stripe.com/api/events/list).",
             ),
             billing_writes_per_contract: fact(
                 "Billing write requests per contract per month",
@@ -559,14 +598,25 @@ impl Default for Facts {
                 SECRETS_PRICING,
                 "The API key secret; webhook signing secrets live in the table.",
             ),
-            target_drain_s: fact(
-                "Target drain of a boundary",
+            target_lag_1m: fact(
+                "Target p99 lag of a boundary at 1,000,000 contracts",
                 60.0,
                 "s",
                 "assumption",
                 SCHEDULER_TYPES,
-                "Assumed target: every moment of a boundary delivered within the minute after it, the \
-                 precision EventBridge Scheduler itself gives one-time schedules. Quota raises are sized to it.",
+                "The product's target: every webhook of the boundary attempted within a minute of its \
+                 moment, the precision EventBridge Scheduler itself gives one-time schedules. Applies up \
+                 to 1,000,000 contracts; quota raises are sized to it less the hold.",
+            ),
+            target_lag_10m: fact(
+                "Target p99 lag of a boundary at 10,000,000 contracts",
+                600.0,
+                "s",
+                "assumption",
+                SCHEDULER_TYPES,
+                "The product's target above 1,000,000 contracts: every webhook of the boundary attempted \
+                 within 10 minutes of its moment (a flexible time window of EventBridge Scheduler is as \
+                 coarse). Quota raises are sized to it less the hold.",
             ),
             tick_lead_s: fact(
                 "Lead of a tick before its minute",
@@ -590,6 +640,16 @@ impl Default for Facts {
 }
 
 impl Facts {
+    /// The target p99 lag of a boundary at `contracts` contracts: [`Facts::target_lag_1m`] up to
+    /// 1,000,000, [`Facts::target_lag_10m`] above.
+    pub fn target_lag(&self, contracts: u64) -> &Fact {
+        if contracts <= 1_000_000 {
+            &self.target_lag_1m
+        } else {
+            &self.target_lag_10m
+        }
+    }
+
     /// Every fact, in the order of the struct, for printing and checking.
     pub fn all(&self) -> Vec<&Fact> {
         vec![
@@ -608,6 +668,9 @@ impl Facts {
             &self.esm_provisioned_rate,
             &self.esm_provisioned_max,
             &self.esm_invokes_per_poller,
+            &self.esm_minimum_pollers,
+            &self.esm_minimum_pollers_max,
+            &self.esm_maximum_pollers,
             &self.scheduler_invocation_rate,
             &self.scheduler_schedules_quota,
             &self.ddb_write_price,
@@ -640,10 +703,11 @@ impl Facts {
             &self.esm_requests_per_batch,
             &self.hold_s,
             &self.lambda_memory_gb,
-            &self.retention_days,
+            &self.delivery_retention_days,
             &self.billing_writes_per_contract,
             &self.secrets,
-            &self.target_drain_s,
+            &self.target_lag_1m,
+            &self.target_lag_10m,
             &self.tick_lead_s,
             &self.minutes_per_month,
         ]
@@ -663,7 +727,7 @@ pub(crate) fn group_thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -711,7 +775,11 @@ mod tests {
             assert!(!f.source.contains(' '), "{}: one URL per source", f.name);
             assert_eq!(f.checked, CHECKED, "{}", f.name);
             assert!(!f.name.is_empty() && !f.unit.is_empty() && !f.note.is_empty());
-            assert!(["quota", "price", "assumption"].contains(&f.kind.as_str()), "{}", f.name);
+            assert!(
+                ["quota", "price", "assumption"].contains(&f.kind.as_str()),
+                "{}",
+                f.name
+            );
             assert!(f.value.is_finite() && f.value > 0.0, "{}", f.name);
         }
     }
@@ -737,7 +805,10 @@ mod tests {
         assert!(f.esm_max_concurrency.value < f.esm_provisioned_max.value);
         assert!(f.esm_scale_rate.value < f.esm_provisioned_rate.value);
         // 1,000 environments every 10 s.
-        assert_eq!(f.lambda_scaling_rate.value * 10.0, f.lambda_scaling_burst.value);
+        assert_eq!(
+            f.lambda_scaling_rate.value * 10.0,
+            f.lambda_scaling_burst.value
+        );
     }
 
     #[test]

@@ -1,1 +1,17 @@
-//! The aws-storm benchmark (see `scripts/aws-storm`).
+//! The aws-storm benchmark (`scripts/aws-storm`) and the harness the AWS
+//! functions' end-to-end tests share with it: a deployment on moto driven as
+//! AWS drives it (`stack`), every AWS call counted (`calls`), a verifying
+//! webhook receiver (`receiver`), the month-boundary workload (`workload`),
+//! and the projection of what was measured to millions of contracts with
+//! AWS's published quotas and prices (`facts`, `projection`, `tables`).
+
+pub mod calls;
+pub mod facts;
+#[path = "../../../aws/tests/common/mod.rs"]
+pub mod moto;
+pub mod projection;
+pub mod receiver;
+pub mod stack;
+pub mod stream_filter;
+pub mod tables;
+pub mod workload;

@@ -87,26 +87,52 @@ impl Service {
     /// in during the one before: a storm costs the store a few transactions
     /// per hundred webhooks, and sending never waits for them.
     pub async fn attempt_many(&self, ids: &[String], in_flight: usize) -> Result<(), ApiError> {
+        self.attempt_from(ids, Vec::new(), in_flight).await
+    }
+
+    /// Attempts deliveries whose lease the caller already holds (a fire
+    /// wrote them leased, see `Service::fire_and_attempt`): sent without a claim.
+    pub async fn attempt_leased(
+        &self,
+        leased: Vec<(Delivery, Message)>,
+        in_flight: usize,
+    ) -> Result<(), ApiError> {
+        if leased.is_empty() {
+            return Ok(());
+        }
+        let endpoints = self.endpoints_by_id().await?;
+        let ready = self.prepare(leased, &endpoints, self.clock.now()).await?;
+        self.attempt_from(&[], ready, in_flight).await
+    }
+
+    async fn attempt_from(
+        &self,
+        ids: &[String],
+        ready: Vec<Prepared>,
+        in_flight: usize,
+    ) -> Result<(), ApiError> {
         let (outcomes, received) = tokio::sync::mpsc::unbounded_channel();
         let disabled = Disabled::default();
         let (sent, recorded) = tokio::join!(
-            self.send_all(ids, in_flight.max(1), outcomes, &disabled),
+            self.send_all(ids, ready, in_flight.max(1), outcomes, &disabled),
             self.record_all(received, &disabled)
         );
         sent.and(recorded)
     }
 
-    /// Claims, signs and sends; each outcome goes to `outcomes` as it comes.
+    /// Claims, signs and sends (`ready` first: already claimed and signed);
+    /// each outcome goes to `outcomes` as it comes.
     async fn send_all(
         &self,
         ids: &[String],
+        ready: Vec<Prepared>,
         in_flight: usize,
         outcomes: UnboundedSender<(Prepared, SendResult)>,
         disabled: &Disabled,
     ) -> Result<(), ApiError> {
         let chunk = in_flight * CLAIM_WAVES;
         let mut unclaimed = ids.chunks(chunk);
-        let mut ready: VecDeque<Prepared> = VecDeque::new();
+        let mut ready: VecDeque<Prepared> = ready.into();
         let mut sends: JoinSet<(Prepared, SendResult)> = JoinSet::new();
         let mut claiming = None;
         loop {
@@ -203,6 +229,17 @@ impl Service {
             .store
             .claim_deliveries(ids, now, now + Self::attempt_lease(waves))
             .await?;
+        self.prepare(claimed, &endpoints, now).await
+    }
+
+    /// Signs claimed deliveries' webhooks with their endpoints as they are
+    /// now. One whose endpoint is gone or disabled fails at once.
+    async fn prepare(
+        &self,
+        claimed: Vec<(Delivery, Message)>,
+        endpoints: &HashMap<String, Endpoint>,
+        now: Time,
+    ) -> Result<Vec<Prepared>, ApiError> {
         let mut prepared = Vec::with_capacity(claimed.len());
         for (mut delivery, message) in claimed {
             let endpoint_id = delivery.endpoint_id.clone().unwrap_or_default();

@@ -35,6 +35,33 @@ impl Service {
     /// [`Service::fire_many`], also saying which ids the store does not
     /// know (yet: a store whose reads by id lag its writes).
     pub async fn fire_batch(&self, ids: &[String]) -> Result<Fired, ApiError> {
+        let (fired, _) = self.fire_leased(ids, None).await?;
+        Ok(fired)
+    }
+
+    /// Fires the due schedules among `ids` and attempts what they made at
+    /// once, `in_flight` sends at a time. The deliveries are written already
+    /// leased to this caller (their next attempt at the lease's end), so
+    /// they are sent without a claim: a fire's webhook costs the store its
+    /// fire and its outcome, and a crash before the outcome is retried
+    /// after the lease like any claimed attempt.
+    pub async fn fire_and_attempt(
+        &self,
+        ids: &[String],
+        in_flight: usize,
+    ) -> Result<Fired, ApiError> {
+        let (fired, leased) = self.fire_leased(ids, Some(in_flight.max(1))).await?;
+        self.attempt_leased(leased, in_flight).await?;
+        Ok(fired)
+    }
+
+    /// The fires, with each pending delivery's message; `lease_for`: the
+    /// sends in flight the deliveries are leased for (None: due at once).
+    async fn fire_leased(
+        &self,
+        ids: &[String],
+        lease_for: Option<usize>,
+    ) -> Result<(Fired, Vec<(Delivery, Message)>), ApiError> {
         let _changes = self.changes.write().await;
         let now = self.clock.now();
         let found = self.store.schedules(ids).await?;
@@ -49,10 +76,11 @@ impl Service {
             .filter(|s| s.state == ScheduleState::Pending && s.fire_at <= now)
             .collect();
         if due.is_empty() {
-            return Ok(Fired {
+            let fired = Fired {
                 deliveries: Vec::new(),
                 unknown,
-            });
+            };
+            return Ok((fired, Vec::new()));
         }
         let mut keys: Vec<EntityKey> = due.iter().map(|s| s.entity.clone()).collect();
         keys.sort();
@@ -72,7 +100,7 @@ impl Service {
             .map(|n| (n.id.clone(), n))
             .collect();
         let endpoints = self.store.endpoints().await?;
-        let commits: Vec<FireCommit> = due
+        let mut commits: Vec<FireCommit> = due
             .iter()
             .map(|s| {
                 fire_one(
@@ -84,19 +112,37 @@ impl Service {
                 )
             })
             .collect();
+        if let Some(in_flight) = lease_for {
+            let pending = commits.iter().flat_map(|c| &c.deliveries);
+            let count = pending.filter(|d| d.status == DeliveryStatus::Pending).count();
+            let lease_until = now + Self::attempt_lease(count.div_ceil(in_flight).max(1));
+            for delivery in commits.iter_mut().flat_map(|c| c.deliveries.iter_mut()) {
+                if delivery.status == DeliveryStatus::Pending {
+                    delivery.next_attempt_at = Some(lease_until);
+                }
+            }
+        }
         let committed = self.store.commit_fires(&commits).await?;
-        let deliveries: Vec<Delivery> = commits
-            .into_iter()
-            .zip(committed)
-            .filter(|(_, done)| *done)
-            .flat_map(|(commit, _)| commit.deliveries)
-            .filter(|d| d.status == DeliveryStatus::Pending)
-            .collect();
-        self.wake_deliveries(&deliveries, now).await;
-        Ok(Fired {
+        let mut leased = Vec::new();
+        for (commit, done) in commits.into_iter().zip(committed) {
+            let (true, Some(message)) = (done, commit.message) else {
+                continue;
+            };
+            for delivery in commit.deliveries {
+                if delivery.status == DeliveryStatus::Pending {
+                    leased.push((delivery, message.clone()));
+                }
+            }
+        }
+        let deliveries: Vec<Delivery> = leased.iter().map(|(d, _)| d.clone()).collect();
+        if lease_for.is_none() {
+            self.wake_deliveries(&deliveries, now).await;
+        }
+        let fired = Fired {
             deliveries: deliveries.into_iter().map(|d| d.id).collect(),
             unknown,
-        })
+        };
+        Ok((fired, leased))
     }
 }
 

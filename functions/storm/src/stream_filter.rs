@@ -38,6 +38,7 @@ fn matches(pattern: &Value, value: &Value) -> bool {
     }
 }
 
+#[cfg(test)]
 #[test]
 fn the_filter_subset_matches_as_lambda_does() {
     let patterns = vec![
