@@ -253,8 +253,12 @@ pub async fn handle_sqs(
     let mut tick_messages = std::collections::HashMap::new();
     let mut pending = Vec::new();
     let mut timer_messages = BTreeSet::new();
+    let mut receipts = std::collections::HashMap::new();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
+        if let Some(receipt) = &message.receipt_handle {
+            receipts.insert(id.clone(), receipt.clone());
+        }
         let work: Result<Work, _> = serde_json::from_str(message.body.as_deref().unwrap_or_default());
         match work {
             // A body that is no work would fail forever: dropped, logged.
@@ -304,6 +308,7 @@ pub async fn handle_sqs(
             }
         }
     }
+    retry_soon(&rt, &failed, &receipts).await;
     let mut response = SqsBatchResponse::default();
     for id in failed {
         let mut failure = BatchItemFailure::default();
@@ -312,6 +317,33 @@ pub async fn handle_sqs(
     }
     response
 }
+
+/// Makes failed messages visible again in a few seconds: the queue's
+/// visibility timeout is six times the function's (the event source's
+/// rule), far too long to wait for a retry. Best effort: without it the
+/// message still comes back, later.
+async fn retry_soon(
+    rt: &Runtime,
+    failed: &BTreeSet<String>,
+    receipts: &std::collections::HashMap<String, String>,
+) {
+    let Ok(queue) = rt.queue() else { return };
+    for id in failed {
+        let Some(receipt) = receipts.get(id) else { continue };
+        let changed = (queue.client.change_message_visibility())
+            .queue_url(&queue.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(RETRY_AFTER_SECONDS)
+            .send()
+            .await;
+        if let Err(error) = changed {
+            tracing::warn!(?error, message = %id, "could not bring a failed message back sooner");
+        }
+    }
+}
+
+/// Seconds before a failed message is tried again.
+const RETRY_AFTER_SECONDS: i32 = 5;
 
 /// Any input of the `deliver` function: an SQS batch (`Records`) or a
 /// schedule's input (a tick).

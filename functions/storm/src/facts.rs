@@ -574,12 +574,13 @@ impl Default for Facts {
                 "days",
                 "assumption",
                 "https://docs.svix.com/retention/",
-                "Assumed: the deployment's DeliveryRetentionDays parameter, default 90. Messages, deliveries \
-                 and attempts expire by DynamoDB TTL 90 days after they fire (TTL deletes are free, \
-                 docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html), so at steady state the \
-                 table holds 90 days of them. The source: Svix retains message payloads 90 days by default \
-                 (payload_retention_period per message); Stripe lists and retrieves events for 30 days \
-                 (docs.stripe.com/api/events/list).",
+                "Assumed: the deployment's DeliveryRetentionDays parameter (DELIVERY_RETENTION_DAYS of the \
+                 functions), default 90. Messages, deliveries and attempts expire by DynamoDB TTL 90 days \
+                 after they fire (TTL deletes are free, \
+                 docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html), so at steady state \
+                 the table holds 90 days of them. The source: Svix retains message payloads 90 days by \
+                 default (payload_retention_period per message); Stripe lists and retrieves events for \
+                 30 days (docs.stripe.com/api/events/list).",
             ),
             billing_writes_per_contract: fact(
                 "Billing write requests per contract per month",
@@ -804,6 +805,17 @@ mod tests {
         assert!(f.ddb_new_table_reads.value < f.ddb_table_read_quota.value);
         assert!(f.esm_max_concurrency.value < f.esm_provisioned_max.value);
         assert!(f.esm_scale_rate.value < f.esm_provisioned_rate.value);
+        assert!(f.esm_minimum_pollers.value < f.esm_minimum_pollers_max.value);
+        assert!(
+            f.esm_maximum_pollers.value * f.esm_invokes_per_poller.value
+                <= f.esm_provisioned_max.value
+        );
+        // The targets leave room for the hold, and the larger size has the longer one.
+        assert!(f.hold_s.value < f.target_lag_1m.value);
+        assert!(f.target_lag_1m.value < f.target_lag_10m.value);
+        assert_eq!(f.target_lag(1_000_000).value, 60.0);
+        assert_eq!(f.target_lag(10_000_000).value, 600.0);
+        assert_eq!(f.delivery_retention_days.value, 90.0);
         // 1,000 environments every 10 s.
         assert_eq!(
             f.lambda_scaling_rate.value * 10.0,

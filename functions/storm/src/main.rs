@@ -198,6 +198,7 @@ async fn run(
         hottest_partition: hottest.clone(),
         deliver_invocations: invocations as u64,
         distinct_fire_minutes: 1,
+        fixed_writes_per_tick: tally.tick_writes(),
         schedules_alive_max: stack.schedules_alive_max as u64,
         moments_per_contract_per_month: per_year / 12.0,
         stored_bytes_per_contract: stored_bytes as f64 / contracts.max(1) as f64,

@@ -1068,7 +1068,6 @@ pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection
         "USD/month",
     );
 
-
     if live as f64 > f.scheduler_schedules_quota.value {
         quota_raises.push(raise_line(
             "EventBridge Scheduler schedules (Service Quotas, adjustable)",
@@ -1192,7 +1191,8 @@ fn smallest_meeting(time: impl Fn(f64) -> f64, lo: f64, hi: f64, budget: f64) ->
     if time(lo) <= budget {
         return Some(lo);
     }
-    if !(time(hi) <= budget) {
+    let at_hi = time(hi);
+    if at_hi.is_nan() || at_hi > budget {
         return None;
     }
     let (mut lo, mut hi) = (lo, hi);
@@ -1292,8 +1292,8 @@ fn all_bounds(
     let cap = c.t(
         &format!("concurrency_cap{suffix}"),
         format!(
-            "min(lambda_concurrency, event source maximum) = min({}, {}) (Lambda {}; event source in \
-             {mode})",
+            "min(lambda_concurrency, event source maximum) = min({}, {}) (lambda_concurrency: {}; \
+             event source: {mode})",
             num(q.lambda_concurrency),
             num(esm_max),
             raised_from(q.lambda_concurrency, q0.lambda_concurrency)
@@ -1315,7 +1315,8 @@ fn all_bounds(
     bounds.push(Bound {
         term: name,
         label: format!(
-            "Lambda concurrency ({} invocation-s over {} concurrent; Lambda {}, event source in {})",
+            "Lambda concurrency ({} invocation-s over {} concurrent; account concurrency {}, event \
+             source in {})",
             num(d.w),
             num(cap),
             raised_from(q.lambda_concurrency, q0.lambda_concurrency),
@@ -1496,11 +1497,7 @@ fn raise(c: &mut Calc, f: &Facts, d: &Demand, budget: f64, target: f64) -> (Quot
         let at_default = units / quota.value;
         let needed = c.t(
             &format!("table_{kind}s_needed"),
-            format!(
-                "{unit} / drain_budget_s = {} / {}",
-                num(units),
-                num(budget)
-            ),
+            format!("{unit} / drain_budget_s = {} / {}", num(units), num(budget)),
             units / budget,
             &format!("{unit}/s"),
         );
@@ -1652,7 +1649,10 @@ fn raise(c: &mut Calc, f: &Facts, d: &Demand, budget: f64, target: f64) -> (Quot
             "Lambda concurrent executions (Service Quotas, adjustable)",
             &format!("{} (new accounts start lower)", num(c0)),
             &num(q.lambda_concurrency),
-            &format!("{} for deliver; api, schedule and 100 unreserved on top", num(needed)),
+            &format!(
+                "{} for deliver; api, schedule and 100 unreserved on top",
+                num(needed)
+            ),
             &format!(
                 "{} invocation-seconds of timer batches {within}, while the function scales by {} \
                  environments/s after the first {}",
@@ -1698,10 +1698,9 @@ fn raise(c: &mut Calc, f: &Facts, d: &Demand, budget: f64, target: f64) -> (Quot
         let hi = (f.esm_minimum_pollers_max.value * per).max(lo);
         let start =
             smallest_meeting(|s| ramp_time(d.w, s, rate, cap), lo, hi, budget).unwrap_or(hi);
-        let min_pollers = (start / per - 1e-9).ceil().clamp(
-            f.esm_minimum_pollers.value,
-            f.esm_minimum_pollers_max.value,
-        );
+        let min_pollers = (start / per - 1e-9)
+            .ceil()
+            .clamp(f.esm_minimum_pollers.value, f.esm_minimum_pollers_max.value);
         (min_pollers, max_pollers)
     } else {
         (0.0, 0.0)
@@ -1766,8 +1765,9 @@ fn raise(c: &mut Calc, f: &Facts, d: &Demand, budget: f64, target: f64) -> (Quot
                 num(max)
             ),
             &format!(
-                "the standard-mode ramp within {} s",
-                num(budget)
+                "a ramp within {} s; this one takes {} s",
+                num(budget),
+                num(ramp_time(d.w, start, rate, q.lambda_concurrency.min(max)))
             ),
             &format!(
                 "the standard-mode ramp takes {} s to serve {} invocation-seconds; pollers are charged \
@@ -1977,7 +1977,8 @@ mod tests {
         (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
     }
 
-    /// 2,000 contracts, 4,000 moments at the boundary, 64 timer messages in 7 batches.
+    /// 2,000 contracts, 4,000 moments at the boundary, 64 timer messages in 7 batches; 10 WRU and
+    /// 1.5 RRU a moment, and a hottest partition (50 s at 1,000,000 contracts) within both targets.
     fn measured() -> Measured {
         let calls = [
             ("dynamodb.TransactWriteItems", 8_000),
@@ -1997,10 +1998,10 @@ mod tests {
             read_units: 6_000.0,
             hottest_partition: Hottest {
                 key_class: "due#shard".into(),
-                writes: 130,
+                writes: 100,
                 reads: 70,
                 share_of_reads: 0.012,
-                share_of_writes: 0.003,
+                share_of_writes: 0.0025,
             },
             deliver_invocations: 15,
             distinct_fire_minutes: 1,
@@ -2010,6 +2011,7 @@ mod tests {
             stored_bytes_per_moment: 2_500.0,
             log_bytes_per_moment: 600.0,
             horizon_minutes: 20_160,
+            fixed_writes_per_tick: 0,
         }
     }
 
@@ -2028,18 +2030,150 @@ mod tests {
     }
 
     #[test]
-    fn write_bound_drain_is_linear_in_contracts() {
+    fn at_default_quotas_the_write_bound_is_linear_in_contracts() {
         let facts = Facts::default();
         let ps = project_all(&measured(), &facts);
         assert_eq!(ps.len(), 2);
         for p in &ps {
-            assert!(p.bounded_by.contains("table write"), "{}", p.bounded_by);
-            assert!(close(p.drain_s, value(p, "bound_1_table_writes")));
+            assert!(
+                p.bounded_by_at_default_quotas.contains("table write"),
+                "{}",
+                p.bounded_by_at_default_quotas
+            );
+            assert!(close(
+                p.drain_s_at_default_quotas,
+                value(p, "bound_1_table_writes_at_default_quotas")
+            ));
         }
         // 10 WRU a moment, 2 moments a contract, 40,000 WRU/s.
-        assert!(close(ps[0].drain_s, 500.0));
-        assert!(close(ps[1].drain_s / ps[0].drain_s, 10.0));
-        assert!(close(ps[0].p99_lag_s, 0.99 * 500.0 + 2.0));
+        assert!(close(ps[0].drain_s_at_default_quotas, 500.0));
+        assert!(close(
+            ps[1].drain_s_at_default_quotas / ps[0].drain_s_at_default_quotas,
+            10.0
+        ));
+        assert!(close(ps[0].p99_lag_s_at_default_quotas, 0.99 * 500.0 + 2.0));
+    }
+
+    #[test]
+    fn the_target_is_per_size_and_the_budget_leaves_the_hold() {
+        let facts = Facts::default();
+        let ps = project_all(&measured(), &facts);
+        assert_eq!(value(&ps[0], "target_lag_s"), 60.0);
+        assert_eq!(value(&ps[0], "drain_budget_s"), 58.0);
+        assert_eq!(value(&ps[1], "target_lag_s"), 600.0);
+        assert_eq!(value(&ps[1], "drain_budget_s"), 598.0);
+        assert_eq!(
+            value(&project(&measured(), 1_000_001, &facts), "target_lag_s"),
+            600.0
+        );
+    }
+
+    #[test]
+    fn a_raise_is_applied_when_the_default_misses_the_target() {
+        let facts = Facts::default();
+        let ps = project_all(&measured(), &facts);
+        let p = &ps[0];
+        // 20,000,000 WRU in 58 s is 344,828 WRU/s, rounded up to 350,000.
+        assert_eq!(value(p, "table_write_quota"), 350_000.0);
+        assert!(close(
+            value(p, "bound_1_table_writes"),
+            20_000_000.0 / 350_000.0
+        ));
+        assert!(p.quota_raises.iter().any(|r| r
+            .starts_with("DynamoDB table-level write throughput")
+            && r.contains("default 40,000 WRU/s per table, raised to 350,000 WRU/s per table")));
+        // 3,000,000 RRU: 75 s at 40,000, so reads are raised too, to 52,000.
+        assert_eq!(value(p, "table_read_quota"), 52_000.0);
+        // With the raises, the drain and p99 meet the targets at both sizes; at default they do not.
+        for p in &ps {
+            let target = value(p, "target_lag_s");
+            assert!(p.drain_s <= value(p, "drain_budget_s"), "{}", p.drain_s);
+            assert!(p.p99_lag_s <= target, "{} > {target}", p.p99_lag_s);
+            assert!(p.p99_lag_s_at_default_quotas > target);
+            assert!(p.drain_s < p.drain_s_at_default_quotas);
+            assert!(p.hard_limits.is_empty(), "{:?}", p.hard_limits);
+            assert!(!p.bounded_by.contains("over the"), "{}", p.bounded_by);
+        }
+        // The drain with raises is the largest bound at the raised quotas.
+        assert!(close(ps[0].drain_s, 3_000_000.0 / 52_000.0));
+        assert!(ps[0].bounded_by.contains("raised from 40,000"));
+    }
+
+    #[test]
+    fn no_raise_when_the_default_meets_the_target() {
+        let facts = Facts::default();
+        // 100,000 contracts: 2,000,000 WRU take 50 s at 40,000 WRU/s, within the 58 s budget.
+        let p = project(&measured(), 100_000, &facts);
+        assert_eq!(value(&p, "table_write_quota"), 40_000.0);
+        assert_eq!(value(&p, "table_read_quota"), 40_000.0);
+        assert_eq!(value(&p, "lambda_concurrency"), 1_000.0);
+        assert!(!p.quota_raises.iter().any(|r| r.contains("table-level")));
+        // The table still has to be warm beyond a new table's 4,000 writes/s.
+        assert!(p
+            .quota_raises
+            .iter()
+            .any(|r| r.contains("WarmThroughput.WriteUnitsPerSecond")));
+        assert!(close(p.drain_s, 50.0));
+        assert!(close(p.drain_s, p.drain_s_at_default_quotas));
+        // A default already high enough is not raised either.
+        let mut high = facts.clone();
+        high.ddb_table_write_quota.value = 400_000.0;
+        high.ddb_table_read_quota.value = 400_000.0;
+        let p = project(&measured(), 1_000_000, &high);
+        assert_eq!(value(&p, "table_write_quota"), 400_000.0);
+        assert!(!p.quota_raises.iter().any(|r| r.contains("table-level")));
+        assert!(close(value(&p, "bound_1_table_writes"), 50.0));
+    }
+
+    #[test]
+    fn a_hard_partition_bound_is_never_raised() {
+        let mut m = measured();
+        m.hottest_partition.writes = 4_000;
+        m.hottest_partition.share_of_writes = 0.1;
+        let facts = Facts::default();
+        let p = project(&m, 1_000_000, &facts);
+        // 1 write a moment × 2,000,000 moments at 1,000 WCU/s, with or without the raises.
+        assert!(close(p.drain_s, 2_000.0));
+        assert!(close(p.drain_s_at_default_quotas, 2_000.0));
+        assert!(
+            p.bounded_by.contains("hottest partition") && p.bounded_by.contains("hard limit"),
+            "{}",
+            p.bounded_by
+        );
+        assert!(p.bounded_by.contains("over the 60 s target"));
+        assert!(!p.quota_raises.iter().any(|r| r.contains("partition")));
+        assert!(p.hard_limits.iter().any(|r| r
+            .starts_with("DynamoDB partition throughput (hard limit")
+            && r.contains("over 35× more keys")));
+        // The adjustable quotas are still raised to the target.
+        assert_eq!(value(&p, "table_write_quota"), 350_000.0);
+        assert!(value(&p, "bound_1_table_writes") <= 58.0);
+    }
+
+    #[test]
+    fn fixed_tick_writes_are_not_scaled() {
+        let facts = Facts::default();
+        let mut m = measured();
+        m.fixed_writes_per_tick = 65;
+        let ps = project_all(&m, &facts);
+        // 40,000 − 65 WRU scale with the moments, the tick's 65 do not.
+        let per_moment = (40_000.0 - 65.0) / 4_000.0;
+        assert!(close(value(&ps[0], "wru_per_moment"), per_moment));
+        assert!(close(value(&ps[0], "WRU"), per_moment * 2_000_000.0 + 65.0));
+        assert!(close(
+            value(&ps[1], "WRU"),
+            per_moment * 20_000_000.0 + 65.0
+        ));
+        assert!(close(
+            value(&ps[0], "wru_per_month"),
+            per_moment * 4.2 * 1_000_000.0 + 65.0 * 43_200.0
+        ));
+        assert!(close(value(&ps[1], "tick_item_writes_s"), 0.065));
+        // Without the field the same write units all scale.
+        let p = project(&measured(), 10_000_000, &facts);
+        assert!(close(value(&p, "WRU"), 10.0 * 20_000_000.0));
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["fixed_writes_per_tick"], 65);
     }
 
     #[test]
@@ -2057,23 +2191,27 @@ mod tests {
 
     #[test]
     fn cost_is_the_sum_of_its_terms() {
-        for p in project_all(&measured(), &Facts::default()) {
-            let parts: f64 = p
-                .terms
-                .iter()
-                .filter(|t| t.name.starts_with("cost_"))
-                .map(|t| t.value)
-                .sum();
-            assert!(parts > 0.0);
-            assert!(close(p.cost_usd_per_month, parts));
-            assert!(close(p.cost_usd_per_month, value(&p, "total_cost")));
-            assert!(
-                p.terms
+        let mut hot = measured();
+        hot.hottest_partition.writes = 4_000;
+        for m in [measured(), hot] {
+            for p in project_all(&m, &Facts::default()) {
+                let parts: f64 = p
+                    .terms
                     .iter()
                     .filter(|t| t.name.starts_with("cost_"))
-                    .count()
-                    >= 10
-            );
+                    .map(|t| t.value)
+                    .sum();
+                assert!(parts > 0.0);
+                assert!(close(p.cost_usd_per_month, parts));
+                assert!(close(p.cost_usd_per_month, value(&p, "total_cost")));
+                assert!(
+                    p.terms
+                        .iter()
+                        .filter(|t| t.name.starts_with("cost_"))
+                        .count()
+                        >= 10
+                );
+            }
         }
     }
 
@@ -2086,6 +2224,18 @@ mod tests {
         assert!(close(value(&p, "secret_calls_per_month"), 4_200.0));
         assert!(close(value(&p, "cost_api_gateway"), 1.0));
         assert!(close(value(&p, "cost_scheduler"), 0.0));
+    }
+
+    #[test]
+    fn fired_moments_are_stored_for_the_delivery_retention() {
+        let p = project(&measured(), 1_000_000, &Facts::default());
+        // 4,200,000 moments a month kept 90 days.
+        let retained = 4_200_000.0 * 90.0 / (365.25 / 12.0);
+        assert!(close(value(&p, "retained_moments"), retained));
+        assert!(close(
+            value(&p, "stored_gb"),
+            (3_000.0 * 1e6 + 2_500.0 * retained) / 1_073_741_824.0
+        ));
     }
 
     #[test]
@@ -2109,60 +2259,80 @@ mod tests {
     }
 
     #[test]
-    fn hot_partition_binds_when_one_key_takes_every_write() {
-        let mut m = measured();
-        m.hottest_partition.writes = 4_000;
-        m.hottest_partition.share_of_writes = 0.1;
-        let p = project(&m, 1_000_000, &Facts::default());
-        assert!(
-            p.bounded_by.contains("hottest partition"),
-            "{}",
-            p.bounded_by
-        );
-        assert!(close(p.drain_s, 2_000.0));
-        assert!(p.quota_raises.iter().any(|r| r.contains("hard limit")));
-    }
-
-    #[test]
-    fn event_source_ramp_binds_a_slow_receiver() {
+    fn a_slow_receiver_gets_provisioned_pollers_and_more_concurrency() {
         let mut m = measured();
         m.write_units = 4_000.0;
+        m.read_units = 400.0;
         m.endpoints = 10;
         m.delivered = 40_000;
         let facts = Facts::default();
         let p = project(&m, 1_000_000, &facts);
+        // At default quotas the standard-mode ramp binds: still ramping at T, 5 t + 2.5 t² = W.
         assert!(
-            p.bounded_by.contains("SQS event source"),
+            p.bounded_by_at_default_quotas.contains("SQS event source"),
             "{}",
-            p.bounded_by
+            p.bounded_by_at_default_quotas
         );
         let w = value(&p, "boundary_invocation_s");
-        let t = p.drain_s;
-        // Still ramping at T: 5 t + 2.5 t² = W.
+        let t = p.drain_s_at_default_quotas;
         assert!(t < (1_000.0 - 5.0) / 5.0);
         assert!(close(5.0 * t + 2.5 * t * t, w));
-        assert!(p.p99_lag_s < t + 2.0 && p.p99_lag_s > 0.99 * t + 2.0);
+        assert!(
+            p.p99_lag_s_at_default_quotas < t + 2.0
+                && p.p99_lag_s_at_default_quotas > 0.99 * t + 2.0
+        );
+        // With the raises: enough concurrency for W within 58 s, rounded up, and pollers warm
+        // enough for the ramp to get there in time.
+        let needed = value(&p, "lambda_concurrency_needed");
+        assert!(needed >= w / 58.0 && needed < 1.01 * w / 58.0, "{needed}");
+        assert_eq!(value(&p, "lambda_concurrency"), round_up(needed));
+        assert!(value(&p, "lambda_concurrency") > 1_000.0);
+        assert!(value(&p, "esm_minimum_pollers") > 2.0);
         assert!(p
             .quota_raises
             .iter()
-            .any(|r| r.contains("provisioned mode")));
+            .any(|r| r.starts_with("Lambda concurrent executions")));
+        assert!(p
+            .quota_raises
+            .iter()
+            .any(|r| r.contains("provisioned mode") && r.contains("MinimumPollers")));
+        assert!(value(&p, "bound_5_esm_ramp") <= 58.0);
+        assert!(p.drain_s <= 58.0 && p.p99_lag_s <= 60.0, "{}", p.bounded_by);
     }
 
     #[test]
-    fn scaling_rate_is_raised_only_when_the_ramp_itself_is_too_slow() {
-        let facts = Facts::default();
-        // 87,748 invocation-seconds: 1,463 concurrent for 60 s, which 1,000 + 100/s reaches in 5 s.
-        let p = project(&measured(), 10_000_000, &facts);
+    fn the_lambda_scaling_rate_is_a_hard_limit() {
+        let mut facts = Facts::default();
+        // A function that scales from 100 environments by 1 a second: W = 8,775 takes 66 s.
+        facts.lambda_scaling_burst.value = 100.0;
+        facts.lambda_scaling_rate.value = 1.0;
+        let p = project(&measured(), 1_000_000, &facts);
+        let w = value(&p, "boundary_invocation_s");
+        let t = value(&p, "bound_6_lambda_scaling");
+        assert!(close(100.0 * t + 0.5 * t * t, w));
+        assert!(t > 58.0);
+        assert!(close(p.drain_s, t));
+        assert!(
+            p.bounded_by.contains("Lambda function scaling")
+                && p.bounded_by.contains("not adjustable"),
+            "{}",
+            p.bounded_by
+        );
         assert!(p
-            .quota_raises
+            .hard_limits
             .iter()
-            .any(|r| r.contains("Lambda concurrent")));
-        assert!(!p.quota_raises.iter().any(|r| r.contains("scaling rate")));
-        let mut slow = measured();
-        slow.endpoints = 10;
-        slow.delivered = 40_000;
-        let p = project(&slow, 10_000_000, &facts);
-        assert!(p.quota_raises.iter().any(|r| r.contains("scaling rate")));
+            .any(|r| r.starts_with("Lambda function scaling rate")));
+        assert!(!p.quota_raises.iter().any(
+            |r| r.starts_with("Lambda function scaling") || r.starts_with("Lambda concurrent")
+        ));
+        // More concurrency than the scaling reaches would not help: the default stays.
+        assert_eq!(value(&p, "lambda_concurrency"), 1_000.0);
+        // At the default scaling the same boundary is not bound by it.
+        let p = project(&measured(), 1_000_000, &Facts::default());
+        assert!(!p
+            .hard_limits
+            .iter()
+            .any(|r| r.starts_with("Lambda function scaling")));
     }
 
     #[test]
@@ -2172,17 +2342,32 @@ mod tests {
         // 20,000,000 / 64 = 312,500 timers a shard, 1,000 to a SendMessageBatch: 313 calls.
         assert!(close(value(&p, "shard_send_s"), 313.0 * 0.02));
         assert_eq!(value(&p, "bound_8_tick_lead"), 0.0);
-        assert!(!p
-            .quota_raises
-            .iter()
-            .any(|r| r.contains("Due-index shards")));
+        assert!(!p.hard_limits.iter().any(|r| r.contains("Due-index shards")));
         facts.sqs_call_s.value = 0.2;
         let p = project(&measured(), 10_000_000, &facts);
         assert!(close(value(&p, "bound_8_tick_lead"), 313.0 * 0.2 - 60.0));
-        assert!(p
-            .quota_raises
-            .iter()
-            .any(|r| r.contains("Due-index shards")));
+        assert!(p.hard_limits.iter().any(|r| r.contains("Due-index shards")));
+        assert!(!p.quota_raises.iter().any(|r| r.contains("Due-index")));
+    }
+
+    #[test]
+    fn round_up_keeps_two_significant_digits() {
+        assert_eq!(round_up(344_827.6), 350_000.0);
+        assert_eq!(round_up(1_667_758.6), 1_700_000.0);
+        assert_eq!(round_up(180.0), 180.0);
+        assert_eq!(round_up(180.2), 190.0);
+        assert_eq!(round_up(57.3), 58.0);
+        assert_eq!(round_up(40_000.0), 40_000.0);
+        assert_eq!(round_up(0.0), 0.0);
+    }
+
+    #[test]
+    fn smallest_meeting_finds_the_least_that_meets() {
+        let t = |x: f64| 100.0 / x;
+        let x = smallest_meeting(t, 1.0, 1_000.0, 4.0).unwrap();
+        assert!((x - 25.0).abs() < 1e-6, "{x}");
+        assert_eq!(smallest_meeting(t, 50.0, 1_000.0, 4.0), Some(50.0));
+        assert_eq!(smallest_meeting(t, 1.0, 20.0, 4.0), None);
     }
 
     #[test]
@@ -2199,8 +2384,17 @@ mod tests {
     }
 
     #[test]
-    fn quota_raises_name_default_needed_and_source() {
-        let ps = project_all(&measured(), &Facts::default());
+    fn raises_and_hard_limits_name_default_value_and_source() {
+        let mut m = measured();
+        m.hottest_partition.writes = 4_000;
+        let mut facts = Facts::default();
+        facts.sqs_call_s.value = 0.2;
+        let ps = project_all(&m, &facts);
+        // At 10,000,000 contracts each shard's sends take 63 s, longer than the tick's lead.
+        assert!(ps[1]
+            .hard_limits
+            .iter()
+            .any(|r| r.starts_with("Due-index shards")));
         for p in &ps {
             assert!(p
                 .quota_raises
@@ -2211,7 +2405,24 @@ mod tests {
                 .iter()
                 .any(|r| r.contains("table-level write throughput")));
             for r in &p.quota_raises {
-                assert!(r.contains(": default ") && r.contains(", needed ") && r.contains("Why: "));
+                assert!(
+                    r.contains(": default ")
+                        && r.contains(", raised to ")
+                        && r.contains(" (needed ")
+                        && r.contains("Why: "),
+                    "{r}"
+                );
+                assert!(r.contains("Source: https://"), "{r}");
+            }
+            assert!(p
+                .hard_limits
+                .iter()
+                .any(|r| r.starts_with("DynamoDB partition throughput")));
+            for r in &p.hard_limits {
+                assert!(
+                    r.contains(": limit ") && r.contains(", needed ") && r.contains("Why: "),
+                    "{r}"
+                );
                 assert!(r.contains("Source: https://"), "{r}");
             }
         }
@@ -2252,6 +2463,14 @@ mod tests {
         let m: Measured = serde_json::from_str(json).unwrap();
         assert_eq!(m.calls["dynamodb.TransactWriteItems"], 8_000);
         assert_eq!(m.hottest_partition.writes, 130);
+        // A benchmark from before fixed_writes_per_tick reads as 0; a newer one carries it.
+        assert_eq!(m.fixed_writes_per_tick, 0);
+        let newer = json.replace(
+            "\"horizon_minutes\": 20160",
+            "\"horizon_minutes\": 20160, \"fixed_writes_per_tick\": 65",
+        );
+        let newer: Measured = serde_json::from_str(&newer).unwrap();
+        assert_eq!(newer.fixed_writes_per_tick, 65);
         let back: Measured = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);
         let p = project(&m, 1_000_000, &Facts::default());
@@ -2259,7 +2478,21 @@ mod tests {
         let round: Projection = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(round.terms.len(), p.terms.len());
         assert_eq!(round.bounded_by, p.bounded_by);
+        assert_eq!(
+            round.bounded_by_at_default_quotas,
+            p.bounded_by_at_default_quotas
+        );
+        assert_eq!(round.quota_raises, p.quota_raises);
+        assert_eq!(round.hard_limits, p.hard_limits);
         assert!(close(round.cost_usd_per_month, p.cost_usd_per_month));
+        assert!(close(
+            round.drain_s_at_default_quotas,
+            p.drain_s_at_default_quotas
+        ));
+        assert!(close(
+            round.p99_lag_s_at_default_quotas,
+            p.p99_lag_s_at_default_quotas
+        ));
     }
 
     #[test]

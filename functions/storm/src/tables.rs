@@ -264,7 +264,9 @@ fn projection_section(out: &mut String, projections: &[Projection], facts: &Fact
     line(out, "**p99 lag (s), with the raises**", &|p| {
         format!("**{}**", num(p.p99_lag_s))
     });
-    line(out, "Bounded by, with the raises", &|p| p.bounded_by.clone());
+    line(out, "Bounded by, with the raises", &|p| {
+        p.bounded_by.clone()
+    });
     line(out, "Drain (s), at default quotas", &|p| {
         num(p.drain_s_at_default_quotas)
     });
@@ -396,6 +398,7 @@ mod tests {
             stored_bytes_per_moment: 2_500.0,
             log_bytes_per_moment: 600.0,
             horizon_minutes: 20_160,
+            fixed_writes_per_tick: 65,
         }
     }
 
@@ -419,13 +422,46 @@ mod tests {
             assert!(md.contains(heading), "missing {heading}");
         }
         assert!(md.contains("| | 1,000,000 contracts | 10,000,000 contracts |"));
-        assert!(md.contains("| Drain (s) | 500 | 5,000 |"));
+        assert!(md.contains("| Target p99 lag (s) | 60 | 600 |"));
+        let row = |label: &str, f: &dyn Fn(&Projection) -> String| {
+            format!("| {label} | {} | {} |", f(&ps[0]), f(&ps[1]))
+        };
+        for (label, f) in [
+            (
+                "**Drain (s), with the raises**",
+                &(|p: &Projection| format!("**{}**", num(p.drain_s)))
+                    as &dyn Fn(&Projection) -> String,
+            ),
+            ("**p99 lag (s), with the raises**", &|p: &Projection| {
+                format!("**{}**", num(p.p99_lag_s))
+            }),
+            ("Drain (s), at default quotas", &|p: &Projection| {
+                num(p.drain_s_at_default_quotas)
+            }),
+            ("p99 lag (s), at default quotas", &|p: &Projection| {
+                num(p.p99_lag_s_at_default_quotas)
+            }),
+        ] {
+            let r = row(label, f);
+            assert!(md.contains(&r), "missing {r}");
+        }
+        // (40,000 − 65) WRU / 4,000 moments × 2,000,000 + 65 at 40,000 WRU/s.
+        assert!(md.contains("| Drain (s), at default quotas | 499 | 4,992 |"));
+        assert!(
+            md.contains("| Writes on the tick's own TICK# item, per tick (not scaled) | 65 | |")
+        );
         for p in &ps {
             assert!(md.contains(&p.bounded_by));
+            assert!(md.contains(&p.bounded_by_at_default_quotas));
+            assert!(!p.quota_raises.is_empty());
             for r in &p.quota_raises {
-                assert!(md.contains(r.as_str()));
+                assert!(md.contains(&format!("- {r}\n")));
+            }
+            for r in &p.hard_limits {
+                assert!(md.contains(&format!("- {r}\n")));
             }
         }
+        assert!(md.contains("Quota raises applied at 1,000,000 contracts:"));
         assert!(!md.contains("NaN") && !md.contains("| inf"));
     }
 
@@ -463,6 +499,7 @@ mod tests {
         let (md, ps, _) = render();
         let p = &ps[0];
         assert!(md.contains(&format!("**{}**", usd(p.cost_usd_per_month))));
-        assert!(md.contains("| · DynamoDB writes | $26.25 |"));
+        // ((40,000 − 65) / 4,000 × 4,200,000 + 65 × 43,200) WRU at $0.625 per million.
+        assert!(md.contains("| · DynamoDB writes | $27.96 |"));
     }
 }
