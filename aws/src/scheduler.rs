@@ -10,7 +10,7 @@
 //! the `NearTimers` sink (the SQS timer queue), so no `at()` is ever in the past.
 
 use crate::dynamodb::{minute_of, time_key};
-use crate::queue::Work;
+use crate::queue::{Timer, Work};
 use async_trait::async_trait;
 use aws_sdk_scheduler::types::{
     ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
@@ -69,11 +69,11 @@ impl SchedulerConfig {
     }
 }
 
-/// Receives the timers due too soon for a tick (id, fire time): in the
-/// deployment, the SQS timer queue with `DelaySeconds`.
+/// Receives the timers due too soon for a tick (with their items' keys
+/// where known): in the deployment, the SQS timer queue with `DelaySeconds`.
 #[async_trait]
 pub trait NearTimers: Send + Sync {
-    async fn due(&self, timers: &[(String, Time)]) -> Result<(), String>;
+    async fn due(&self, timers: &[Timer]) -> Result<(), String>;
 }
 
 pub struct EventBridgeScheduler {
@@ -84,6 +84,8 @@ pub struct EventBridgeScheduler {
     /// Minutes whose tick this execution environment made or found made:
     /// a boundary's million timers cost one CreateSchedule per environment.
     ticked: Mutex<HashSet<Time>>,
+    /// Items' keys of timers about to be applied (`remember_locations`).
+    locations: Mutex<HashMap<String, (String, String)>>,
 }
 
 /// The schedule of a minute's tick: `tick-20270101T0000` (valid: 1-64
@@ -127,6 +129,18 @@ impl EventBridgeScheduler {
             near,
             clock,
             ticked: Mutex::default(),
+            locations: Mutex::default(),
+        }
+    }
+
+    /// Where the items of timers about to be applied are (id, pk, sk), as
+    /// the stream records that made them say: a near timer carries its key,
+    /// so the deliverer reads the item directly rather than through the
+    /// eventually consistent `lookup` index, which may not show it yet.
+    pub fn remember_locations(&self, known: impl IntoIterator<Item = (String, String, String)>) {
+        let mut locations = self.locations.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, pk, sk) in known {
+            locations.insert(id, (pk, sk));
         }
     }
 
@@ -240,16 +254,24 @@ impl Scheduler for EventBridgeScheduler {
         }
         let mut near = Vec::new();
         let mut minutes = BTreeSet::new();
+        let mut locations = std::mem::take(&mut *self.locations.lock().unwrap_or_else(|p| p.into_inner()));
         for (id, at) in last {
             match at {
-                Some(at) if at - now <= self.config.near => near.push((id.to_string(), at)),
+                Some(at) if at - now <= self.config.near => {
+                    let (pk, sk) = locations.remove(id).unzip();
+                    near.push(Timer {
+                        pk,
+                        sk,
+                        ..Timer::new(id, at)
+                    });
+                }
                 Some(at) => {
                     minutes.insert(minute_of(at));
                 }
                 None => {}
             }
         }
-        near.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        near.sort_by(|a, b| (&a.at, &a.timer).cmp(&(&b.at, &b.timer)));
         let mut errors = Vec::new();
         if let Err(e) = self.ensure_ticks(&minutes).await {
             errors.push(e);

@@ -1,13 +1,14 @@
 //! The Scheduler port, run against both implementations: the local one
 //! (it wakes the timer loop; the timers themselves are store rows, so a wake
 //! is all it shows) and `EventBridgeScheduler` on a real moto server, whose
-//! schedules are read back with GetSchedule/ListSchedules.
+//! ticks (one schedule per minute with timers) are read back with
+//! GetSchedule/ListSchedules.
 
 mod common;
 
 use async_trait::async_trait;
 use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode, ScheduleState};
-use lifecycle_aws::scheduler::{expression, fire_minute, schedule_name};
+use lifecycle_aws::scheduler::{expression, fire_minute, tick_name};
 use lifecycle_aws::{EventBridgeScheduler, NearTimers, SchedulerConfig};
 use lifecycle_core::planner::TimerChange;
 use lifecycle_core::ports::Scheduler;
@@ -42,8 +43,9 @@ struct NearSink(Mutex<Vec<(String, Time)>>);
 
 #[async_trait]
 impl NearTimers for NearSink {
-    async fn due(&self, timers: &[(String, Time)]) -> Result<(), String> {
-        self.0.lock().unwrap().extend_from_slice(timers);
+    async fn due(&self, timers: &[lifecycle_aws::queue::Timer]) -> Result<(), String> {
+        let due = timers.iter().map(|t| (t.timer.clone(), t.due().unwrap()));
+        self.0.lock().unwrap().extend(due);
         Ok(())
     }
 }
@@ -84,6 +86,21 @@ async fn eventbridge() -> Eventbridge {
         group,
         near,
     }
+}
+
+/// A second scheduler on the same group: another execution environment.
+async fn eventbridge_in(eb: &Eventbridge) -> EventBridgeScheduler {
+    EventBridgeScheduler::new(
+        eb.client.clone(),
+        SchedulerConfig::new(
+            &eb.group,
+            &common::deliver_arn(),
+            &common::role_arn(),
+            &common::dlq_arn(),
+        ),
+        Arc::new(NearSink::default()),
+        Arc::new(FixedClock::new(now())),
+    )
 }
 
 fn local() -> (Arc<dyn Scheduler>, Arc<Notify>) {
@@ -144,12 +161,12 @@ async fn local_wakes_the_loop_on_set_only() {
 /// What moto holds for a schedule of the group.
 async fn stored(
     eb: &Eventbridge,
-    id: &str,
+    name: &str,
 ) -> Option<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput> {
     match eb
         .client
         .get_schedule()
-        .name(schedule_name(id))
+        .name(name)
         .group_name(&eb.group)
         .send()
         .await
@@ -166,34 +183,43 @@ async fn stored(
 }
 
 async fn names(eb: &Eventbridge) -> Vec<String> {
-    let listed = eb
-        .client
-        .list_schedules()
-        .group_name(&eb.group)
-        .send()
-        .await
-        .unwrap();
-    let mut names: Vec<String> = listed
-        .schedules()
-        .iter()
-        .filter_map(|s| s.name().map(str::to_string))
-        .collect();
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let listed = eb
+            .client
+            .list_schedules()
+            .group_name(&eb.group)
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        names.extend(
+            listed
+                .schedules()
+                .iter()
+                .filter_map(|s| s.name().map(str::to_string)),
+        );
+        token = listed.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
     names.sort();
     names
 }
 
-/// Every field of a stored schedule: the full definition, whatever call wrote it last.
-fn assert_definition(
+/// Every field of a stored tick: the full definition.
+fn assert_tick(
     eb: &Eventbridge,
     schedule: &aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput,
-    id: &str,
-    at: Time,
+    minute: Time,
 ) {
-    assert_eq!(schedule.name(), Some(id));
+    assert_eq!(schedule.name(), Some(tick_name(minute).as_str()));
     assert_eq!(schedule.group_name(), Some(eb.group.as_str()));
     assert_eq!(
         schedule.schedule_expression(),
-        Some(expression(at).as_str())
+        Some(expression(minute).as_str())
     );
     assert_eq!(schedule.schedule_expression_timezone(), Some("UTC"));
     assert_eq!(
@@ -216,71 +242,76 @@ fn assert_definition(
         Some(common::dlq_arn().as_str())
     );
     let input: Value = serde_json::from_str(target.input().expect("an input")).unwrap();
-    assert_eq!(input["timer"], id);
     assert_eq!(
-        input["at"],
-        at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        "the fire time to the millisecond: the deliverer's dedupe key"
+        input["tick"],
+        minute.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        "the minute whose timers the tick reads"
     );
+    assert_eq!(input["gen"], 0);
     assert_eq!(input["scheduled_time"], "<aws.scheduler.scheduled-time>");
+    assert!(
+        matches!(
+            serde_json::from_value::<lifecycle_aws::Work>(input).unwrap(),
+            lifecycle_aws::Work::Tick { .. }
+        ),
+        "the deliverer reads the input as a tick"
+    );
 }
 
 #[tokio::test]
-async fn eventbridge_set_creates_a_one_time_schedule_in_the_minute_before() {
+async fn eventbridge_set_creates_the_tick_of_its_minute_in_the_minute_before() {
     let eb = eventbridge().await;
     let at = t("2026-11-26T10:00:30.500Z");
     eb.scheduler.apply(&[set(ID, at)]).await.unwrap();
-    let schedule = stored(&eb, ID).await.expect("the schedule");
-    assert_definition(&eb, &schedule, ID, at);
-    // In UTC, to the minute, 60-120 s ahead of the fire time.
+    let minute = t("2026-11-26T10:00:00Z");
+    assert_eq!(names(&eb).await, [tick_name(minute)]);
+    assert_eq!(tick_name(minute), "tick-20261126T1000");
+    let schedule = stored(&eb, &tick_name(minute)).await.expect("the tick");
+    assert_tick(&eb, &schedule, minute);
+    // In UTC, the minute before the tick's own: it runs before any of its timers is due.
     assert_eq!(
         schedule.schedule_expression(),
         Some("at(2026-11-26T09:59:00)")
     );
-    let lead = at - fire_minute(at);
-    assert!(lead > chrono::Duration::seconds(60) && lead <= chrono::Duration::seconds(120));
-    // A fire time on the minute: the minute before.
-    assert_eq!(
-        expression(t("2026-12-01T00:00:00Z")),
-        "at(2026-11-30T23:59:00)"
-    );
+    assert_eq!(fire_minute(minute), t("2026-11-26T09:59:00Z"));
     assert!(eb.near.0.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
-async fn eventbridge_set_twice_is_harmless_and_a_new_time_moves_it() {
+async fn eventbridge_timers_of_one_minute_share_a_tick_and_moves_cost_nothing_there() {
     let eb = eventbridge().await;
-    let at = now() + chrono::Duration::days(2);
-    eb.scheduler.apply(&[set(ID, at)]).await.unwrap();
-    eb.scheduler.apply(&[set(ID, at)]).await.unwrap();
-    assert_eq!(names(&eb).await, [ID]);
-    assert_definition(&eb, &stored(&eb, ID).await.unwrap(), ID, at);
-
-    // Moved: the same schedule, updated with the full definition.
-    let moved = at + chrono::Duration::hours(5) + chrono::Duration::seconds(7);
-    eb.scheduler.apply(&[set(ID, moved)]).await.unwrap();
-    assert_eq!(names(&eb).await, [ID]);
-    assert_definition(&eb, &stored(&eb, ID).await.unwrap(), ID, moved);
+    let minute = t("2026-11-28T00:00:00Z");
+    // A boundary: a thousand timers due in the same minute, in three applies.
+    let timers: Vec<TimerChange> = (0..1000)
+        .map(|i| set(&format!("sch_{i:04}"), minute + chrono::Duration::milliseconds(i * 37)))
+        .collect();
+    for chunk in timers.chunks(400) {
+        eb.scheduler.apply(chunk).await.unwrap();
+    }
+    assert_eq!(names(&eb).await, [tick_name(minute)]);
+    // A move to another minute makes that minute's tick; the old one stays
+    // (its run finds the timer gone from its minute) and nothing is updated.
+    let moved = minute + chrono::Duration::hours(5) + chrono::Duration::seconds(7);
+    eb.scheduler.apply(&[set("sch_0001", moved)]).await.unwrap();
+    let later = t("2026-11-28T05:00:00Z");
+    assert_eq!(names(&eb).await, [tick_name(minute), tick_name(later)]);
+    assert_tick(&eb, &stored(&eb, &tick_name(later)).await.unwrap(), later);
+    // A clear needs no call at all.
+    eb.scheduler.apply(&[clear("sch_0002")]).await.unwrap();
+    assert_eq!(names(&eb).await.len(), 2);
 }
 
 #[tokio::test]
-async fn eventbridge_clear_deletes_and_tolerates_missing() {
+async fn eventbridge_a_tick_made_elsewhere_is_a_conflict_and_harmless() {
     let eb = eventbridge().await;
-    let other = "dlv_00112233445566778899aabbccddeeff";
-    let at = now() + chrono::Duration::days(1);
-    eb.scheduler
-        .apply(&[set(ID, at), set(other, at + chrono::Duration::minutes(30))])
-        .await
-        .unwrap();
-    assert_eq!(names(&eb).await, [other, ID]);
-    eb.scheduler.apply(&[clear(ID)]).await.unwrap();
-    assert!(stored(&eb, ID).await.is_none());
-    assert_eq!(names(&eb).await, [other]);
-    eb.scheduler
-        .apply(&[clear(ID), clear("sch_unknown")])
-        .await
-        .unwrap();
-    assert_eq!(names(&eb).await, [other]);
+    let minute = t("2026-11-29T12:34:00Z");
+    // Another execution environment made it: this one's cache is empty.
+    let other = eventbridge_in(&eb).await;
+    other.apply(&[set(ID, minute)]).await.unwrap();
+    eb.scheduler.apply(&[set("sch_other", minute)]).await.unwrap();
+    assert_eq!(names(&eb).await, [tick_name(minute)]);
+    let minutes = std::collections::BTreeSet::from([minute]);
+    assert_eq!(eb.scheduler.ensure_ticks(&minutes).await.unwrap(), 0, "known here now");
 }
 
 #[tokio::test]
@@ -302,52 +333,30 @@ async fn eventbridge_hands_timers_due_soon_to_the_near_sink() {
     assert_eq!(
         *eb.near.0.lock().unwrap(),
         vec![
-            ("sch_soon".to_string(), soon),
             ("sch_past".to_string(), past),
+            ("sch_soon".to_string(), soon),
             ("sch_edge".to_string(), edge)
         ]
     );
-    // No schedule is ever created with an at() in the past or within the window.
-    assert_eq!(names(&eb).await, ["sch_later"]);
+    // No tick is ever made for a minute within the window: its at() would be past.
+    let minute = lifecycle_aws::dynamodb::minute_of(later);
+    assert_eq!(names(&eb).await, [tick_name(minute)]);
 }
 
 #[tokio::test]
-async fn eventbridge_names_are_valid_and_deterministic() {
-    let eb = eventbridge().await;
-    let odd = "timer with spaces/and:colons, longer than sixty-four characters in all, surely";
-    let name = schedule_name(odd);
-    assert_eq!(name, schedule_name(odd));
-    assert_ne!(name, schedule_name("timer with spaces"));
-    assert!((1..=64).contains(&name.len()));
-    assert!(name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
-    assert_eq!(schedule_name(ID), ID, "schedule ids are names already");
-    let at = now() + chrono::Duration::days(1);
-    eb.scheduler.apply(&[set(odd, at)]).await.unwrap();
-    let schedule = stored(&eb, odd)
-        .await
-        .expect("stored under the hashed name");
-    assert_eq!(schedule.name(), Some(name.as_str()));
-    let input: Value = serde_json::from_str(schedule.target().unwrap().input().unwrap()).unwrap();
-    assert_eq!(input["timer"], odd, "the input carries the timer id itself");
-}
-
-#[tokio::test]
-async fn eventbridge_applies_the_last_change_of_each_timer_and_many_at_once() {
+async fn eventbridge_applies_the_last_change_of_each_timer() {
     let eb = eventbridge().await;
     let at = now() + chrono::Duration::days(1);
     let (a, b) = ("sch_a", "sch_b");
     eb.scheduler
-        .apply(&[set(a, at), clear(a), clear(b), set(b, at)])
+        .apply(&[set(a, at), clear(a), clear(b), set(b, at + chrono::Duration::hours(2))])
         .await
         .unwrap();
-    assert_eq!(names(&eb).await, [b]);
+    let minute = lifecycle_aws::dynamodb::minute_of(at + chrono::Duration::hours(2));
+    assert_eq!(names(&eb).await, [tick_name(minute)], "only b's minute");
     let many: Vec<TimerChange> = (0..40)
         .map(|i| set(&format!("sch_{i:02}"), at + chrono::Duration::minutes(i)))
         .collect();
     eb.scheduler.apply(&many).await.unwrap();
     assert_eq!(names(&eb).await.len(), 41);
-    let schedule = stored(&eb, "sch_39").await.unwrap();
-    assert_definition(&eb, &schedule, "sch_39", at + chrono::Duration::minutes(39));
 }

@@ -1,8 +1,9 @@
 //! The core's service over the AWS adapters (DynamoDB and EventBridge
 //! Scheduler on moto, the real HTTP sender, a receiver on loopback): what the
-//! Lambda functions will do, minus the handlers. moto never fires a schedule,
-//! so the test does what the deliverer will: read the stored schedule's
-//! input and run its timer at its time.
+//! Lambda functions will do, minus the handlers. The scheduler makes a tick
+//! per minute that has timers; moto never fires one, so the test does what
+//! the deliverer will: read the tick's minute from the due index and run
+//! its timers at their time.
 
 mod common;
 
@@ -28,8 +29,9 @@ struct NearSink(Mutex<Vec<(String, Time)>>);
 
 #[async_trait]
 impl NearTimers for NearSink {
-    async fn due(&self, timers: &[(String, Time)]) -> Result<(), String> {
-        self.0.lock().unwrap().extend_from_slice(timers);
+    async fn due(&self, timers: &[lifecycle_aws::queue::Timer]) -> Result<(), String> {
+        let due = timers.iter().map(|t| (t.timer.clone(), t.due().unwrap()));
+        self.0.lock().unwrap().extend(due);
         Ok(())
     }
 }
@@ -87,6 +89,20 @@ async fn schedules(
     out
 }
 
+/// The timers the due index holds in a minute, over every shard: what a tick reads.
+async fn due_in(store: &lifecycle_aws::DynamoStore, minute: Time) -> Vec<(String, Time)> {
+    let mut due = Vec::new();
+    for shard in 0..lifecycle_aws::dynamodb::DUE_SHARDS {
+        let page = store
+            .due_page(shard, minute, minute + chrono::Duration::minutes(1), None, 1000)
+            .await
+            .unwrap();
+        due.extend(page.timers.into_iter().map(|d| (d.timer, d.at)));
+    }
+    due.sort();
+    due
+}
+
 fn contract(event: &str, action: &str, end: &str, occurred_at: &str) -> Value {
     json!({"id": event, "type": format!("contract.{action}"), "occurred_at": occurred_at,
            "data": {"id": "k_1", "customer_id": "c_1", "starting_at": "2026-11-01T00:00:00Z", "ending_before": end}})
@@ -138,7 +154,7 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
         .await
         .unwrap();
 
-    // A contract: two moments ahead get EventBridge schedules; its create webhook is due now.
+    // A contract: the minutes of its two moments ahead get their ticks; its create webhook is due now.
     let results = service
         .ingest(&contract(
             "wr_1",
@@ -163,13 +179,14 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
         ["2026-12-04T12:00:00+00:00", "2026-12-05T12:00:00+00:00"]
     );
     let stored = schedules(&scheduler_client, &group).await;
+    let minute = lifecycle_aws::dynamodb::minute_of;
     let mut expected: Vec<(String, String)> = upcoming
         .data
         .iter()
         .map(|s| {
             (
-                s.id.clone(),
-                lifecycle_aws::scheduler::expression(s.fire_at),
+                lifecycle_aws::scheduler::tick_name(minute(s.fire_at)),
+                lifecycle_aws::scheduler::expression(minute(s.fire_at)),
             )
         })
         .collect();
@@ -187,8 +204,9 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
     service.run_timer(&due_now[0].0).await.unwrap();
     assert_eq!(received.lock().unwrap().len(), 1);
 
-    // The -P1D schedule fires: its input says which timer and when.
-    let (_, _, input) = stored
+    // The -P1D minute's tick runs: its input names the minute, whose one
+    // timer the due index holds.
+    let (name, _, input) = stored
         .iter()
         .find(|(_, e, _)| e == "at(2026-12-04T11:59:00)")
         .unwrap()
@@ -196,22 +214,21 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
     // After its invocation EventBridge deletes it (ActionAfterCompletion DELETE); moto does not.
     scheduler_client
         .delete_schedule()
-        .name(input["timer"].as_str().unwrap())
+        .name(&name)
         .group_name(&group)
         .send()
         .await
         .unwrap();
-    let at = t(input["at"].as_str().unwrap());
+    let tick = t(input["tick"].as_str().unwrap());
+    let due = due_in(&store, tick).await;
+    assert_eq!(due.len(), 1, "{due:?}");
+    let (timer, at) = due[0].clone();
+    assert_eq!(at, t("2026-12-04T12:00:00Z"));
     clock.set(at);
-    service
-        .run_timer(input["timer"].as_str().unwrap())
-        .await
-        .unwrap();
-    // A duplicate invocation sends nothing more.
-    service
-        .run_timer(input["timer"].as_str().unwrap())
-        .await
-        .unwrap();
+    service.run_timer(&timer).await.unwrap();
+    // A duplicate sends nothing more; the timer has left the index.
+    service.run_timer(&timer).await.unwrap();
+    assert!(due_in(&store, tick).await.is_empty());
     let requests = received.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);
     for (headers, body) in &requests {
@@ -233,7 +250,7 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
     assert_eq!(bodies[1]["type"], "contract.end");
     assert_eq!(
         requests[1].0["webhook-id"].to_str().unwrap(),
-        lifecycle_core::ids::with_prefix(input["timer"].as_str().unwrap(), "msg")
+        lifecycle_core::ids::with_prefix(&timer, "msg")
     );
     let log = service
         .deliveries(
@@ -264,8 +281,9 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
         .unwrap();
     assert_eq!(skipped.0.event_type.as_str(), "contract.start");
 
-    // An edit moves the end: the old end's schedule is deleted, the new moments scheduled.
-    let old_end = upcoming.data[1].id.clone();
+    // An edit moves the end: the new minutes get their ticks; the old end's
+    // minute is left with nothing due (its tick, when it runs, reads nothing).
+    let old_end = upcoming.data[1].fire_at;
     service
         .ingest(&contract(
             "wr_2",
@@ -276,26 +294,35 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
         .await
         .unwrap();
     let stored = schedules(&scheduler_client, &group).await;
-    let expressions: Vec<&str> = stored.iter().map(|(_, e, _)| e.as_str()).collect();
-    assert!(!stored.iter().any(|(n, _, _)| *n == old_end), "{stored:?}");
-    let mut expressions = expressions;
+    let mut expressions: Vec<&str> = stored.iter().map(|(_, e, _)| e.as_str()).collect();
     expressions.sort();
     assert_eq!(
         expressions,
-        ["at(2026-12-09T11:59:00)", "at(2026-12-10T11:59:00)"]
+        [
+            "at(2026-12-05T11:59:00)",
+            "at(2026-12-09T11:59:00)",
+            "at(2026-12-10T11:59:00)"
+        ]
     );
+    assert!(due_in(&store, minute(old_end)).await.is_empty(), "the moved moment left its minute");
+    let new_end = t("2026-12-10T12:00:00Z");
+    assert_eq!(due_in(&store, new_end).await.len(), 1);
 
-    // An archive deletes what is left.
+    // An archive cancels what is left: nothing is due in any tick's minute.
     service
         .ingest(&json!({"id": "wr_3", "type": "contract.archive", "occurred_at": clock.now().to_rfc3339(),
                         "data": {"id": "k_1", "customer_id": "c_1"}}))
         .await
         .unwrap();
-    assert!(schedules(&scheduler_client, &group).await.is_empty());
+    for (_, _, input) in schedules(&scheduler_client, &group).await {
+        let tick = t(input["tick"].as_str().unwrap());
+        assert!(due_in(&store, tick).await.is_empty(), "{tick}");
+    }
 }
 
 struct Stack {
     service: Service,
+    store: Arc<lifecycle_aws::DynamoStore>,
     near: Arc<NearSink>,
     scheduler: aws_sdk_scheduler::Client,
     group: String,
@@ -313,8 +340,9 @@ async fn stack() -> Stack {
         .unwrap();
     let clock = Arc::new(FixedClock::new(t("2026-11-25T10:00:00Z")));
     let near = Arc::new(NearSink::default());
+    let store = Arc::new(common::dynamo_store().await);
     let service = Service::new(
-        Arc::new(common::dynamo_store().await),
+        store.clone(),
         Arc::new(EventBridgeScheduler::new(
             scheduler.clone(),
             SchedulerConfig::new(
@@ -333,6 +361,7 @@ async fn stack() -> Stack {
     service.install().await.unwrap();
     Stack {
         service,
+        store,
         near,
         scheduler,
         group,
@@ -407,7 +436,7 @@ async fn usage_thresholds_cross_once_and_replays_count_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn editing_an_offset_moves_the_eventbridge_schedules() {
+async fn editing_an_offset_moves_the_timers_to_their_new_ticks() {
     let stack = stack().await;
     let notification = stack
         .service
@@ -420,63 +449,62 @@ async fn editing_an_offset_moves_the_eventbridge_schedules() {
                                    "ending_before": format!("2026-12-1{i}T00:00:00Z")}});
         stack.service.ingest(&body).await.unwrap();
     }
-    // (name, input "at") of every stored schedule.
-    let stored = |stack: &Stack| {
+    // The day of every tick, and of every timer due in a tick's minute.
+    let ticks = |stack: &Stack| {
         let (client, group) = (stack.scheduler.clone(), stack.group.clone());
         async move {
-            let mut found: Vec<(String, String)> = schedules(&client, &group)
+            let mut days: Vec<String> = schedules(&client, &group)
                 .await
                 .into_iter()
-                .map(|(name, _, input)| (name, input["at"].as_str().unwrap().to_string()))
+                .map(|(_, _, input)| input["tick"].as_str().unwrap()[..10].to_string())
                 .collect();
-            found.sort();
-            found
+            days.sort();
+            days
         }
     };
-    let times = |found: &[(String, String)]| {
-        let mut times: Vec<String> = found.iter().map(|(_, at)| at[..10].to_string()).collect();
-        times.sort();
-        times
+    let due_days = |stack: &Stack| {
+        let (client, group) = (stack.scheduler.clone(), stack.group.clone());
+        let store = stack.store.clone();
+        async move {
+            let mut days = Vec::new();
+            for (_, _, input) in schedules(&client, &group).await {
+                for (_, at) in due_in(&store, t(input["tick"].as_str().unwrap())).await {
+                    days.push(at.format("%Y-%m-%d").to_string());
+                }
+            }
+            days.sort();
+            days
+        }
     };
-    let before = stored(&stack).await;
-    // Three starts, three user ends (-P3D), three system ends.
-    let starts = vec!["2026-11-26".to_string(); 3];
-    let mut expected = starts.clone();
+    // Three starts at one minute (one tick), three user ends (-P3D), three system ends.
+    let mut expected = vec!["2026-11-26".to_string()];
     expected.extend(
-        [
-            "2026-12-07",
-            "2026-12-08",
-            "2026-12-09",
-            "2026-12-10",
-            "2026-12-11",
-            "2026-12-12",
-        ]
-        .map(String::from),
+        ["2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11", "2026-12-12"]
+            .map(String::from),
     );
-    assert_eq!(times(&before), expected);
+    assert_eq!(ticks(&stack).await, expected);
+    let mut due = vec!["2026-11-26".to_string(); 3];
+    due.extend(expected[1..].iter().cloned());
+    assert_eq!(due_days(&stack).await, due);
 
     stack
         .service
         .update_notification(&notification.id, &json!({"offset": "-P4D"}))
         .await
         .unwrap();
-    let after = stored(&stack).await;
-    let mut expected = starts;
+    // The moved timers' new minutes get ticks; the old ones stay, and hold nothing.
+    let mut expected = vec!["2026-11-26".to_string()];
     expected.extend(
-        [
-            "2026-12-06",
-            "2026-12-07",
-            "2026-12-08",
-            "2026-12-10",
-            "2026-12-11",
-            "2026-12-12",
-        ]
-        .map(String::from),
+        ["2026-12-06", "2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11", "2026-12-12"]
+            .map(String::from),
     );
-    assert_eq!(times(&after), expected);
-    let names =
-        |found: &[(String, String)]| found.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&after), names(&before), "the same schedules, moved");
+    assert_eq!(ticks(&stack).await, expected);
+    let mut due = vec!["2026-11-26".to_string(); 3];
+    due.extend(
+        ["2026-12-06", "2026-12-07", "2026-12-08", "2026-12-10", "2026-12-11", "2026-12-12"]
+            .map(String::from),
+    );
+    assert_eq!(due_days(&stack).await, due, "each timer at its new minute, none at its old");
     // Only the three contract.create webhooks were due at once.
     assert_eq!(stack.near.0.lock().unwrap().len(), 3);
 }

@@ -77,9 +77,12 @@ async fn run_timers(
         if let Ok(wait) = (earliest - rt.clock.now()).to_std() {
             tokio::time::sleep(wait).await;
         }
-        // The tick gave each schedule's item key: read directly, not
-        // through the eventually consistent lookup index.
+        // A tick, or the stream, gave each schedule's item key: read
+        // directly, not through the eventually consistent lookup index.
         rt.store.remember_locations(group.iter().filter_map(|p| {
+            if p.timer.timer.starts_with("dlv_") {
+                return None;
+            }
             let (pk, sk) = (p.timer.pk.clone()?, p.timer.sk.clone()?);
             Some((p.timer.timer.clone(), pk, sk))
         }));

@@ -5,13 +5,12 @@
 //! that invokes `schedule` for the next pages. No self-invocation is needed,
 //! a crashed invocation is retried by the stream, and a newer edit (a new
 //! generation) makes the older job's conditional writes fail, so it stops.
-//! The schedule items a page writes reach EventBridge through the stream
-//! like any others.
+//! Each page is the core's own (`Service::reschedule_page`); the schedule
+//! items it writes reach their ticks through the stream like any others.
 
 use crate::Runtime;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lifecycle_core::notification::Notification;
-use lifecycle_core::planner::{plan, Plan};
 use lifecycle_core::ports::Store;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -95,15 +94,9 @@ pub async fn step(
     } else {
         recorded
     };
-    let Some(kind) = notification.event_type.kind() else {
+    if notification.event_type.kind().is_none() {
         return Ok(Step::Done { entities: 0 });
-    };
-    let scope: &[Notification] = if exists {
-        std::slice::from_ref(&notification)
-    } else {
-        &[]
-    };
-    let size = rt.settings.fanout_page;
+    }
     let mut after = job.after.clone();
     let mut entities = 0;
     let mut done = false;
@@ -113,45 +106,18 @@ pub async fn step(
         {
             break;
         }
-        let page = rt
-            .store
-            .entities_after(kind, after.as_deref(), size)
+        // The core's own fan-out, a page at a time from the job's cursor.
+        let page = (rt.service)
+            .reschedule_page(&notification, exists, after.as_deref(), rt.settings.fanout_page)
             .await
             .map_err(|e| e.to_string())?;
-        entities += page.len();
-        let Some(last) = page.last() else {
-            done = true;
-            break;
-        };
-        after = Some(last.entity.id().to_string());
-        let keys: Vec<_> = page.iter().map(|r| r.key()).collect();
-        let mut existing: HashMap<_, Vec<_>> = HashMap::new();
-        for schedule in rt
-            .store
-            .schedules_of(&notification.id, &keys)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            existing
-                .entry(schedule.entity.clone())
-                .or_default()
-                .push(schedule);
-        }
-        let now = rt.clock.now();
-        let mut changes = Plan::default();
-        for record in &page {
-            let mine = existing.remove(&record.key()).unwrap_or_default();
-            changes.extend(plan(record, scope, &mine, now));
-        }
-        if !changes.is_empty() {
-            rt.store
-                .apply_plan(&changes)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        if page.len() < size {
-            done = true;
-            break;
+        entities += page.entities;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => {
+                done = true;
+                break;
+            }
         }
     }
     let client = rt.store.client();

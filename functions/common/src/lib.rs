@@ -5,7 +5,6 @@
 //! without the Lambda runtime. See `functions/README.md`.
 
 pub mod api;
-pub mod deferred;
 pub mod deliver;
 pub mod fanout;
 pub mod near;

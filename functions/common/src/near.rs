@@ -1,12 +1,12 @@
 //! The near-timer sink of the `schedule` function: timers due within
 //! `SchedulerConfig::near` (14 minutes) go to the SQS timer queue with
 //! `DelaySeconds` instead of a tick, grouped by the second they are due in
-//! (`lifecycle_aws::queue::timer_messages`); the deliverer holds the last second.
+//! (`lifecycle_aws::queue::messages_of`), each with its item's key where the stream gave it; the deliverer holds the last second.
 
 use async_trait::async_trait;
-use lifecycle_aws::queue::timer_messages;
+use lifecycle_aws::queue::{messages_of, Timer};
 use lifecycle_aws::{NearTimers, TimerQueue};
-use lifecycle_core::time::{Clock, Time};
+use lifecycle_core::time::Clock;
 use std::sync::Arc;
 
 pub struct SqsTimers {
@@ -16,8 +16,8 @@ pub struct SqsTimers {
 
 #[async_trait]
 impl NearTimers for SqsTimers {
-    async fn due(&self, timers: &[(String, Time)]) -> Result<(), String> {
-        let messages = timer_messages(timers, self.clock.now());
+    async fn due(&self, timers: &[Timer]) -> Result<(), String> {
+        let messages = messages_of(timers.to_vec(), self.clock.now());
         self.queue.send(&messages).await
     }
 }
@@ -28,7 +28,7 @@ pub struct NoQueue;
 
 #[async_trait]
 impl NearTimers for NoQueue {
-    async fn due(&self, timers: &[(String, Time)]) -> Result<(), String> {
+    async fn due(&self, timers: &[Timer]) -> Result<(), String> {
         Err(format!(
             "{} timers are due within minutes but TIMER_QUEUE_URL is not set",
             timers.len()

@@ -60,11 +60,19 @@ pub async fn handle_records(
     let within = |at: Time| rt.settings.within_horizon(at, now);
     // (sequence number of the record, its timer change)
     let mut timers: Vec<(String, TimerChange)> = Vec::new();
+    // (timer id, pk, sk) of the items the timers come from.
+    let mut located = Vec::new();
     let mut failed = None;
     for record in &event.records {
         let sequence = record.change.sequence_number.clone().unwrap_or_default();
         let done = match work(record, &within) {
             Work::Timer(change) => {
+                if let TimerChange::Set { id, .. } = &change {
+                    let item = image(&record.change.new_image);
+                    if let (Some(pk), Some(sk)) = (item.pk, item.sk) {
+                        located.push((id.clone(), pk, sk));
+                    }
+                }
                 timers.push((sequence.clone(), change));
                 Ok(())
             }
@@ -87,6 +95,7 @@ pub async fn handle_records(
     outcome.timers = timers.len();
     if !timers.is_empty() {
         let changes: Vec<TimerChange> = timers.iter().map(|(_, c)| c.clone()).collect();
+        scheduler.remember_locations(located);
         if let Err(error) = scheduler.apply(&changes).await {
             // Which timer failed is not known: retry from the first record that had one.
             failed = Some((timers[0].0.clone(), error));
@@ -133,7 +142,7 @@ async fn run_job(
 
 /// A threshold notification created with `evaluate_on_create`, or edited:
 /// evaluated against every customer's current value, as the local process
-/// does inline (deferred here from `api`, see `deferred.rs`). A replayed
+/// does inline (deferred here from `api`: `Config::defer_fan_outs`). A replayed
 /// record evaluates again and finds the crossings already recorded.
 async fn evaluate_threshold(
     rt: &Runtime,

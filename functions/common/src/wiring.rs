@@ -3,7 +3,6 @@
 //! `Service` (the Lambda runtime's examples build their clients in `main`,
 //! not per invocation: connections and TLS sessions are reused).
 
-use crate::deferred::DeferredFanOut;
 use crate::near::{NoQueue, SqsTimers};
 use crate::settings::Settings;
 use async_trait::async_trait;
@@ -28,7 +27,8 @@ pub struct Runtime {
     pub scheduler: Option<Arc<EventBridgeScheduler>>,
     /// The core over this store, for `deliver` and `schedule`.
     pub service: Arc<Service>,
-    /// The core for `api`: notification fan-outs deferred to the stream.
+    /// The core for `api`: notification fan-outs and threshold evaluations
+    /// deferred to the stream (`Config::defer_fan_outs`).
     pub api_service: Arc<Service>,
 }
 
@@ -116,11 +116,14 @@ impl Runtime {
             config.clone(),
         ));
         let api_service = Arc::new(Service::new(
-            Arc::new(DeferredFanOut(api_store)),
+            api_store,
             Arc::new(StreamTimers),
             sender,
             clock.clone(),
-            config,
+            Config {
+                defer_fan_outs: true,
+                ..config
+            },
         ));
         Runtime {
             settings,

@@ -27,6 +27,9 @@ pub struct Tally {
     pub partitions: HashMap<String, (u64, u64)>,
     /// Bytes of the request bodies sent, by service.
     pub bytes: BTreeMap<String, u64>,
+    /// Seconds from sending to the answer, by operation (on moto: where a
+    /// run's time goes, not what AWS would take).
+    pub seconds: BTreeMap<String, f64>,
     /// Bytes of the items added for good: inserts (`attribute_not_exists`)
     /// and attempts (`A#...`), with an index entry's keys for each index
     /// key they carry. Overwrites of existing items add nothing at rest.
@@ -188,6 +191,14 @@ impl Counter {
     }
 }
 
+/// When an attempt was sent, kept in its config bag.
+#[derive(Clone, Debug)]
+struct Sent(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for Sent {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
 fn operation(cfg: &ConfigBag) -> (String, String) {
     match cfg.load::<Metadata>() {
         Some(meta) => (meta.service().to_lowercase(), meta.name().to_string()),
@@ -209,6 +220,7 @@ impl Intercept for Counter {
         let (service, op) = operation(cfg);
         let body = context.request().body().bytes().unwrap_or_default();
         let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        cfg.interceptor_state().store_put(Sent(std::time::Instant::now()));
         self.with(|tally| {
             *tally.calls.entry(format!("{service}.{op}")).or_default() += 1;
             *tally.bytes.entry(service.clone()).or_default() += body.len() as u64;
@@ -226,6 +238,10 @@ impl Intercept for Counter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, op) = operation(cfg);
+        if let Some(Sent(sent)) = cfg.load::<Sent>() {
+            let seconds = sent.elapsed().as_secs_f64();
+            self.with(|t| *t.seconds.entry(format!("{service}.{op}")).or_default() += seconds);
+        }
         if service != "dynamodb" {
             return Ok(());
         }

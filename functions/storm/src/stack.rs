@@ -79,6 +79,8 @@ pub struct Stack {
     patterns: Vec<Value>,
     /// The most schedules seen alive in the group.
     pub schedules_alive_max: usize,
+    /// The records the last read of the stream brought (`replay`).
+    last_records: Vec<Value>,
 }
 
 /// What one pump of the queue did.
@@ -176,6 +178,7 @@ impl Stack {
             stream,
             patterns: stream_filter::template_patterns(),
             schedules_alive_max: 0,
+            last_records: Vec::new(),
         }
     }
 
@@ -245,6 +248,7 @@ impl Stack {
                 .into_iter()
                 .filter(|r| stream_filter::admits(&self.patterns, r))
                 .collect();
+            self.last_records = records.clone();
             for batch in records.chunks(100) {
                 let mut batch = batch.to_vec();
                 for _ in 0..10 {
@@ -267,6 +271,35 @@ impl Stack {
         }
         self.note_schedules().await;
         outcomes
+    }
+
+    /// Hands the last records read to the schedule handler again, as the
+    /// event source does when it retries a batch.
+    pub async fn replay(&self) -> Vec<StreamOutcome> {
+        let mut outcomes = Vec::new();
+        for batch in self.last_records.chunks(100) {
+            let event = serde_json::from_value(json!({"Records": batch})).expect("a stream event");
+            let (outcome, failed) = schedule::handle_records(&self.rt, &event, None).await;
+            assert!(failed.is_none(), "a replayed batch fails: {failed:?}");
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// Runs the queue and the stream until both are empty, waiting up to
+    /// `max` for delayed messages: the `deliver` invocations it made.
+    pub async fn settle(&mut self, concurrency: usize, max: std::time::Duration) -> usize {
+        let until = std::time::Instant::now() + max;
+        let mut invocations = 0;
+        loop {
+            invocations += self.pump(concurrency).await.invocations;
+            self.drain().await;
+            let (visible, in_flight, delayed) = self.queue_depth().await;
+            if visible + in_flight + delayed == 0 || std::time::Instant::now() > until {
+                return invocations;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
     }
 
     async fn note_schedules(&mut self) {

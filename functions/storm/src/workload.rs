@@ -85,14 +85,11 @@ pub async fn prepare(stack: &mut Stack, receiver_url: &str, contracts: usize) ->
         let events: Vec<Value> = (first..(first + CONTRACTS_PER_REQUEST).min(contracts))
             .flat_map(|n| events(n, ingest_at))
             .collect();
-        let started = std::time::Instant::now();
         let (status, body) = stack
             .api("POST", "/v1/events", Some(json!({"events": events})))
             .await;
         assert_eq!(status, 200, "{body}");
-        let ingested = started.elapsed();
         stack.drain().await;
-        eprintln!("batch {first}: api {ingested:?}, drain {:?}", started.elapsed() - ingested);
     }
     let (_, upcoming) = stack
         .api("GET", "/v1/customers/c_0/upcoming?limit=500", None)

@@ -11,6 +11,7 @@ mod signals;
 mod views;
 
 pub use fire::Fired;
+pub use notifications::FanOutPage;
 pub use ingest::WriteResult;
 pub use signals::period_key;
 
@@ -37,6 +38,13 @@ pub struct Config {
     /// (`crate::horizon`); None stores every moment (a store that keeps
     /// no deferrals needs None).
     pub horizon: Option<Duration>,
+    /// Notification changes are written and answered at once, and their
+    /// re-plan over every entity and a threshold's evaluation over every
+    /// customer are left to the runtime (on AWS the api answers within
+    /// API Gateway's 30 s; the `schedule` function runs them from the
+    /// notification's stream record, through `Service::reschedule_page` and
+    /// `Service::evaluate_everyone`).
+    pub defer_fan_outs: bool,
 }
 
 impl Config {
@@ -73,6 +81,7 @@ impl Default for Config {
             default_catch_up: crate::offset::Offset::parse(crate::notification::DEFAULT_CATCH_UP)
                 .expect("the default catch-up parses"),
             horizon: None,
+            defer_fan_outs: false,
         }
     }
 }

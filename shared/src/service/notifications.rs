@@ -18,9 +18,11 @@ impl Service {
         }
         let _changes = self.changes.write().await;
         self.store.put_notification(&notification).await?;
-        self.reschedule(&notification, true).await?;
-        if notification.evaluate_on_create == Some(true) {
-            self.evaluate_everyone(&notification).await?;
+        if !self.config.defer_fan_outs {
+            self.reschedule(&notification, true).await?;
+            if notification.evaluate_on_create == Some(true) {
+                self.evaluate_everyone(&notification).await?;
+            }
         }
         Ok(notification)
     }
@@ -47,9 +49,11 @@ impl Service {
         let mut notification = self.notification(id).await?;
         notification.patch(body, self.clock.now())?;
         self.store.put_notification(&notification).await?;
-        self.reschedule(&notification, true).await?;
-        // A changed threshold applies to the values as they are now.
-        self.evaluate_everyone(&notification).await?;
+        if !self.config.defer_fan_outs {
+            self.reschedule(&notification, true).await?;
+            // A changed threshold applies to the values as they are now.
+            self.evaluate_everyone(&notification).await?;
+        }
         Ok(notification)
     }
 
@@ -61,7 +65,9 @@ impl Service {
                 "system notifications cannot be deleted; disable them instead",
             ));
         }
-        self.reschedule(&notification, false).await?;
+        if !self.config.defer_fan_outs {
+            self.reschedule(&notification, false).await?;
+        }
         self.store.delete_notification(id).await?;
         Ok(())
     }
@@ -69,48 +75,74 @@ impl Service {
     /// Plans one notification over every entity of its kind, a page at a
     /// time; `exists: false` cancels all its pending schedules.
     async fn reschedule(&self, notification: &Notification, exists: bool) -> Result<(), ApiError> {
-        if !notification.event_type.is_time_based() {
-            return Ok(());
+        let mut after: Option<String> = None;
+        loop {
+            let page = (self.reschedule_page(notification, exists, after.as_deref(), FAN_OUT_PAGE))
+                .await?;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
         }
+    }
+
+    /// One page of [`Service::reschedule`]: up to `limit` entities of the
+    /// notification's kind after `after` planned under it (`exists: false`:
+    /// its pending schedules cancelled). A runtime that fans out in steps
+    /// of its own (`Config::defer_fan_outs`) calls this with its cursor.
+    pub async fn reschedule_page(
+        &self,
+        notification: &Notification,
+        exists: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<FanOutPage, ApiError> {
+        let (true, Some(kind)) = (
+            notification.event_type.is_time_based(),
+            notification.event_type.kind(),
+        ) else {
+            return Ok(FanOutPage::default());
+        };
         let scope: &[Notification] = if exists {
             std::slice::from_ref(notification)
         } else {
             &[]
         };
-        let Some(kind) = notification.event_type.kind() else {
-            return Ok(());
+        let page = self.store.entities_after(kind, after, limit).await?;
+        let Some(last) = page.last() else {
+            return Ok(FanOutPage::default());
         };
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .entities_after(kind, after.as_deref(), FAN_OUT_PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.entity.id().to_string());
-            let keys: Vec<_> = page.iter().map(|r| r.key()).collect();
-            let mut existing: HashMap<_, Vec<_>> = HashMap::new();
-            for schedule in self.store.schedules_of(&notification.id, &keys).await? {
-                existing
-                    .entry(schedule.entity.clone())
-                    .or_default()
-                    .push(schedule);
-            }
-            let now = self.clock.now();
-            let edge = self.config.edge(now);
-            let mut changes = Plan::default();
-            for record in &page {
-                let mine = existing.remove(&record.key()).unwrap_or_default();
-                changes.extend(super::plan_entity(record, scope, &mine, now, edge, false));
-            }
-            if !changes.is_empty() {
-                self.store.apply_plan(&changes).await?;
-                self.set_timers(&changes.timers).await;
-            }
-            if page.len() < FAN_OUT_PAGE {
-                break;
-            }
+        let next = (page.len() >= limit).then(|| last.entity.id().to_string());
+        let keys: Vec<_> = page.iter().map(|r| r.key()).collect();
+        let mut existing: HashMap<_, Vec<_>> = HashMap::new();
+        for schedule in self.store.schedules_of(&notification.id, &keys).await? {
+            existing
+                .entry(schedule.entity.clone())
+                .or_default()
+                .push(schedule);
         }
-        Ok(())
+        let now = self.clock.now();
+        let edge = self.config.edge(now);
+        let mut changes = Plan::default();
+        for record in &page {
+            let mine = existing.remove(&record.key()).unwrap_or_default();
+            changes.extend(super::plan_entity(record, scope, &mine, now, edge, false));
+        }
+        if !changes.is_empty() {
+            self.store.apply_plan(&changes).await?;
+            self.set_timers(&changes.timers).await;
+        }
+        Ok(FanOutPage {
+            entities: page.len(),
+            next,
+        })
     }
+}
+
+/// What one page of a fan-out planned, and where the next starts.
+#[derive(Debug, Default)]
+pub struct FanOutPage {
+    pub entities: usize,
+    /// The last entity id of this page, when more may follow.
+    pub next: Option<String>,
 }
