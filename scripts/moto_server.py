@@ -1,4 +1,5 @@
-"""moto_server (the pinned moto[server]) with four costs cut.
+"""moto_server (the pinned moto[server]) with four costs cut and the
+stream trimmed.
 
 moto 5.2.5's DynamoDB is quadratic in the table's size in two places, and
 the 5,000-contract fan-out test took 20 minutes to ingest because of them:
@@ -25,6 +26,12 @@ the 5,000-contract fan-out test took 20 minutes to ingest because of them:
   about 1.6 ms a record, half a minute for the 15,000 records of 250
   contracts. Here the records (already in the wire's JSON form) are dumped
   as JSON, with the creation time as epoch seconds as the protocol has it.
+- A stream keeps every record it ever produced, each with both images as
+  JSON-ready dicts (about 30 KB of Python objects): the 2,000-contract
+  boundary grew moto past 23 GB. Here a shard keeps its last 60,000
+  records and trims the oldest, as DynamoDB trims records after 24 hours
+  (the sequence numbers go on; the harness reads the stream after every
+  batch, long before a record is trimmed).
 
 Everything else is moto's own server and wire protocol.
 
@@ -182,8 +189,16 @@ def stream_add(self, old, new):
                 _place(maps, attrs, old, False)
             if new is not None:
                 _place(maps, attrs, new, True)
-    return _stream_add(self, old, new)
+    added = _stream_add(self, old, new)
+    if len(self.items) > STREAM_RECORDS:
+        # Keep the newest half; the first sequence number moves with them.
+        drop = len(self.items) - STREAM_RECORDS // 2
+        del self.items[:drop]
+        self.starting_sequence_number += drop
+    return added
 
+
+STREAM_RECORDS = 60_000
 
 _tables.StreamShard.add = stream_add
 

@@ -5,9 +5,9 @@
 //! a tick (a minute's timers to read from the due index, all shards or one
 //! shard from a cursor). Schedules carry a tick too, as their input.
 
+use crate::dynamodb::time_key;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::{Duration, DurationRound};
-use crate::dynamodb::time_key;
 use lifecycle_core::time::{parse_time, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

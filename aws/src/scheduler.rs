@@ -233,7 +233,10 @@ impl EventBridgeScheduler {
             {
                 Ok(())
             }
-            Err(e) => Err(format!("creating tick {name} ({}): {e:?}", time_key(minute))),
+            Err(e) => Err(format!(
+                "creating tick {name} ({}): {e:?}",
+                time_key(minute)
+            )),
         }
     }
 }
@@ -254,7 +257,8 @@ impl Scheduler for EventBridgeScheduler {
         }
         let mut near = Vec::new();
         let mut minutes = BTreeSet::new();
-        let mut locations = std::mem::take(&mut *self.locations.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut locations =
+            std::mem::take(&mut *self.locations.lock().unwrap_or_else(|p| p.into_inner()));
         for (id, at) in last {
             match at {
                 Some(at) if at - now <= self.config.near => {

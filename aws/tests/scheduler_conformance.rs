@@ -283,7 +283,12 @@ async fn eventbridge_timers_of_one_minute_share_a_tick_and_moves_cost_nothing_th
     let minute = t("2026-11-28T00:00:00Z");
     // A boundary: a thousand timers due in the same minute, in three applies.
     let timers: Vec<TimerChange> = (0..1000)
-        .map(|i| set(&format!("sch_{i:04}"), minute + chrono::Duration::milliseconds(i * 37)))
+        .map(|i| {
+            set(
+                &format!("sch_{i:04}"),
+                minute + chrono::Duration::milliseconds(i * 37),
+            )
+        })
         .collect();
     for chunk in timers.chunks(400) {
         eb.scheduler.apply(chunk).await.unwrap();
@@ -308,10 +313,17 @@ async fn eventbridge_a_tick_made_elsewhere_is_a_conflict_and_harmless() {
     // Another execution environment made it: this one's cache is empty.
     let other = eventbridge_in(&eb).await;
     other.apply(&[set(ID, minute)]).await.unwrap();
-    eb.scheduler.apply(&[set("sch_other", minute)]).await.unwrap();
+    eb.scheduler
+        .apply(&[set("sch_other", minute)])
+        .await
+        .unwrap();
     assert_eq!(names(&eb).await, [tick_name(minute)]);
     let minutes = std::collections::BTreeSet::from([minute]);
-    assert_eq!(eb.scheduler.ensure_ticks(&minutes).await.unwrap(), 0, "known here now");
+    assert_eq!(
+        eb.scheduler.ensure_ticks(&minutes).await.unwrap(),
+        0,
+        "known here now"
+    );
 }
 
 #[tokio::test]
@@ -349,7 +361,12 @@ async fn eventbridge_applies_the_last_change_of_each_timer() {
     let at = now() + chrono::Duration::days(1);
     let (a, b) = ("sch_a", "sch_b");
     eb.scheduler
-        .apply(&[set(a, at), clear(a), clear(b), set(b, at + chrono::Duration::hours(2))])
+        .apply(&[
+            set(a, at),
+            clear(a),
+            clear(b),
+            set(b, at + chrono::Duration::hours(2)),
+        ])
         .await
         .unwrap();
     let minute = lifecycle_aws::dynamodb::minute_of(at + chrono::Duration::hours(2));

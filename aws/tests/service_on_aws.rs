@@ -94,7 +94,13 @@ async fn due_in(store: &lifecycle_aws::DynamoStore, minute: Time) -> Vec<(String
     let mut due = Vec::new();
     for shard in 0..lifecycle_aws::dynamodb::DUE_SHARDS {
         let page = store
-            .due_page(shard, minute, minute + chrono::Duration::minutes(1), None, 1000)
+            .due_page(
+                shard,
+                minute,
+                minute + chrono::Duration::minutes(1),
+                None,
+                1000,
+            )
             .await
             .unwrap();
         due.extend(page.timers.into_iter().map(|d| (d.timer, d.at)));
@@ -304,7 +310,10 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
             "at(2026-12-10T11:59:00)"
         ]
     );
-    assert!(due_in(&store, minute(old_end)).await.is_empty(), "the moved moment left its minute");
+    assert!(
+        due_in(&store, minute(old_end)).await.is_empty(),
+        "the moved moment left its minute"
+    );
     let new_end = t("2026-12-10T12:00:00Z");
     assert_eq!(due_in(&store, new_end).await.len(), 1);
 
@@ -479,8 +488,15 @@ async fn editing_an_offset_moves_the_timers_to_their_new_ticks() {
     // Three starts at one minute (one tick), three user ends (-P3D), three system ends.
     let mut expected = vec!["2026-11-26".to_string()];
     expected.extend(
-        ["2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11", "2026-12-12"]
-            .map(String::from),
+        [
+            "2026-12-07",
+            "2026-12-08",
+            "2026-12-09",
+            "2026-12-10",
+            "2026-12-11",
+            "2026-12-12",
+        ]
+        .map(String::from),
     );
     assert_eq!(ticks(&stack).await, expected);
     let mut due = vec!["2026-11-26".to_string(); 3];
@@ -495,16 +511,35 @@ async fn editing_an_offset_moves_the_timers_to_their_new_ticks() {
     // The moved timers' new minutes get ticks; the old ones stay, and hold nothing.
     let mut expected = vec!["2026-11-26".to_string()];
     expected.extend(
-        ["2026-12-06", "2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11", "2026-12-12"]
-            .map(String::from),
+        [
+            "2026-12-06",
+            "2026-12-07",
+            "2026-12-08",
+            "2026-12-09",
+            "2026-12-10",
+            "2026-12-11",
+            "2026-12-12",
+        ]
+        .map(String::from),
     );
     assert_eq!(ticks(&stack).await, expected);
     let mut due = vec!["2026-11-26".to_string(); 3];
     due.extend(
-        ["2026-12-06", "2026-12-07", "2026-12-08", "2026-12-10", "2026-12-11", "2026-12-12"]
-            .map(String::from),
+        [
+            "2026-12-06",
+            "2026-12-07",
+            "2026-12-08",
+            "2026-12-10",
+            "2026-12-11",
+            "2026-12-12",
+        ]
+        .map(String::from),
     );
-    assert_eq!(due_days(&stack).await, due, "each timer at its new minute, none at its old");
+    assert_eq!(
+        due_days(&stack).await,
+        due,
+        "each timer at its new minute, none at its old"
+    );
     // Only the three contract.create webhooks were due at once.
     assert_eq!(stack.near.0.lock().unwrap().len(), 3);
 }

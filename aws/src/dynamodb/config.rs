@@ -47,10 +47,7 @@ impl ConfigCache {
     }
 
     fn snapshot(&self) -> Cached {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn store(&self, update: impl FnOnce(&mut Cached)) {
@@ -102,10 +99,7 @@ impl DynamoStore {
 
     /// What the cache holds for `part` if it is still current, checking
     /// the version when `ttl` has passed; None: read the partition.
-    async fn cached(
-        &self,
-        part: Part,
-    ) -> StoreResult<Option<(Vec<Notification>, Vec<Endpoint>)>> {
+    async fn cached(&self, part: Part) -> StoreResult<Option<(Vec<Notification>, Vec<Endpoint>)>> {
         let Some(ttl) = self.config.ttl else {
             return Ok(None);
         };

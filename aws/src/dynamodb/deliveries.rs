@@ -258,7 +258,9 @@ impl DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.expiring(delivery_item(&delivery), delivery.created_at)))
+            .set_item(Some(
+                self.expiring(delivery_item(&delivery), delivery.created_at),
+            ))
             .condition_expression("st = :pending AND nxt = :old AND nxt <= :now AND n = :n")
             .expression_attribute_values(":pending", s("pending"))
             .expression_attribute_values(":old", s(old_next))
@@ -300,7 +302,11 @@ impl DynamoStore {
         deliveries: &[Delivery],
     ) -> StoreResult<()> {
         self.note_timeline(deliveries.iter()).await?;
-        let made = deliveries.iter().map(|d| d.created_at).min().unwrap_or_default();
+        let made = deliveries
+            .iter()
+            .map(|d| d.created_at)
+            .min()
+            .unwrap_or_default();
         let mut actions = vec![Action::insert(
             &self.table,
             self.expiring(message_item(&message.id, &message.body), made),
@@ -323,7 +329,9 @@ impl DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.expiring(delivery_item(delivery), delivery.created_at)))
+            .set_item(Some(
+                self.expiring(delivery_item(delivery), delivery.created_at),
+            ))
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;

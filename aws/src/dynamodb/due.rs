@@ -224,9 +224,7 @@ impl DynamoStore {
 }
 
 /// A conditional write: Ok(false) when its condition failed.
-fn conditional<E>(
-    result: Result<(), aws_sdk_dynamodb::error::SdkError<E>>,
-) -> StoreResult<bool>
+fn conditional<E>(result: Result<(), aws_sdk_dynamodb::error::SdkError<E>>) -> StoreResult<bool>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
 {

@@ -98,7 +98,10 @@ pub(crate) fn schedule_item(schedule: &Schedule) -> Item {
         );
     }
     if state == "pending" {
-        item.insert("g2pk".into(), s(super::due::due_pk(schedule.fire_at, &schedule.id)));
+        item.insert(
+            "g2pk".into(),
+            s(super::due::due_pk(schedule.fire_at, &schedule.id)),
+        );
         item.insert("g2sk".into(), s(format!("{fire_at}#{}", schedule.id)));
     }
     if schedule.write.is_none() {

@@ -90,8 +90,11 @@ impl DynamoStore {
         keys.extend(self.schedule_keys(&unknown).await?);
         let items = self.batch_get(keys).await?;
         let mut found: Vec<Schedule> = items.iter().map(record).collect::<StoreResult<_>>()?;
-        let order: std::collections::HashMap<&str, usize> =
-            ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+        let order: std::collections::HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
         found.sort_by_key(|s| order.get(s.id.as_str()).copied());
         Ok(found)
     }
@@ -133,7 +136,10 @@ impl DynamoStore {
         if let Some(message) = &fire.message {
             actions.push(Action::insert(
                 &self.table,
-                self.expiring(message_item(&message.id, &message.body), fire.schedule.updated_at),
+                self.expiring(
+                    message_item(&message.id, &message.body),
+                    fire.schedule.updated_at,
+                ),
                 OnFail::Ignore,
             )?);
         }

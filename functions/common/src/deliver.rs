@@ -61,7 +61,9 @@ async fn run_timers(
     let mut errors = Vec::new();
     let mut by_second: BTreeMap<Time, Vec<Pending>> = BTreeMap::new();
     for p in pending {
-        let second = p.at.duration_trunc(chrono::Duration::seconds(1)).unwrap_or(p.at);
+        let second =
+            p.at.duration_trunc(chrono::Duration::seconds(1))
+                .unwrap_or(p.at);
         by_second.entry(second).or_default().push(p);
     }
     let mut attempts = tokio::task::JoinSet::new();
@@ -86,8 +88,9 @@ async fn run_timers(
             let (pk, sk) = (p.timer.pk.clone()?, p.timer.sk.clone()?);
             Some((p.timer.timer.clone(), pk, sk))
         }));
-        let (deliveries, schedules): (Vec<Pending>, Vec<Pending>) =
-            group.into_iter().partition(|p| p.timer.timer.starts_with("dlv_"));
+        let (deliveries, schedules): (Vec<Pending>, Vec<Pending>) = group
+            .into_iter()
+            .partition(|p| p.timer.timer.starts_with("dlv_"));
         outcome.fired += schedules.len();
         outcome.attempted += deliveries.len();
         let service = rt.service.clone();
@@ -218,7 +221,11 @@ pub async fn handle(
     }
 }
 
-async fn run_all(rt: &Runtime, timers: Vec<Timer>, tries: u32) -> Result<serde_json::Value, String> {
+async fn run_all(
+    rt: &Runtime,
+    timers: Vec<Timer>,
+    tries: u32,
+) -> Result<serde_json::Value, String> {
     let pending = pending_of(timers, tries, None)?;
     let (outcome, _, errors) = run_timers(rt, pending).await;
     if errors.is_empty() {
@@ -228,11 +235,17 @@ async fn run_all(rt: &Runtime, timers: Vec<Timer>, tries: u32) -> Result<serde_j
     }
 }
 
-fn pending_of(timers: Vec<Timer>, tries: u32, message: Option<&str>) -> Result<Vec<Pending>, String> {
+fn pending_of(
+    timers: Vec<Timer>,
+    tries: u32,
+    message: Option<&str>,
+) -> Result<Vec<Pending>, String> {
     timers
         .into_iter()
         .map(|timer| {
-            let at = timer.due().ok_or_else(|| format!("timer {} has no time", timer.timer))?;
+            let at = timer
+                .due()
+                .ok_or_else(|| format!("timer {} has no time", timer.timer))?;
             Ok(Pending {
                 timer,
                 at,
@@ -262,7 +275,8 @@ pub async fn handle_sqs(
         if let Some(receipt) = &message.receipt_handle {
             receipts.insert(id.clone(), receipt.clone());
         }
-        let work: Result<Work, _> = serde_json::from_str(message.body.as_deref().unwrap_or_default());
+        let work: Result<Work, _> =
+            serde_json::from_str(message.body.as_deref().unwrap_or_default());
         match work {
             // A body that is no work would fail forever: dropped, logged.
             Err(error) => tracing::error!(%error, message = %id, "not a timer message; dropped"),
@@ -332,7 +346,9 @@ async fn retry_soon(
 ) {
     let Ok(queue) = rt.queue() else { return };
     for id in failed {
-        let Some(receipt) = receipts.get(id) else { continue };
+        let Some(receipt) = receipts.get(id) else {
+            continue;
+        };
         let changed = (queue.client.change_message_visibility())
             .queue_url(&queue.url)
             .receipt_handle(receipt)

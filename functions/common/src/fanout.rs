@@ -108,7 +108,12 @@ pub async fn step(
         }
         // The core's own fan-out, a page at a time from the job's cursor.
         let page = (rt.service)
-            .reschedule_page(&notification, exists, after.as_deref(), rt.settings.fanout_page)
+            .reschedule_page(
+                &notification,
+                exists,
+                after.as_deref(),
+                rt.settings.fanout_page,
+            )
             .await
             .map_err(|e| e.to_string())?;
         entities += page.entities;

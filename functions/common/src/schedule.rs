@@ -226,7 +226,11 @@ pub async fn handle_sweep(rt: &Runtime, sweep: &Sweep) -> Result<SweepOutcome, S
         (edge - rt.settings.sweep_period * 2).max(near)
     };
     let to = edge + rt.settings.sweep_period;
-    let minutes = rt.store.due_minutes(from, to).await.map_err(|e| e.to_string())?;
+    let minutes = rt
+        .store
+        .due_minutes(from, to)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut outcome = SweepOutcome {
         minutes: minutes.len(),
         ..SweepOutcome::default()
@@ -250,7 +254,11 @@ pub async fn handle_sweep(rt: &Runtime, sweep: &Sweep) -> Result<SweepOutcome, S
 /// of its own in the table.
 async fn rewake(rt: &Runtime, minute: Time, now: Time) -> Result<bool, String> {
     let periods = ((now - minute).num_seconds() / REWAKE_EVERY.num_seconds()).max(0) as u32;
-    let taken = rt.store.tick_generation(minute).await.map_err(|e| e.to_string())?;
+    let taken = rt
+        .store
+        .tick_generation(minute)
+        .await
+        .map_err(|e| e.to_string())?;
     let gen = periods.max(1);
     if taken.is_some_and(|g| g >= gen) {
         return Ok(false);

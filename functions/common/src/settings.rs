@@ -136,11 +136,10 @@ impl Settings {
                 .ok_or_else(|| format!("EVENT_DEDUPE_DAYS `{days}` is not a number of days"))?;
         }
         if let Some(days) = var("DELIVERY_RETENTION_DAYS") {
-            settings.delivery_retention_days = days
-                .parse()
-                .ok()
-                .filter(|d: &i64| *d >= 0)
-                .ok_or_else(|| format!("DELIVERY_RETENTION_DAYS `{days}` is not a number of days"))?;
+            settings.delivery_retention_days =
+                days.parse().ok().filter(|d: &i64| *d >= 0).ok_or_else(|| {
+                    format!("DELIVERY_RETENTION_DAYS `{days}` is not a number of days")
+                })?;
         }
         if let Some(catch_up) = var("DEFAULT_CATCH_UP") {
             let offset = lifecycle_core::offset::Offset::parse(&catch_up)

@@ -228,7 +228,10 @@ mod tests {
         let done = record("MODIFY", dlv("pending", SOON), dlv("delivered", SOON));
         assert_eq!(work(&done, &within), Work::Nothing);
         let leased = record("INSERT", json!({}), dlv("pending", LATER));
-        assert!(matches!(work(&leased, &within), Work::Timer(_)), "the lease's wake-up");
+        assert!(
+            matches!(work(&leased, &within), Work::Timer(_)),
+            "the lease's wake-up"
+        );
         let entity = record(
             "INSERT",
             json!({}),

@@ -46,7 +46,12 @@ pub async fn run(
 ) -> Result<TickOutcome, String> {
     let queue = rt.queue()?;
     let Some(shard) = shard else {
-        if !rt.store.take_tick(minute, gen).await.map_err(|e| e.to_string())? {
+        if !rt
+            .store
+            .take_tick(minute, gen)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             return Ok(TickOutcome::Duplicate);
         }
         let tick = lifecycle_aws::dynamodb::time_key(minute);

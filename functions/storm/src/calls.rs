@@ -99,7 +99,13 @@ impl Tally {
             .iter()
             .filter(|(key, _)| !key.starts_with("TICK#"))
             .max_by_key(|(key, (r, w))| (*w, *r, std::cmp::Reverse((*key).clone())))?;
-        let share = |part: u64, all: u64| if all == 0 { 0.0 } else { part as f64 / all as f64 };
+        let share = |part: u64, all: u64| {
+            if all == 0 {
+                0.0
+            } else {
+                part as f64 / all as f64
+            }
+        };
         Some(Hottest {
             key_class: key_class(key),
             key: key.clone(),
@@ -178,7 +184,10 @@ impl Counter {
 
     pub fn reset(&self) {
         let mut tally = self.0.lock().unwrap();
-        let (seen, names) = (std::mem::take(&mut tally.seen), std::mem::take(&mut tally.names));
+        let (seen, names) = (
+            std::mem::take(&mut tally.seen),
+            std::mem::take(&mut tally.names),
+        );
         *tally = Tally {
             seen,
             names,
@@ -220,7 +229,8 @@ impl Intercept for Counter {
         let (service, op) = operation(cfg);
         let body = context.request().body().bytes().unwrap_or_default();
         let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        cfg.interceptor_state().store_put(Sent(std::time::Instant::now()));
+        cfg.interceptor_state()
+            .store_put(Sent(std::time::Instant::now()));
         self.with(|tally| {
             *tally.calls.entry(format!("{service}.{op}")).or_default() += 1;
             *tally.bytes.entry(service.clone()).or_default() += body.len() as u64;
@@ -331,7 +341,10 @@ fn read(tally: &mut Tally, key: Option<String>) {
 /// bound (AWS documents the doubling for the items).
 fn put(tally: &mut Tally, item: &Value, factor: f64) {
     let size = item_size(item);
-    let (pk, sk) = (key_of(item, "pk").unwrap_or_default(), key_of(item, "sk").unwrap_or_default());
+    let (pk, sk) = (
+        key_of(item, "pk").unwrap_or_default(),
+        key_of(item, "sk").unwrap_or_default(),
+    );
     let new = entries(item, &mut tally.names);
     let old = tally.seen.insert(hash(&[&pk, &sk]), new);
     if old.is_none() || sk.starts_with("A#") {
@@ -385,7 +398,10 @@ fn count_request(tally: &mut Tally, op: &str, request: &Value) {
             let values = &request["ExpressionAttributeValues"];
             let key = key_of(values, ":pk");
             let index = request["IndexName"].as_str();
-            read(tally, key.map(|k| index.map_or(k.clone(), |i| format!("{i}:{k}"))));
+            read(
+                tally,
+                key.map(|k| index.map_or(k.clone(), |i| format!("{i}:{k}"))),
+            );
         }
         _ => {}
     }
@@ -425,7 +441,10 @@ mod tests {
     #[test]
     fn classes_hide_ids_times_and_shards() {
         assert_eq!(key_class("E#contract#k_17"), "E#contract#<id>");
-        assert_eq!(key_class("due:DUE#2027-01-01T00#0a"), "due:DUE#<time>#<shard>");
+        assert_eq!(
+            key_class("due:DUE#2027-01-01T00#0a"),
+            "due:DUE#<time>#<shard>"
+        );
         assert_eq!(key_class("NTF"), "NTF");
         assert_eq!(key_class("D#dlv_0123"), "D#<id>");
     }

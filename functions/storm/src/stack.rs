@@ -126,7 +126,10 @@ impl Stack {
             .expect("create the schedule group on moto");
         let queue_url = (clients.sqs.create_queue())
             .queue_name(moto::unique("timers"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "120")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "120",
+            )
             .send()
             .await
             .expect("create the timer queue on moto")
@@ -157,7 +160,10 @@ impl Stack {
             })
             .collect();
         let rt = environments[0].clone();
-        rt.api_service.install().await.expect("install the system notifications");
+        rt.api_service
+            .install()
+            .await
+            .expect("install the system notifications");
         let router = lifecycle_functions::api::router(&rt, KEY);
         // The harness's own calls (what EventBridge Scheduler and the SQS
         // event source do in a deployment) are not the functions': uncounted.
@@ -252,10 +258,9 @@ impl Stack {
             for batch in records.chunks(100) {
                 let mut batch = batch.to_vec();
                 for _ in 0..10 {
-                    let event = serde_json::from_value(json!({"Records": batch}))
-                        .expect("a stream event");
-                    let (outcome, failed) =
-                        schedule::handle_records(&self.rt, &event, None).await;
+                    let event =
+                        serde_json::from_value(json!({"Records": batch})).expect("a stream event");
+                    let (outcome, failed) = schedule::handle_records(&self.rt, &event, None).await;
                     outcomes.push(outcome);
                     let Some((sequence, error)) = failed else {
                         break;
@@ -332,7 +337,12 @@ impl Stack {
                 .send()
                 .await
                 .expect("list schedules");
-            names.extend(page.schedules().iter().filter_map(|s| s.name()).map(str::to_string));
+            names.extend(
+                page.schedules()
+                    .iter()
+                    .filter_map(|s| s.name())
+                    .map(str::to_string),
+            );
             token = page.next_token().map(str::to_string);
             if token.is_none() {
                 return names;
@@ -409,7 +419,9 @@ impl Stack {
 
     /// How many deliveries `GET /v1/deliveries?{query}` lists.
     pub async fn delivery_count(&self, query: &str) -> usize {
-        let (status, page) = self.api("GET", &format!("/v1/deliveries?{query}"), None).await;
+        let (status, page) = self
+            .api("GET", &format!("/v1/deliveries?{query}"), None)
+            .await;
         assert_eq!(status, 200, "{page}");
         page["data"].as_array().map_or(0, Vec::len)
     }

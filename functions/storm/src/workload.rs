@@ -68,7 +68,11 @@ pub async fn prepare(stack: &mut Stack, receiver_url: &str, contracts: usize) ->
     let ingest_at = boundary() - Duration::days(3);
     stack.clock.set(ingest_at);
     let (status, endpoint) = stack
-        .api("POST", "/v1/webhook-endpoints", Some(json!({"url": receiver_url})))
+        .api(
+            "POST",
+            "/v1/webhook-endpoints",
+            Some(json!({"url": receiver_url})),
+        )
         .await;
     assert_eq!(status, 201, "{endpoint}");
     for (event_type, offset) in [
@@ -95,7 +99,11 @@ pub async fn prepare(stack: &mut Stack, receiver_url: &str, contracts: usize) ->
         .api("GET", "/v1/customers/c_0/upcoming?limit=500", None)
         .await;
     let (_, skipped) = stack
-        .api("GET", "/v1/customers/c_0/upcoming?status=skipped&limit=500", None)
+        .api(
+            "GET",
+            "/v1/customers/c_0/upcoming?status=skipped&limit=500",
+            None,
+        )
         .await;
     let count = |page: &Value| page["data"].as_array().map_or(0, Vec::len);
     Prepared {

@@ -28,30 +28,46 @@ async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliver
     receiver.expect_secret(&prepared.secret);
     stack.settle(8, SETTLE).await;
     let tick = tick_name(boundary());
-    assert!(stack.schedule_names().await.contains(&tick), "the boundary's tick was made at ingest");
+    assert!(
+        stack.schedule_names().await.contains(&tick),
+        "the boundary's tick was made at ingest"
+    );
     let schedules_before = stack.counter.tally().calls_of("scheduler");
 
     // After registration: commit 0's December segment now ends 30 s past
     // midnight (the moment moves within the tick's minute), and commit 1 is
     // archived (its two boundary moments are cancelled).
-    let [_, mut commit] = workload::events(0, lifecycle_core::time::Clock::now(stack.clock.as_ref()));
+    let [_, mut commit] =
+        workload::events(0, lifecycle_core::time::Clock::now(stack.clock.as_ref()));
     commit["id"] = json!("wc_0_edit");
     commit["type"] = json!("commit.edit");
     commit["data"]["access_schedule"][0]["ending_before"] = json!("2027-01-01T00:00:30Z");
     let archive = json!({"id": "wc_1_archive", "type": "commit.archive", "occurred_at": "2026-12-29T00:00:00Z",
                          "data": {"id": "cm_1", "customer_id": "c_1"}});
-    let (status, body) = stack.api("POST", "/v1/events", Some(json!({"events": [commit, archive]}))).await;
+    let (status, body) = stack
+        .api(
+            "POST",
+            "/v1/events",
+            Some(json!({"events": [commit, archive]})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     stack.drain().await;
     let due = workload::due_at_boundary(&stack).await;
-    assert_eq!(due, 2 * CONTRACTS - 2, "cm_1's two moments cancelled; cm_0's end moved within the minute");
+    assert_eq!(
+        due,
+        2 * CONTRACTS - 2,
+        "cm_1's two moments cancelled; cm_0's end moved within the minute"
+    );
 
     // The boundary: EventBridge invokes the tick in the minute before.
     receiver.clear();
     stack.clock.set(boundary() - Duration::milliseconds(2500));
     let schedule = stack.schedules().await.remove(&tick).expect("the tick");
     let input = invocation_input(&schedule);
-    let split = deliver::dispatch(stack.rt.clone(), input.clone(), None).await.unwrap();
+    let split = deliver::dispatch(stack.rt.clone(), input.clone(), None)
+        .await
+        .unwrap();
     assert_eq!(split, json!({"Split": {"shards": 64}}));
     stack.settle(8, SETTLE).await;
     let arrivals = receiver.arrivals();
@@ -61,8 +77,15 @@ async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliver
     }
     assert_eq!(receiver.rejected(), 0, "every signature verifies");
     assert!(by_id.values().all(|n| *n == 1), "a webhook arrived twice");
-    let at_midnight = arrivals.iter().filter(|a| a.scheduled_for == Some(boundary())).count();
-    assert_eq!(at_midnight, 2 * CONTRACTS - 3, "every moment due at midnight, once");
+    let at_midnight = arrivals
+        .iter()
+        .filter(|a| a.scheduled_for == Some(boundary()))
+        .count();
+    assert_eq!(
+        at_midnight,
+        2 * CONTRACTS - 3,
+        "every moment due at midnight, once"
+    );
     let moved: Vec<_> = arrivals
         .iter()
         .filter(|a| a.scheduled_for == Some(boundary() + Duration::seconds(30)))
@@ -70,10 +93,26 @@ async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliver
     assert_eq!(moved.len(), 1, "the edited moment fires at its new time");
     assert_eq!(moved[0].body["data"]["commit_id"], "cm_0");
     assert!(moved[0].arrived >= boundary() + Duration::seconds(30));
-    assert!(arrivals.iter().all(|a| a.body["data"]["commit_id"] != "cm_1"), "the archived commit sends nothing");
-    assert!(arrivals.iter().all(|a| a.arrived >= a.scheduled_for.unwrap()), "nothing early");
-    let (_, deliveries) = stack.api("GET", "/v1/deliveries?status=delivered&limit=3", None).await;
-    assert_eq!(deliveries["data"].as_array().unwrap().len(), 3, "{deliveries}");
+    assert!(
+        arrivals
+            .iter()
+            .all(|a| a.body["data"]["commit_id"] != "cm_1"),
+        "the archived commit sends nothing"
+    );
+    assert!(
+        arrivals
+            .iter()
+            .all(|a| a.arrived >= a.scheduled_for.unwrap()),
+        "nothing early"
+    );
+    let (_, deliveries) = stack
+        .api("GET", "/v1/deliveries?status=delivered&limit=3", None)
+        .await;
+    assert_eq!(
+        deliveries["data"].as_array().unwrap().len(),
+        3,
+        "{deliveries}"
+    );
     assert_eq!(
         stack.counter.tally().calls_of("scheduler"),
         schedules_before,
@@ -82,11 +121,20 @@ async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliver
     let delivered = arrivals.len();
 
     // Every trigger again. The tick's own invocation: its generation is taken.
-    let again = deliver::dispatch(stack.rt.clone(), input, None).await.unwrap();
+    let again = deliver::dispatch(stack.rt.clone(), input, None)
+        .await
+        .unwrap();
     assert_eq!(again, json!("Duplicate"));
     // A shard step delivered twice: its cursor has moved on.
-    let step = Work::Tick { tick: "2027-01-01T00:00:00.000Z".into(), gen: 0, shard: Some(7), cursor: None };
-    let again = deliver::dispatch(stack.rt.clone(), serde_json::to_value(&step).unwrap(), None).await.unwrap();
+    let step = Work::Tick {
+        tick: "2027-01-01T00:00:00.000Z".into(),
+        gen: 0,
+        shard: Some(7),
+        cursor: None,
+    };
+    let again = deliver::dispatch(stack.rt.clone(), serde_json::to_value(&step).unwrap(), None)
+        .await
+        .unwrap();
     assert_eq!(again, json!("Duplicate"));
     // An SQS message of timers delivered twice: those moments have fired.
     let timers: Vec<Timer> = arrivals
@@ -97,12 +145,35 @@ async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliver
         .collect();
     assert_eq!(timers.len(), 100);
     let message = Work::Timers { timers, tries: 0 };
-    deliver::dispatch(stack.rt.clone(), serde_json::to_value(&message).unwrap(), None).await.unwrap();
+    deliver::dispatch(
+        stack.rt.clone(),
+        serde_json::to_value(&message).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
     // The last stream batch retried, as the event source would.
     stack.replay().await;
     stack.settle(8, SETTLE).await;
-    assert_eq!(receiver.arrivals().len(), delivered, "redelivered triggers sent nothing new");
-    let (_, listed) = stack.api("GET", "/v1/deliveries?customer_id=c_0", None).await;
-    let count = |t: &str| listed["data"].as_array().unwrap().iter().filter(|d| d["event_type"] == json!(t)).count();
-    assert_eq!(count("commit.segment.end"), 1, "one delivery per moment and endpoint: {listed}");
+    assert_eq!(
+        receiver.arrivals().len(),
+        delivered,
+        "redelivered triggers sent nothing new"
+    );
+    let (_, listed) = stack
+        .api("GET", "/v1/deliveries?customer_id=c_0", None)
+        .await;
+    let count = |t: &str| {
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["event_type"] == json!(t))
+            .count()
+    };
+    assert_eq!(
+        count("commit.segment.end"),
+        1,
+        "one delivery per moment and endpoint: {listed}"
+    );
 }

@@ -7,8 +7,8 @@
 //! Standard Webhooks signatures.
 
 use chrono::Duration;
-use lifecycle_aws::scheduler::{expression, tick_name};
 use lifecycle_aws::dynamodb::minute_of;
+use lifecycle_aws::scheduler::{expression, tick_name};
 use lifecycle_aws_storm::receiver::Receiver;
 use lifecycle_aws_storm::stack::{invocation_input, Options, Stack};
 use lifecycle_core::time::{parse_time, Clock, Time};
@@ -56,7 +56,9 @@ async fn a_new_threshold_is_evaluated_by_the_schedule_function() {
     assert_eq!(status, 200, "{results}");
     stack.drain().await;
     let threshold = json!({"event_type": "alerts.low_credit_balance_reached", "threshold": 100});
-    let (status, created) = stack.api("POST", "/v1/notifications", Some(threshold)).await;
+    let (status, created) = stack
+        .api("POST", "/v1/notifications", Some(threshold))
+        .await;
     assert_eq!(status, 201, "{created}");
     let alarm = |alerts: &Value| {
         alerts["data"]
@@ -65,7 +67,11 @@ async fn a_new_threshold_is_evaluated_by_the_schedule_function() {
             .map(|v| v["state"].clone())
     };
     let (_, alerts) = stack.api("GET", "/v1/customers/c_1/alerts", None).await;
-    assert_eq!(alarm(&alerts), Some(json!("ok")), "the api deferred it: {alerts}");
+    assert_eq!(
+        alarm(&alerts),
+        Some(json!("ok")),
+        "the api deferred it: {alerts}"
+    );
 
     let outcomes = stack.drain().await;
     let evaluated: usize = outcomes.iter().map(|o| o.thresholds_evaluated).sum();
@@ -77,11 +83,19 @@ async fn a_new_threshold_is_evaluated_by_the_schedule_function() {
     // An edit evaluates again and finds the crossing already recorded.
     let id = created["id"].as_str().unwrap();
     let (status, _) = stack
-        .api("PATCH", &format!("/v1/notifications/{id}"), Some(json!({"name": "Low balance"})))
+        .api(
+            "PATCH",
+            &format!("/v1/notifications/{id}"),
+            Some(json!({"name": "Low balance"})),
+        )
         .await;
     assert_eq!(status, 200);
     stack.drain().await;
-    assert_eq!(stack.delivery_count(crossings).await, 1, "an edit sends nothing more");
+    assert_eq!(
+        stack.delivery_count(crossings).await,
+        1,
+        "an edit sends nothing more"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,10 +121,17 @@ async fn a_contract_through_the_api_schedule_and_deliver_functions() {
     let end = minute_of(now + Duration::days(5)) + Duration::seconds(30);
     let start = now - Duration::days(2);
     let (status, results) = stack
-        .api("POST", "/v1/events", Some(contract("wr_1", "create", start, end, now)))
+        .api(
+            "POST",
+            "/v1/events",
+            Some(contract("wr_1", "create", start, end, now)),
+        )
         .await;
     assert_eq!(status, 200, "{results}");
-    assert!(stack.schedule_names().await.is_empty(), "the api calls no scheduler");
+    assert!(
+        stack.schedule_names().await.is_empty(),
+        "the api calls no scheduler"
+    );
 
     // The stream makes the schedule function create one tick per minute with moments.
     stack.drain().await;
@@ -120,19 +141,33 @@ async fn a_contract_through_the_api_schedule_and_deliver_functions() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["schedule_id"].as_str().unwrap().to_string(), time(s["fire_at"].as_str().unwrap())))
+        .map(|s| {
+            (
+                s["schedule_id"].as_str().unwrap().to_string(),
+                time(s["fire_at"].as_str().unwrap()),
+            )
+        })
         .collect();
     let fire_times: Vec<Time> = upcoming.iter().map(|(_, at)| *at).collect();
     assert_eq!(fire_times, [end - Duration::days(1), end]);
     let ticks = stack.schedules().await;
-    let expected: HashSet<String> = fire_times.iter().map(|at| tick_name(minute_of(*at))).collect();
+    let expected: HashSet<String> = fire_times
+        .iter()
+        .map(|at| tick_name(minute_of(*at)))
+        .collect();
     assert_eq!(ticks.keys().cloned().collect::<HashSet<_>>(), expected);
     for at in &fire_times {
         let tick = &ticks[&tick_name(minute_of(*at))];
-        assert_eq!(tick.schedule_expression(), Some(expression(minute_of(*at)).as_str()));
+        assert_eq!(
+            tick.schedule_expression(),
+            Some(expression(minute_of(*at)).as_str())
+        );
         assert_eq!(tick.schedule_expression_timezone(), Some("UTC"));
         assert_eq!(tick.flexible_time_window().unwrap().mode().as_str(), "OFF");
-        assert_eq!(tick.action_after_completion().map(|a| a.as_str()), Some("DELETE"));
+        assert_eq!(
+            tick.action_after_completion().map(|a| a.as_str()),
+            Some("DELETE")
+        );
         let target = tick.target().unwrap();
         assert_eq!(target.arn(), lifecycle_aws_storm::moto::deliver_arn());
         assert_eq!(target.role_arn(), lifecycle_aws_storm::moto::role_arn());
@@ -152,19 +187,34 @@ async fn a_contract_through_the_api_schedule_and_deliver_functions() {
     let tick = &ticks[&tick_name(minute_of(heads_up_at))];
     let input = invocation_input(tick);
     stack.clock.set(heads_up_at - Duration::milliseconds(2500));
-    let split = deliver::dispatch(stack.rt.clone(), input.clone(), None).await.unwrap();
+    let split = deliver::dispatch(stack.rt.clone(), input.clone(), None)
+        .await
+        .unwrap();
     assert_eq!(split, json!({"Split": {"shards": 64}}));
     stack.settle(4, SETTLE).await;
     let arrivals = receiver.arrivals();
     assert_eq!(arrivals.len(), 2, "{arrivals:?}");
     let sent = &arrivals[1];
     assert_eq!(sent.body["type"], "contract.end");
-    assert_eq!(sent.webhook_id, lifecycle_core::ids::with_prefix(&heads_up_id, "msg"));
+    assert_eq!(
+        sent.webhook_id,
+        lifecycle_core::ids::with_prefix(&heads_up_id, "msg")
+    );
     assert_eq!(sent.scheduled_for, Some(heads_up_at));
-    assert!(sent.arrived >= heads_up_at, "sent before its second: {:?}", sent.arrived);
-    assert!(sent.arrived < heads_up_at + Duration::seconds(10), "late: {:?}", sent.arrived);
+    assert!(
+        sent.arrived >= heads_up_at,
+        "sent before its second: {:?}",
+        sent.arrived
+    );
+    assert!(
+        sent.arrived < heads_up_at + Duration::seconds(10),
+        "late: {:?}",
+        sent.arrived
+    );
     // A duplicate invocation of the tick takes nothing: its generation is taken.
-    let again = deliver::dispatch(stack.rt.clone(), input, None).await.unwrap();
+    let again = deliver::dispatch(stack.rt.clone(), input, None)
+        .await
+        .unwrap();
     assert_eq!(again, json!("Duplicate"));
     stack.settle(4, SETTLE).await;
     assert_eq!(receiver.arrivals().len(), 2);
@@ -179,15 +229,32 @@ async fn a_contract_through_the_api_schedule_and_deliver_functions() {
     stack.drain().await;
     let names = stack.schedule_names().await;
     assert!(names.contains(&tick_name(minute_of(new_end))), "{names:?}");
-    assert!(names.contains(&tick_name(minute_of(new_end - Duration::days(1)))), "{names:?}");
+    assert!(
+        names.contains(&tick_name(minute_of(new_end - Duration::days(1)))),
+        "{names:?}"
+    );
     stack.clock.set(end - Duration::seconds(3));
     let old = invocation_input(&ticks[&tick_name(minute_of(end))]);
-    deliver::dispatch(stack.rt.clone(), old, None).await.unwrap();
+    deliver::dispatch(stack.rt.clone(), old, None)
+        .await
+        .unwrap();
     stack.settle(4, SETTLE).await;
-    assert_eq!(receiver.arrivals().len(), 2, "the moved moment does not fire at its old time");
+    assert_eq!(
+        receiver.arrivals().len(),
+        2,
+        "the moved moment does not fire at its old time"
+    );
     let (_, upcoming) = stack.api("GET", "/v1/customers/c_1/upcoming", None).await;
-    let moved = upcoming["data"].as_array().unwrap().iter().find(|s| s["schedule_id"] == json!(end_id));
-    assert_eq!(moved.map(|s| time(s["fire_at"].as_str().unwrap())), Some(new_end), "{upcoming}");
+    let moved = upcoming["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["schedule_id"] == json!(end_id));
+    assert_eq!(
+        moved.map(|s| time(s["fire_at"].as_str().unwrap())),
+        Some(new_end),
+        "{upcoming}"
+    );
 
     // An archive cancels what is left: its ticks, when they run, find nothing.
     let archive = json!({"id": "wr_3", "type": "contract.archive", "occurred_at": iso(stack.clock.now()),
@@ -212,12 +279,18 @@ async fn a_notification_edit_fans_out_over_5000_contracts_across_invocations() {
     // Only the user's notification applies (fewer items to write on moto).
     for system in ["contract_create", "contract_start", "contract_end"] {
         let (status, body) = stack
-            .api("PATCH", &format!("/v1/notifications/ntf_system_{system}"), Some(json!({"enabled": false})))
+            .api(
+                "PATCH",
+                &format!("/v1/notifications/ntf_system_{system}"),
+                Some(json!({"enabled": false})),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
     let notification = json!({"event_type": "contract.end", "offset": "-P1D"});
-    let (status, notification) = stack.api("POST", "/v1/notifications", Some(notification)).await;
+    let (status, notification) = stack
+        .api("POST", "/v1/notifications", Some(notification))
+        .await;
     assert_eq!(status, 201);
     let id = notification["id"].as_str().unwrap().to_string();
     // Contracts ending in 30 days: the -P1D moments are beyond the 14-day horizon.
@@ -232,23 +305,35 @@ async fn a_notification_edit_fans_out_over_5000_contracts_across_invocations() {
                                 "starting_at": iso(now + Duration::days(20)), "ending_before": iso(end)}})
             })
             .collect();
-        let (status, body) = stack.api("POST", "/v1/events", Some(json!({"events": events}))).await;
+        let (status, body) = stack
+            .api("POST", "/v1/events", Some(json!({"events": events})))
+            .await;
         assert_eq!(status, 200, "{body}");
     }
     stack.drain().await;
-    assert!(stack.schedule_names().await.is_empty(), "nothing within the horizon yet");
+    assert!(
+        stack.schedule_names().await.is_empty(),
+        "nothing within the horizon yet"
+    );
 
     // The edit brings every contract's moment within the horizon. The api
     // only writes the notification; the stream runs the fan-out.
     let (status, _) = stack
-        .api("PATCH", &format!("/v1/notifications/{id}"), Some(json!({"offset": "-P25D"})))
+        .api(
+            "PATCH",
+            &format!("/v1/notifications/{id}"),
+            Some(json!({"offset": "-P25D"})),
+        )
         .await;
     assert_eq!(status, 200);
     assert!(stack.schedule_names().await.is_empty());
     let outcomes = stack.drain().await;
     let steps: Vec<&String> = outcomes.iter().flat_map(|o| &o.fanout_steps).collect();
     let planned: usize = outcomes.iter().map(|o| o.entities_planned).sum();
-    let invocations = outcomes.iter().filter(|o| !o.fanout_steps.is_empty()).count();
+    let invocations = outcomes
+        .iter()
+        .filter(|o| !o.fanout_steps.is_empty())
+        .count();
     assert!(invocations > 1, "{steps:?}");
     assert_eq!(planned, CONTRACTS, "{steps:?}");
     assert!(steps.last().unwrap().ends_with("done"), "{steps:?}");

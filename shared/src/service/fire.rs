@@ -114,7 +114,9 @@ impl Service {
             .collect();
         if let Some(in_flight) = lease_for {
             let pending = commits.iter().flat_map(|c| &c.deliveries);
-            let count = pending.filter(|d| d.status == DeliveryStatus::Pending).count();
+            let count = pending
+                .filter(|d| d.status == DeliveryStatus::Pending)
+                .count();
             let lease_until = now + Self::attempt_lease(count.div_ceil(in_flight).max(1));
             for delivery in commits.iter_mut().flat_map(|c| c.deliveries.iter_mut()) {
                 if delivery.status == DeliveryStatus::Pending {

@@ -11,8 +11,8 @@ mod signals;
 mod views;
 
 pub use fire::Fired;
-pub use notifications::FanOutPage;
 pub use ingest::WriteResult;
+pub use notifications::FanOutPage;
 pub use signals::period_key;
 
 use crate::ports::{Scheduler, Sender, Store};
