@@ -49,17 +49,22 @@ from moto.server import main
 
 def _table_backup(table, touched):
     """A copy of `table` to restore on rollback. The partitions the
-    transaction writes to are copied, with deep copies of their items; every
-    other partition (the transaction cannot change it), the table's settings
-    and the (never changed) stream records are shared with the live table."""
+    transaction writes to are copied, with deep copies of the items it
+    writes (it may change them in place) and the others shared (it cannot
+    change them); every other partition, the table's settings and the
+    stream records so far are shared with the live table."""
     backup = copy.copy(table)
     backup.items = table.items.copy()  # a shallow copy reuses the keys' hashes
-    for hash_key in touched.get(id(table), ()):
+    for hash_key, range_keys in touched.get(id(table), {}).items():
         if hash_key not in table.items:
             continue
         value = table.items[hash_key]
         if table.range_key_attr:
-            backup.items[hash_key] = {r: copy.deepcopy(i) for r, i in value.items()}
+            partition = dict(value)
+            for range_key in range_keys:
+                if range_key in partition:
+                    partition[range_key] = copy.deepcopy(partition[range_key])
+            backup.items[hash_key] = partition
         else:
             backup.items[hash_key] = copy.deepcopy(value)
     if table.stream_shard is not None:
@@ -91,14 +96,19 @@ class _CheapTableBackup:
 
 
 def _touched_partitions(backend, transact_items):
-    """The partitions (hash keys by table id) the transaction writes to."""
-    touched = defaultdict(set)
+    """The items the transaction writes to: by table id, hash key, the
+    range keys in that partition."""
+    touched = defaultdict(lambda: defaultdict(set))
     for action in transact_items:
         for op in action.values():
             try:
                 table = backend.get_table(op["TableName"])
                 key = op.get("Key") or op["Item"]
-                touched[id(table)].add(models.DynamoType(key[table.hash_key_attr]))
+                hash_key = models.DynamoType(key[table.hash_key_attr])
+                range_key = None
+                if table.range_key_attr:
+                    range_key = models.DynamoType(key[table.range_key_attr])
+                touched[id(table)][hash_key].add(range_key)
             except Exception:  # moto itself reports what is wrong with the action
                 continue
     return touched

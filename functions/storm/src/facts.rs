@@ -504,7 +504,7 @@ impl Default for Facts {
             ),
             timers_per_message: fact(
                 "Timers per SQS message",
-                100.0,
+                lifecycle_aws::queue::TIMERS_PER_MESSAGE as f64,
                 "timers",
                 "assumption",
                 "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html",
@@ -523,22 +523,22 @@ impl Default for Facts {
             ),
             due_shards: fact(
                 "Shards of the due index per minute",
-                64.0,
+                lifecycle_aws::dynamodb::DUE_SHARDS as f64,
                 "shards",
                 "assumption",
                 DDB_WARM,
-                "The deliver design: a boundary's moments spread over 64 partitions so no partition sees \
-                 more than 1/64 of the writes (1,000 WCU/s each).",
+                "The deliver design (lifecycle_aws::dynamodb::DUE_SHARDS): a boundary's moments spread \
+                 over that many partition keys of the due index, each taking 1,000 WCU/s.",
             ),
             shard_invocations_per_tick: fact(
                 "deliver invocations a tick spends on shard messages",
-                7.0,
+                lifecycle_aws::dynamodb::DUE_SHARDS.div_ceil(10) as f64,
                 "invocations per tick",
                 "assumption",
                 ESM_SCALING,
-                "The tick sends one SQS message per shard (64); the event source hands them over in batches \
-                 of up to 10, so about ceil(64 / 10) = 7 invocations. Used only to separate the measured \
-                 timer-batch invocations from the fixed per-tick ones.",
+                "The tick sends one SQS message per shard of the due index; the event source hands them \
+                 over in batches of up to 10, so about ceil(shards / 10) invocations. Used only to separate \
+                 the measured timer-batch invocations from the fixed per-tick ones.",
             ),
             esm_requests_per_batch: fact(
                 "SQS requests the event source makes per batch",

@@ -68,7 +68,8 @@ async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliver
     let split = deliver::dispatch(stack.rt.clone(), input.clone(), None)
         .await
         .unwrap();
-    assert_eq!(split, json!({"Split": {"shards": 64}}));
+    let shards = lifecycle_aws::dynamodb::DUE_SHARDS;
+    assert_eq!(split, json!({"Split": {"shards": shards}}));
     stack.settle(8, SETTLE).await;
     let arrivals = receiver.arrivals();
     let mut by_id: HashMap<&str, usize> = HashMap::new();
