@@ -1,4 +1,4 @@
-//! The month boundary on moto (issue 14's acceptance): 2,000 contracts, each
+//! The month boundary on moto (issue 14's acceptance): N contracts, each
 //! with a commit of 12 monthly segments aligned to midnight UTC, crossing
 //! 2027-01-01T00:00Z through the real handlers. Every moment of the boundary
 //! reaches the endpoint once under its one webhook id; every trigger
@@ -17,14 +17,25 @@ use lifecycle_functions::deliver;
 use serde_json::json;
 use std::collections::HashMap;
 
-const CONTRACTS: usize = 2_000;
+/// Contracts of the boundary: `AWS_STORM_BOUNDARY_CONTRACTS`, 300 by
+/// default. Issue 14 asks for 2,000; on moto that takes over ten minutes of
+/// a debug build and more than 20 GB of moto's memory at the boundary (see
+/// BENCHMARKS.md), too much for the suite on a 2-core machine, so the suite
+/// runs 300 and `AWS_STORM_BOUNDARY_CONTRACTS=2000 cargo test -p
+/// lifecycle-aws-storm --test boundary` the issue's size.
+fn contracts() -> usize {
+    std::env::var("AWS_STORM_BOUNDARY_CONTRACTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300)
+}
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliveries_send_nothing() {
+async fn a_month_boundary_is_delivered_once_each_and_redeliveries_send_nothing() {
     let mut stack = Stack::new(Options::default()).await;
     let receiver = Receiver::start(stack.clock.clone()).await;
-    let prepared = workload::prepare(&mut stack, &receiver.url, CONTRACTS).await;
+    let prepared = workload::prepare(&mut stack, &receiver.url, contracts()).await;
     receiver.expect_secret(&prepared.secret);
     stack.settle(8, SETTLE).await;
     let tick = tick_name(boundary());
@@ -56,7 +67,7 @@ async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliver
     let due = workload::due_at_boundary(&stack).await;
     assert_eq!(
         due,
-        2 * CONTRACTS - 2,
+        2 * contracts() - 2,
         "cm_1's two moments cancelled; cm_0's end moved within the minute"
     );
 
@@ -84,7 +95,7 @@ async fn a_month_boundary_of_2000_contracts_is_delivered_once_each_and_redeliver
         .count();
     assert_eq!(
         at_midnight,
-        2 * CONTRACTS - 3,
+        2 * contracts() - 3,
         "every moment due at midnight, once"
     );
     let moved: Vec<_> = arrivals
