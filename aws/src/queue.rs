@@ -103,12 +103,6 @@ pub fn delay_seconds(at: Time, now: Time) -> i32 {
 
 /// Timers as messages: grouped by the second they are due in, each group in
 /// messages of up to `TIMERS_PER_MESSAGE`, each with its delay.
-pub fn timer_messages(timers: &[(String, Time)], now: Time) -> Vec<(Work, i32)> {
-    let timers: Vec<Timer> = timers.iter().map(|(id, at)| Timer::new(id, *at)).collect();
-    messages_of(timers, now)
-}
-
-/// [`timer_messages`] of timers already made.
 pub fn messages_of(timers: Vec<Timer>, now: Time) -> Vec<(Work, i32)> {
     let mut by_second: BTreeMap<Time, Vec<Timer>> = BTreeMap::new();
     for timer in timers {
@@ -211,7 +205,8 @@ mod tests {
             .map(|i| (format!("sch_{i}"), t("2027-01-01T00:01:00.250Z")))
             .collect();
         timers.push(("dlv_1".into(), t("2027-01-01T00:00:05Z")));
-        let messages = timer_messages(&timers, now);
+        let timers: Vec<Timer> = timers.iter().map(|(id, at)| Timer::new(id, *at)).collect();
+        let messages = messages_of(timers, now);
         assert_eq!(messages.len(), 4);
         assert_eq!(messages[0].1, 4);
         let sizes: Vec<usize> = messages

@@ -14,6 +14,7 @@ use super::{text, DynamoStore};
 use lifecycle_core::endpoint::Endpoint;
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::StoreResult;
+use serde::de::DeserializeOwned;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,7 @@ pub(crate) struct ConfigCache {
     state: Mutex<Cached>,
 }
 
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Cached {
     /// The `CFG/V` value the records below were read under, and when it was checked.
     version: Option<String>,
@@ -46,20 +47,9 @@ impl ConfigCache {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = Cached::default();
     }
 
-    fn snapshot(&self) -> Cached {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    fn with<R>(&self, f: impl FnOnce(&mut Cached) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
     }
-
-    fn store(&self, update: impl FnOnce(&mut Cached)) {
-        update(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
-    }
-}
-
-/// Which of the two partitions.
-#[derive(Clone, Copy)]
-enum Part {
-    Notifications,
-    Endpoints,
 }
 
 impl DynamoStore {
@@ -78,67 +68,52 @@ impl DynamoStore {
     }
 
     pub(super) async fn cached_notifications(&self) -> StoreResult<Vec<Notification>> {
-        if let Some(found) = self.cached(Part::Notifications).await? {
-            return Ok(found.0);
-        }
-        let version = self.config_version().await?;
-        let read: Vec<Notification> = self.load_partition("NTF").await?;
-        self.remember(version, |c| c.notifications = Some(read.clone()));
-        Ok(read)
+        self.cached_partition("NTF", |c| &mut c.notifications).await
     }
 
     pub(super) async fn cached_endpoints(&self) -> StoreResult<Vec<Endpoint>> {
-        if let Some(found) = self.cached(Part::Endpoints).await? {
-            return Ok(found.1);
-        }
-        let version = self.config_version().await?;
-        let read: Vec<Endpoint> = self.load_partition("EP").await?;
-        self.remember(version, |c| c.endpoints = Some(read.clone()));
-        Ok(read)
+        self.cached_partition("EP", |c| &mut c.endpoints).await
     }
 
-    /// What the cache holds for `part` if it is still current, checking
-    /// the version when `ttl` has passed; None: read the partition.
-    async fn cached(&self, part: Part) -> StoreResult<Option<(Vec<Notification>, Vec<Endpoint>)>> {
+    /// A partition from the cache while it is current (the version checked
+    /// once `ttl` has passed); otherwise read, and kept under the version
+    /// read before it, so a write in between shows as a newer version at the
+    /// next check.
+    async fn cached_partition<T: Clone + DeserializeOwned>(
+        &self,
+        pk: &str,
+        slot: fn(&mut Cached) -> &mut Option<Vec<T>>,
+    ) -> StoreResult<Vec<T>> {
         let Some(ttl) = self.config.ttl else {
-            return Ok(None);
+            return self.load_partition(pk).await;
         };
-        let cached = self.config.snapshot();
-        let held = match part {
-            Part::Notifications => cached.notifications.is_some(),
-            Part::Endpoints => cached.endpoints.is_some(),
-        };
-        if !held {
-            return Ok(None);
-        }
-        let fresh = cached.checked.is_some_and(|at| at.elapsed() < ttl);
-        if !fresh {
-            let version = self.config_version().await?;
-            if version != cached.version {
-                self.config.invalidate();
-                return Ok(None);
+        let (held, version, checked) =
+            (self.config).with(|c| (slot(c).clone(), c.version.clone(), c.checked));
+        let mut current = None;
+        if let Some(held) = held {
+            if checked.is_some_and(|at| at.elapsed() < ttl) {
+                return Ok(held);
             }
-            self.config.store(|c| c.checked = Some(Instant::now()));
+            let now = self.config_version().await?;
+            if now == version {
+                self.config.with(|c| c.checked = Some(Instant::now()));
+                return Ok(held);
+            }
+            current = Some(now);
         }
-        Ok(Some((
-            cached.notifications.unwrap_or_default(),
-            cached.endpoints.unwrap_or_default(),
-        )))
-    }
-
-    /// Keeps a partition read under `version` (read before the partition,
-    /// so a write in between shows as a newer version at the next check).
-    fn remember(&self, version: Option<String>, put: impl FnOnce(&mut Cached)) {
-        if self.config.ttl.is_none() {
-            return;
-        }
-        self.config.store(|c| {
+        let version = match current {
+            Some(version) => version,
+            None => self.config_version().await?,
+        };
+        let read: Vec<T> = self.load_partition(pk).await?;
+        self.config.with(|c| {
             if c.version != version {
                 *c = Cached::default();
                 c.version = version;
             }
             c.checked.get_or_insert_with(Instant::now);
-            put(c);
+            *slot(c) = Some(read.clone());
         });
+        Ok(read)
     }
 }
