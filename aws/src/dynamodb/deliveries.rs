@@ -250,7 +250,15 @@ impl DynamoStore {
                 delivery.webhook_id
             )));
         };
-        let body = text(&message, "body")?.to_string();
+        let body = match message.get("bz").or(message.get("body")) {
+            Some(value) => super::compressed::unpack(value)?,
+            None => {
+                return Err(StoreError::Unavailable(format!(
+                    "message {} has no body",
+                    delivery.webhook_id
+                )))
+            }
+        };
         let old_next = delivery.next_attempt_at.map(time_key).unwrap_or_default();
         delivery.next_attempt_at = Some(lease_until);
         // The lease: only if nobody took it (or changed the delivery) since the read.
@@ -286,13 +294,20 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn record_attempt(&self, commit: &AttemptCommit) -> StoreResult<()> {
-        let (d, a) = (&commit.delivery, &commit.attempt);
-        self.transact(vec![
-            Action::put(&self.table, self.expiring(delivery_item(d), d.created_at))?,
-            Action::put(&self.table, self.expiring(attempt_item(a), a.at))?,
-        ])
-        .await
+    /// The attempts, then their deliveries: plain batched puts, not a
+    /// transaction (which bills each item twice). A crash in between leaves
+    /// an attempt logged whose delivery is still leased: it is attempted
+    /// again after the lease, under the same attempt number, which then
+    /// replaces the logged one. The webhook is sent at least once either way.
+    pub(super) async fn record_attempts(&self, commits: &[AttemptCommit]) -> StoreResult<()> {
+        let attempts = (commits.iter())
+            .map(|c| self.expiring(attempt_item(&c.attempt), c.attempt.at))
+            .collect();
+        self.batch_put(attempts).await?;
+        let deliveries = (commits.iter())
+            .map(|c| self.expiring(delivery_item(&c.delivery), c.delivery.created_at))
+            .collect();
+        self.batch_put(deliveries).await
     }
 
     /// Message and deliveries, each inserted at most once: chunks of 100 keep that.

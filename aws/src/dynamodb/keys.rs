@@ -136,7 +136,7 @@ pub(crate) fn message_pk(id: &str) -> String {
 pub(crate) fn message_item(id: &str, body: &str) -> Item {
     let mut item = key(message_pk(id), "M");
     item.insert("t".into(), s("MSG"));
-    item.insert("body".into(), s(body));
+    item.insert("bz".into(), super::compressed::pack(body));
     item
 }
 

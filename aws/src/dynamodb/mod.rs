@@ -3,6 +3,8 @@
 //! core has a record, that record as JSON in `r`, beside the attributes that
 //! keys, conditions and index projections need.
 
+mod batch;
+mod compressed;
 mod config;
 mod deliveries;
 mod due;

@@ -146,7 +146,7 @@ impl Store for DynamoStore {
     }
 
     async fn commit_attempt(&self, commit: &AttemptCommit) -> StoreResult<()> {
-        self.record_attempt(commit).await
+        self.record_attempts(std::slice::from_ref(commit)).await
     }
 
     /// Claims side by side: each is a read and a conditional put of its own.
@@ -167,13 +167,7 @@ impl Store for DynamoStore {
     }
 
     async fn commit_attempts(&self, commits: &[AttemptCommit]) -> StoreResult<()> {
-        use futures::stream::{self, StreamExt, TryStreamExt};
-        stream::iter(0..commits.len())
-            .map(|i| self.record_attempt(&commits[i]))
-            .buffer_unordered(IN_FLIGHT)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(drop)
+        self.record_attempts(commits).await
     }
 
     async fn add_message(&self, message: &Message, deliveries: &[Delivery]) -> StoreResult<()> {

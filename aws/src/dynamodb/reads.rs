@@ -176,7 +176,7 @@ impl<'a> Query<'a> {
 }
 
 /// The base key of an item as text (`pk` and `sk` cannot hold a NUL).
-fn key_text(item: &Item) -> String {
+pub(super) fn key_text(item: &Item) -> String {
     let part = |name: &str| match item.get(name) {
         Some(aws_sdk_dynamodb::types::AttributeValue::S(text)) => text.as_str(),
         _ => "",

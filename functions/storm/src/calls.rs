@@ -23,6 +23,9 @@ pub struct Tally {
     pub calls: BTreeMap<String, u64>,
     pub write_units: f64,
     pub read_units: f64,
+    /// Write units by what was written: a base item as its key class and
+    /// sort key kind (`D#<id> A`), an index entry as its index key class.
+    pub write_units_by_class: HashMap<String, f64>,
     /// Partition key (as `index:key` for index keys) -> (reads, writes).
     pub partitions: HashMap<String, (u64, u64)>,
     /// Bytes of the request bodies sent, by service.
@@ -294,6 +297,10 @@ fn item_size(item: &Value) -> usize {
         .map(|(name, value)| {
             name.len()
                 + match value {
+                    // Binary counts its bytes, not their base64 on the wire.
+                    Value::Object(typed) if typed.contains_key("B") => {
+                        typed["B"].as_str().map_or(0, |b| b.len() * 3 / 4)
+                    }
                     Value::Object(typed) => typed.values().map(value_size).sum(),
                     other => value_size(other),
                 }
@@ -346,7 +353,17 @@ fn entries(item: &Value, names: &mut HashMap<u64, String>) -> [Entry; 5] {
 }
 
 fn write(tally: &mut Tally, key: Option<String>, units: f64) {
+    write_item(tally, key, None, units)
+}
+
+/// A write of a base item (with its sort key) or of an index entry.
+fn write_item(tally: &mut Tally, key: Option<String>, sk: Option<&str>, units: f64) {
     tally.write_units += units;
+    let mut class = key.as_deref().map(key_class).unwrap_or_default();
+    if let Some(sk) = sk {
+        class = format!("{class} {}", sk.split('#').next().unwrap_or_default());
+    }
+    *tally.write_units_by_class.entry(class).or_default() += units;
     if let Some(key) = key {
         tally.partitions.entry(key).or_default().1 += 1;
     }
@@ -374,7 +391,7 @@ fn put(tally: &mut Tally, item: &Value, factor: f64) {
         // An index entry holds its keys and the base keys: about 100 bytes here.
         tally.added_bytes += (size + indexed * 100) as u64;
     }
-    write(tally, Some(pk), units(size, 1024) * factor);
+    write_item(tally, Some(pk), Some(&sk), units(size, 1024) * factor);
     let old = old.unwrap_or_default();
     for (old, new) in old.into_iter().zip(new) {
         let writes = index_writes(old, new);
@@ -391,21 +408,39 @@ fn put(tally: &mut Tally, item: &Value, factor: f64) {
     }
 }
 
+/// An update or delete of a base item, by its key: one unit (its size is
+/// not in the request), times `factor`.
+fn write_base(tally: &mut Tally, key: &Value, factor: f64) {
+    let sk = key_of(key, "sk");
+    write_item(tally, key_of(key, "pk"), sk.as_deref(), factor);
+}
+
 fn count_request(tally: &mut Tally, op: &str, request: &Value) {
     match op {
         "PutItem" => put(tally, &request["Item"], 1.0),
-        "UpdateItem" | "DeleteItem" => write(tally, key_of(&request["Key"], "pk"), 1.0),
+        "UpdateItem" | "DeleteItem" => write_base(tally, &request["Key"], 1.0),
         "GetItem" => read(tally, key_of(&request["Key"], "pk")),
         "TransactWriteItems" => {
             for action in request["TransactItems"].as_array().into_iter().flatten() {
                 if let Some(item) = action.get("Put").map(|p| &p["Item"]) {
                     put(tally, item, 2.0);
                 } else if let Some(update) = action.get("Update").or(action.get("Delete")) {
-                    write(tally, key_of(&update["Key"], "pk"), 2.0);
+                    write_base(tally, &update["Key"], 2.0);
                 } else if let Some(check) = action.get("ConditionCheck") {
                     // A check is billed as a write inside a transaction.
                     tally.write_units += 2.0;
                     read(tally, key_of(&check["Key"], "pk"));
+                }
+            }
+        }
+        "BatchWriteItem" => {
+            for table in request["RequestItems"].as_object().into_iter().flatten() {
+                for write in table.1.as_array().into_iter().flatten() {
+                    if let Some(item) = write.get("PutRequest").map(|p| &p["Item"]) {
+                        put(tally, item, 1.0);
+                    } else if let Some(key) = write.get("DeleteRequest").map(|d| &d["Key"]) {
+                        write_base(tally, key, 1.0);
+                    }
                 }
             }
         }
@@ -500,5 +535,19 @@ mod tests {
             tally.hottest(1).is_none(),
             "a key per contract is no fixed set"
         );
+    }
+
+    #[test]
+    fn a_batch_write_bills_each_put_once_and_binary_by_its_bytes() {
+        let mut tally = Tally::default();
+        let body = "A".repeat(2000 * 4 / 3);
+        let request = json!({"RequestItems": {"t": [
+            {"PutRequest": {"Item": {"pk": {"S": "D#dlv_1"}, "sk": {"S": "A#0001"}}}},
+            {"PutRequest": {"Item": {"pk": {"S": "M#msg_1"}, "sk": {"S": "M"}, "bz": {"B": body}}}}
+        ]}});
+        count_request(&mut tally, "BatchWriteItem", &request);
+        // One unit for the attempt, two for 2,000 bytes of binary.
+        assert_eq!(tally.write_units, 3.0);
+        assert_eq!(tally.write_units_by_class["M#<id> M"], 2.0);
     }
 }

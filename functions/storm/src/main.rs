@@ -68,6 +68,9 @@ struct Report {
     hottest_partition: Hottest,
     /// Partition key classes of the boundary: (class, reads, writes), most written first.
     key_classes: Vec<(String, u64, u64)>,
+    /// Write units of the boundary by what they wrote (`Tally::write_units_by_class`), most first.
+    #[serde(default)]
+    write_units_by_class: Vec<(String, f64)>,
     /// Seconds the boundary took on moto, and its p99 lag there (one
     /// process and an emulator: the projection, not this, says what AWS does).
     moto_boundary_s: f64,
@@ -182,10 +185,14 @@ async fn run(
     progress(
         started,
         &format!(
-            "boundary: {} delivered ({} arrivals) in {boundary_s:.1} s, {} AWS calls",
+            "boundary: {} delivered ({} arrivals) in {boundary_s:.1} s, {} AWS calls; lag deciles {:?} s",
             distinct.len(),
             arrivals.len(),
-            tally.calls.values().sum::<u64>()
+            tally.calls.values().sum::<u64>(),
+            (0..=10)
+                .map(|d| lags.get((lags.len() * d / 10).min(lags.len().saturating_sub(1))))
+                .map(|l| l.map(|l| l.round() as i64).unwrap_or_default())
+                .collect::<Vec<_>>()
         ),
     );
     let hottest = tally
@@ -232,6 +239,12 @@ async fn run(
             .collect(),
         scheduler_calls_per_moment: per_moment(tally.calls_of("scheduler")),
         key_classes: tally.by_class(20),
+        write_units_by_class: {
+            let mut classes: Vec<(String, f64)> =
+                tally.write_units_by_class.clone().into_iter().collect();
+            classes.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            classes
+        },
         calls: tally.calls,
         hottest_partition: hottest,
         moto_boundary_s: boundary_s,
