@@ -259,6 +259,7 @@ def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_k
 models.Table.all_items = all_items
 models.Table.query = query
 
+import base64
 import datetime
 import json
 
@@ -268,6 +269,8 @@ from moto.dynamodbstreams import responses as _stream_responses
 def _wire_json(value):
     if isinstance(value, datetime.datetime):
         return value.timestamp()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
     raise TypeError(f"{type(value)} is not JSON")
 
 

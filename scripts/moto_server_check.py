@@ -80,7 +80,7 @@ def scenario(port):
         "TableName": table, "Key": key, "UpdateExpression": "SET v = :v",
         "ExpressionAttributeValues": {":v": {"N": v}}}}
     d.transact_write_items(TransactItems=[
-        {"Put": {"TableName": "t", "Item": {"pk": S("d"), "sk": S("1")}}},
+        {"Put": {"TableName": "t", "Item": {"pk": S("d"), "sk": S("1"), "b": {"B": b"\x1f\x8b\x00"}}}},
         update("t", {"pk": S("a"), "sk": S("1")}, "2"),
     ])
     try:
