@@ -2003,7 +2003,10 @@ mod tests {
                 share_of_reads: 0.012,
                 share_of_writes: 0.0025,
             },
-            deliver_invocations: 15,
+            // The tick and its shard steps (1 + ceil(shards / 10)), then 26
+            // timer batches: what the design packs 4,000 moments into at
+            // 256 shards (one message a shard, 10 to a batch).
+            deliver_invocations: 1 + lifecycle_aws::dynamodb::DUE_SHARDS.div_ceil(10) as u64 + 26,
             distinct_fire_minutes: 1,
             schedules_alive_max: 1_200,
             moments_per_contract_per_month: 4.2,
@@ -2241,20 +2244,25 @@ mod tests {
     #[test]
     fn batch_fill_is_carried_over_from_the_measurement() {
         let p = project(&measured(), 1_000_000, &Facts::default());
-        // Measured: 15 − 1 × 8 = 7 batches of 4,000 / 7 moments; the design packs 64 one-message
-        // shards into 7 batches too, so the efficiency is 1.
-        assert!(close(value(&p, "timer_batches_measured"), 7.0));
+        assert_eq!(
+            lifecycle_aws::dynamodb::DUE_SHARDS,
+            256,
+            "the figures below assume it"
+        );
+        // Measured: 53 − 1 × 27 = 26 batches of 4,000 / 26 moments; the design packs 256
+        // one-message shards into 26 batches too, so the efficiency is 1.
+        assert!(close(value(&p, "timer_batches_measured"), 26.0));
         assert!(close(value(&p, "fill_efficiency"), 1.0));
-        // 2,000,000 / 64 = 31,250 per shard → 313 messages → 20,032 → 2,004 batches.
-        assert!(close(value(&p, "design_fill"), 2_000_000.0 / 2_004.0));
+        // 2,000,000 / 256 = 7,812.5 per shard → 79 messages → 20,224 → 2,023 batches.
+        assert!(close(value(&p, "design_fill"), 2_000_000.0 / 2_023.0));
         // Half-full batches measured halve the projected fill.
         let mut m = measured();
-        m.deliver_invocations = 1 + 7 + 14;
+        m.deliver_invocations = 1 + 26 + 52;
         let p = project(&m, 1_000_000, &Facts::default());
         assert!(close(value(&p, "fill_efficiency"), 0.5));
         assert!(close(
             value(&p, "moments_per_batch_invocation"),
-            1_000_000.0 / 2_004.0
+            1_000_000.0 / 2_023.0
         ));
     }
 
@@ -2339,13 +2347,13 @@ mod tests {
     fn tick_lead_is_designed_from_the_shards() {
         let mut facts = Facts::default();
         let p = project(&measured(), 10_000_000, &facts);
-        // 20,000,000 / 64 = 312,500 timers a shard, 1,000 to a SendMessageBatch: 313 calls.
-        assert!(close(value(&p, "shard_send_s"), 313.0 * 0.02));
+        // 20,000,000 / 256 = 78,125 timers a shard, 1,000 to a SendMessageBatch: 79 calls.
+        assert!(close(value(&p, "shard_send_s"), 79.0 * 0.02));
         assert_eq!(value(&p, "bound_8_tick_lead"), 0.0);
         assert!(!p.hard_limits.iter().any(|r| r.contains("Due-index shards")));
-        facts.sqs_call_s.value = 0.2;
+        facts.sqs_call_s.value = 1.0;
         let p = project(&measured(), 10_000_000, &facts);
-        assert!(close(value(&p, "bound_8_tick_lead"), 313.0 * 0.2 - 60.0));
+        assert!(close(value(&p, "bound_8_tick_lead"), 79.0 * 1.0 - 60.0));
         assert!(p.hard_limits.iter().any(|r| r.contains("Due-index shards")));
         assert!(!p.quota_raises.iter().any(|r| r.contains("Due-index")));
     }
@@ -2388,9 +2396,9 @@ mod tests {
         let mut m = measured();
         m.hottest_partition.writes = 4_000;
         let mut facts = Facts::default();
-        facts.sqs_call_s.value = 0.2;
+        facts.sqs_call_s.value = 1.0;
         let ps = project_all(&m, &facts);
-        // At 10,000,000 contracts each shard's sends take 63 s, longer than the tick's lead.
+        // At 10,000,000 contracts each shard's 79 sends take 79 s, longer than the tick's lead.
         assert!(ps[1]
             .hard_limits
             .iter()
