@@ -3,6 +3,7 @@
 
 /// The HTTP sender, shared with the AWS runtime.
 pub use lifecycle_http as sender;
+pub mod data_folder;
 pub mod sqlite;
 pub mod timers;
 

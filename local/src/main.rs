@@ -2,11 +2,13 @@
 //! embedded scheduler and webhook sender.
 
 use clap::{Parser, Subcommand};
+use lifecycle_core::api::ApiKeys;
 use lifecycle_core::destination::{DestinationPolicy, Network};
 use lifecycle_core::retry::{parse_short_duration, RetryPolicy};
+use lifecycle_core::sealing::MainKey;
 use lifecycle_core::service::{Config, Service, SEND_TIMEOUT_SECS};
 use lifecycle_core::time::SystemClock;
-use lifecycle_local::{sender, sqlite, timers};
+use lifecycle_local::{data_folder, sender, sqlite, timers};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,9 +46,21 @@ struct ServeArgs {
     /// Folder for the database and the generated API key.
     #[arg(long, env = "LIFECYCLE_DATA", default_value = "./data")]
     data: PathBuf,
-    /// API key for `Authorization: Bearer`; generated and stored in the data folder if not given.
-    #[arg(long, env = "LIFECYCLE_API_KEY")]
-    api_key: Option<String>,
+    /// API key for `Authorization: Bearer` (repeat it, or separate keys with
+    /// commas in the variable, to accept several while one is rotated).
+    /// Without it, the keys of `api_key` in the data folder, one per line
+    /// (one is generated there on first start).
+    #[arg(long = "api-key", env = "LIFECYCLE_API_KEY", value_delimiter = ',')]
+    api_keys: Vec<String>,
+    /// File holding the main key (64 hex digits) that seals endpoint signing
+    /// secrets at rest. Without it (and without LIFECYCLE_SECRET_KEY), the
+    /// key in `secret_key` in the data folder, generated on first start.
+    #[arg(long, env = "LIFECYCLE_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+    /// The main key the secrets are sealed under now, when changing keys:
+    /// they are sealed again under the new one on start.
+    #[arg(long, env = "LIFECYCLE_PREVIOUS_SECRET_KEY_FILE")]
+    previous_secret_key_file: Option<PathBuf>,
     /// Retry delays replacing the default timetable, e.g. `1s,1s,5s` (for tests).
     #[arg(long, env = "LIFECYCLE_RETRY_DELAYS")]
     retry_delays: Option<String>,
@@ -95,13 +109,29 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             .map(|n| Network::parse(n))
             .collect::<Result<_, _>>()?,
     };
-    // Every flag is read before the data folder is touched: a bad one writes nothing.
-    std::fs::create_dir_all(&args.data)?;
-    let api_key = match args.api_key {
-        Some(key) => key,
-        None => stored_api_key(&args.data)?,
+    let given_key = match (&args.secret_key_file, std::env::var("LIFECYCLE_SECRET_KEY")) {
+        (Some(path), _) => Some(read_main_key(path)?),
+        (None, Ok(text)) => {
+            Some(MainKey::parse(&text).map_err(|e| format!("LIFECYCLE_SECRET_KEY: {e}"))?)
+        }
+        (None, Err(_)) => None,
     };
-    let store = sqlite::SqliteStore::open(&args.data.join("lifecycle.db"))?;
+    let previous_key = match &args.previous_secret_key_file {
+        Some(path) => Some(read_main_key(path)?),
+        None => None,
+    };
+    // Every flag is read before the data folder is touched: a bad one writes nothing.
+    data_folder::create(&args.data)?;
+    let main_key = match given_key {
+        Some(key) => key,
+        None => data_folder::main_key(&args.data)?,
+    };
+    let store =
+        sqlite::SqliteStore::open_sealed(&args.data.join("lifecycle.db"), main_key, previous_key)?;
+    let api_keys = match args.api_keys.is_empty() {
+        false => ApiKeys::new(&args.api_keys),
+        true => data_folder::api_keys(&args.data)?,
+    };
     let wake = Arc::new(Notify::new());
     let service = Arc::new(Service::new(
         Arc::new(store.clone()),
@@ -124,23 +154,16 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    let app = lifecycle_core::api::router(service, &api_key);
+    let app = lifecycle_core::api::router(service, api_keys);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
 }
 
-/// The API key kept in the data folder, made on first start.
-fn stored_api_key(data: &Path) -> std::io::Result<String> {
-    let path = data.join("api_key");
-    if let Ok(key) = std::fs::read_to_string(&path) {
-        return Ok(key.trim().to_string());
-    }
-    let key = lifecycle_core::ids::random_id("lk");
-    std::fs::write(&path, &key)?;
-    println!("generated API key {key} (stored in {})", path.display());
-    Ok(key)
+fn read_main_key(path: &Path) -> Result<MainKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    MainKey::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 async fn shutdown() {

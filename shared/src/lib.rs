@@ -19,6 +19,7 @@ pub mod planner;
 pub mod ports;
 pub mod retry;
 pub mod schedule;
+pub mod sealing;
 pub mod service;
 pub mod signal;
 pub mod signing;

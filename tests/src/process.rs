@@ -16,6 +16,11 @@ pub struct Options {
     pub retry_delays: Option<String>,
     /// Any further `serve` flags.
     pub args: Vec<String>,
+    /// The umask the process starts under (through `sh`); None: the test's.
+    pub umask: Option<u32>,
+    /// Start without `--api-key`: the process keeps (or generates) its key
+    /// in the data folder, and the harness reads it from there.
+    pub stored_key: bool,
 }
 
 impl Options {
@@ -96,17 +101,20 @@ impl Lifecycle {
             .append(true)
             .open(self.log_path())
             .expect("the log file opens");
-        let mut command = Command::new(binary());
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--api-key",
-                &self.key,
-                "--data",
-            ])
-            .arg(self.data_dir());
+        let mut command = match self.options.umask {
+            Some(mask) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("umask {mask:03o} && exec \"$0\" \"$@\"")])
+                    .arg(binary());
+                sh
+            }
+            None => Command::new(binary()),
+        };
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        if !self.options.stored_key {
+            command.args(["--api-key", &self.key]);
+        }
+        command.arg("--data").arg(self.data_dir());
         if let Some(delays) = &self.options.retry_delays {
             command.args(["--retry-delays", delays]);
         }
@@ -118,10 +126,18 @@ impl Lifecycle {
             .expect("the lifecycle binary starts");
         let stdout = child.stdout.take().unwrap();
         let (first_line, first) = mpsc::channel();
-        // Reads the first line, then keeps draining so the pipe never fills up.
+        // Passes on the lines up to the address, then keeps draining so the
+        // pipe never fills up.
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            let _ = first_line.send(lines.next());
+            loop {
+                let line = lines.next();
+                let last = !matches!(&line, Some(Ok(l)) if l.starts_with("generated"));
+                let _ = first_line.send(line);
+                if last {
+                    break;
+                }
+            }
             lines.for_each(drop);
         });
         self.child = Some(child);
@@ -140,6 +156,22 @@ impl Lifecycle {
                 }
             }
         };
+        // A generated key is announced before the address.
+        let line = match line.starts_with("generated") {
+            true => loop {
+                match first.recv_timeout(Duration::from_secs(20)) {
+                    Ok(Some(Ok(next))) if next.starts_with("generated") => continue,
+                    Ok(Some(Ok(next))) => break next,
+                    _ => panic!("the process exited before listening:\n{}", self.log_tail()),
+                }
+            },
+            false => line,
+        };
+        if self.options.stored_key {
+            let keys = std::fs::read_to_string(self.data_dir().join("api_key"))
+                .expect("the process keeps its API key in the data folder");
+            self.key = keys.lines().next().unwrap_or_default().trim().to_string();
+        }
         let address = line
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first stdout line {line:?}"));
@@ -164,6 +196,30 @@ impl Lifecycle {
     pub async fn restart(&mut self) {
         self.kill9();
         self.spawn().await;
+    }
+
+    /// The options the next start uses.
+    pub fn options_mut(&mut self) -> &mut Options {
+        &mut self.options
+    }
+
+    /// Kills the process if it runs, starts it again and expects it to exit
+    /// without listening: returns its exit status and what it logged then.
+    pub fn restart_expecting_failure(&mut self) -> (std::process::ExitStatus, String) {
+        self.kill9();
+        let mut command = Command::new(binary());
+        command.args(["serve", "--listen", "127.0.0.1:0", "--api-key", &self.key]);
+        command.arg("--data").arg(self.data_dir());
+        let output = command
+            .args(&self.options.args)
+            .output()
+            .expect("the lifecycle binary starts");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status, text)
     }
 
     /// The last lines the process logged, for failure messages.

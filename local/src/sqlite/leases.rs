@@ -64,9 +64,8 @@ impl Leases {
 /// second time, so it is refused with an error that says why.
 pub(super) fn lock(database: &Path) -> StoreResult<File> {
     let path = database.with_extension("lock");
+    super::sealing::private_file(&path)?;
     let file = File::options()
-        .create(true)
-        .truncate(false)
         .write(true)
         .open(&path)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;

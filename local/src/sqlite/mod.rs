@@ -8,6 +8,7 @@ mod horizon;
 mod leases;
 mod port;
 mod schedules;
+mod sealing;
 mod signals;
 mod writes;
 
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     notification_id TEXT NOT NULL, customer_id TEXT NOT NULL, record TEXT NOT NULL,
     PRIMARY KEY (notification_id, customer_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alerts_by_customer ON alerts (customer_id);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL, number INTEGER NOT NULL, record TEXT NOT NULL,
     PRIMARY KEY (delivery_id, number)) WITHOUT ROWID;
@@ -125,11 +127,14 @@ pub struct SqliteStore {
     leases: Arc<leases::Leases>,
     /// The data folder's lock, held while the store is open.
     _lock: Arc<std::fs::File>,
+    /// Seals endpoint secrets at rest (`open_sealed`); None keeps them plain.
+    main_key: Option<Arc<lifecycle_core::sealing::MainKey>>,
 }
 
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
         let lock = leases::lock(path)?;
+        sealing::private_files(path)?;
         let mut connection = Connection::open(path).map_err(unavailable)?;
         connection.execute_batch(PRAGMAS).map_err(unavailable)?;
         connection
@@ -157,6 +162,7 @@ impl SqliteStore {
             _alive: alive,
             leases: Arc::default(),
             _lock: Arc::new(lock),
+            main_key: None,
         })
     }
 

@@ -120,15 +120,18 @@ impl Store for SqliteStore {
     }
 
     async fn endpoints(&self) -> StoreResult<Vec<Endpoint>> {
-        self.load_table("endpoints").await
+        let endpoints: Vec<Endpoint> = self.load_table("endpoints").await?;
+        endpoints.into_iter().map(|e| self.opened(e)).collect()
     }
 
     async fn endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>> {
-        self.load_by_id("endpoints", id.to_string()).await
+        let endpoint: Option<Endpoint> = self.load_by_id("endpoints", id.to_string()).await?;
+        endpoint.map(|e| self.opened(e)).transpose()
     }
 
     async fn put_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
-        self.put_record("endpoints", endpoint.id.clone(), to_json(endpoint))
+        let sealed = self.sealed(endpoint);
+        self.put_record("endpoints", endpoint.id.clone(), to_json(&sealed))
             .await
     }
 

@@ -23,13 +23,66 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
-    api_key: Arc<str>,
+    api_keys: Arc<ApiKeys>,
 }
 
-pub fn router(service: Arc<Service>, api_key: &str) -> Router {
+/// The API keys that authorize `/v1`, several at once so that a key can be
+/// rotated: add the new one, move the integrations, remove the old. Only
+/// their SHA-256 digests are kept, and a key given is compared with every
+/// one in constant time: neither its length nor how much of it matched
+/// shows in the time taken.
+#[derive(Clone, Debug, Default)]
+pub struct ApiKeys(Vec<[u8; 32]>);
+
+impl ApiKeys {
+    pub fn new<K: AsRef<str>>(keys: impl IntoIterator<Item = K>) -> Self {
+        ApiKeys(
+            keys.into_iter()
+                .map(|k| k.as_ref().trim().to_string())
+                .filter(|k| !k.is_empty())
+                .map(|k| digest(&k))
+                .collect(),
+        )
+    }
+
+    /// One key per line; blank lines and lines starting with `#` are not keys.
+    pub fn from_text(text: &str) -> Self {
+        ApiKeys::new(text.lines().filter(|l| !l.trim_start().starts_with('#')))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn accepts(&self, given: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let given = digest(given.trim());
+        let matched =
+            (self.0.iter()).fold(subtle::Choice::from(0), |any, key| any | key.ct_eq(&given));
+        bool::from(matched)
+    }
+}
+
+/// The text of one or more keys, one per line (as the AWS secret holds them).
+impl From<&str> for ApiKeys {
+    fn from(text: &str) -> Self {
+        ApiKeys::from_text(text)
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes()).into()
+}
+
+pub fn router(service: Arc<Service>, api_keys: impl Into<ApiKeys>) -> Router {
     let state = AppState {
         service,
-        api_key: api_key.into(),
+        api_keys: Arc::new(api_keys.into()),
     };
     let v1 = Router::new()
         .route("/events", post(handlers::ingest))
@@ -97,14 +150,10 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !constant_time_eq(given.trim().as_bytes(), state.api_key.as_bytes()) {
+    if given.trim().is_empty() || !state.api_keys.accepts(given) {
         return ApiError::unauthorized().into_response();
     }
     next.run(request).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl ApiError {
@@ -129,5 +178,19 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         (status, Json(serde_json::json!({ "error": self }))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::ApiKeys;
+
+    #[test]
+    fn every_listed_key_is_accepted_and_nothing_else() {
+        let keys = ApiKeys::from_text("# rotating\nlk_old\n\n  lk_new  \n");
+        assert_eq!(keys.len(), 2);
+        assert!(keys.accepts("lk_old") && keys.accepts("lk_new"));
+        assert!(!keys.accepts("lk_ol") && !keys.accepts("lk_oldx") && !keys.accepts("# rotating"));
+        assert!(!ApiKeys::default().accepts(""));
     }
 }
