@@ -56,6 +56,24 @@ impl MainKey {
         Ok(MainKey(key))
     }
 
+    /// From a secret's text: 64 hex digits as they are, or any other text
+    /// of at least 32 characters (a generated password, as Secrets Manager
+    /// makes one) through SHA-256.
+    pub fn from_secret(text: &str) -> Result<Self, SealingError> {
+        if let Ok(key) = MainKey::parse(text) {
+            return Ok(key);
+        }
+        let text = text.trim();
+        if text.len() < 32 {
+            return Err(SealingError::BadKey);
+        }
+        let digest = Sha256::new()
+            .chain_update(b"lifecycle main key\0")
+            .chain_update(text.as_bytes())
+            .finalize();
+        Ok(MainKey(digest.into()))
+    }
+
     pub fn to_text(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -162,6 +180,18 @@ mod tests {
         assert_ne!(MainKey::generate().fingerprint(), key.fingerprint());
         assert!(!format!("{key:?}").contains(&key.to_text()));
         assert_eq!(MainKey::parse("00").err(), Some(SealingError::BadKey));
+        let hex = MainKey::from_secret(&key.to_text()).unwrap();
+        assert_eq!(hex.fingerprint(), key.fingerprint());
+        let password = "p".repeat(48);
+        let derived = MainKey::from_secret(&password).unwrap();
+        assert_eq!(
+            derived.fingerprint(),
+            MainKey::from_secret(&password).unwrap().fingerprint()
+        );
+        assert_eq!(
+            MainKey::from_secret("short").err(),
+            Some(SealingError::BadKey)
+        );
         assert_eq!(
             MainKey::parse(&"zz".repeat(32)).err(),
             Some(SealingError::BadKey)

@@ -13,6 +13,7 @@ mod port;
 mod reads;
 mod retention;
 mod schedules;
+mod sealing;
 mod signals;
 mod table;
 mod tx;
@@ -48,6 +49,8 @@ pub struct DynamoStore {
     locations: Mutex<HashMap<String, (String, String)>>,
     /// Days the delivery log is kept (`with_delivery_retention_days`).
     retention_days: Option<i64>,
+    /// Seals endpoint secrets at rest (`with_main_key`).
+    main_key: Option<std::sync::Arc<lifecycle_core::sealing::MainKey>>,
 }
 
 impl DynamoStore {
@@ -60,6 +63,7 @@ impl DynamoStore {
             config: config::ConfigCache::default(),
             locations: Mutex::default(),
             retention_days: None,
+            main_key: None,
         }
     }
 

@@ -107,15 +107,18 @@ impl Store for DynamoStore {
     }
 
     async fn endpoints(&self) -> StoreResult<Vec<Endpoint>> {
-        self.cached_endpoints().await
+        let endpoints = self.cached_endpoints().await?;
+        endpoints.into_iter().map(|e| self.opened(e)).collect()
     }
 
     async fn endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>> {
-        self.load_one("EP", id).await
+        let endpoint: Option<Endpoint> = self.load_one("EP", id).await?;
+        endpoint.map(|e| self.opened(e)).transpose()
     }
 
     async fn put_endpoint(&self, endpoint: &Endpoint) -> StoreResult<()> {
-        self.put_config_record("EP", &endpoint.id, to_json(endpoint), "EP")
+        let sealed = self.sealed(endpoint);
+        self.put_config_record("EP", &endpoint.id, to_json(&sealed), "EP")
             .await
     }
 

@@ -44,6 +44,10 @@ pub struct Settings {
     pub default_catch_up: Option<lifecycle_core::offset::Offset>,
     /// `EVENT_DEDUPE_DAYS` (api, default 400): how long write event ids are remembered.
     pub event_dedupe_days: i64,
+    /// Seals endpoint signing secrets in the table: from `MAIN_KEY` or the
+    /// secret `MAIN_KEY_SECRET_ARN` names (`wiring::main_key`); None keeps
+    /// them plain.
+    pub main_key: Option<lifecycle_core::sealing::MainKey>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -100,6 +104,7 @@ impl Settings {
             hold: Duration::seconds(2),
             default_catch_up: None,
             event_dedupe_days: 400,
+            main_key: None,
             config_ttl: std::time::Duration::from_secs(1),
             delivery_retention_days: 90,
         }

@@ -74,19 +74,23 @@ impl Runtime {
             sqs,
             scheduler: scheduler_client,
         } = clients;
-        let store = Arc::new(
+        let sealed = |store: DynamoStore| match &settings.main_key {
+            Some(key) => store.with_main_key(key.clone()),
+            None => store,
+        };
+        let store = Arc::new(sealed(
             DynamoStore::new(dynamodb, settings.table.clone())
                 .with_event_dedupe_days(settings.event_dedupe_days)
                 .with_delivery_retention_days(settings.delivery_retention_days)
                 .with_config_cache(settings.config_ttl),
-        );
+        ));
         // `api` answers right after its own writes and reads config rarely:
         // it reads the partitions every time, from a store of its own.
-        let api_store: Arc<dyn Store> = Arc::new(
+        let api_store: Arc<dyn Store> = Arc::new(sealed(
             DynamoStore::new(store.client().clone(), settings.table.clone())
                 .with_event_dedupe_days(settings.event_dedupe_days)
                 .with_delivery_retention_days(settings.delivery_retention_days),
-        );
+        ));
         let queue = (settings.timer_queue_url.clone()).map(|url| TimerQueue { client: sqs, url });
         let scheduler = settings.scheduler.clone().map(|config| {
             let near: Arc<dyn NearTimers> = match &queue {
@@ -138,10 +142,18 @@ impl Runtime {
 
     /// From the function's environment (the template's variables), with the
     /// system clock.
+    /// The main key is checked against the table's before anything runs
+    /// (`DynamoStore::check_main_key`): a wrong one stops the cold start.
     pub async fn from_env() -> Result<Self, String> {
-        let settings = Settings::from_env()?;
+        let mut settings = Settings::from_env()?;
         let sdk = aws_config::load_from_env().await;
-        Ok(Self::new(&sdk, settings, Arc::new(SystemClock)))
+        settings.main_key = main_key(&sdk).await?;
+        let rt = Self::new(&sdk, settings, Arc::new(SystemClock));
+        rt.store
+            .check_main_key()
+            .await
+            .map_err(|e| format!("{e}"))?;
+        Ok(rt)
     }
 
     /// The timer queue, or the error a handler that needs it answers.
@@ -163,25 +175,53 @@ fn config(settings: &Settings) -> Config {
     }
 }
 
-/// The API key: `API_KEY` when set (tests, local tools), otherwise the
-/// Secrets Manager secret `API_KEY_SECRET_ARN` names (the template's way:
-/// the key never sits in the function configuration).
-pub async fn api_key(sdk: &aws_config::SdkConfig) -> Result<String, String> {
-    if let Ok(key) = std::env::var("API_KEY") {
-        if !key.is_empty() {
-            return Ok(key);
+/// A secret's text: the variable `plain` when set (tests, local tools),
+/// otherwise the Secrets Manager secret the variable `arn` names (the
+/// template's way: secrets never sit in the function configuration); None
+/// when neither is set.
+async fn secret_text(
+    sdk: &aws_config::SdkConfig,
+    plain: &str,
+    arn: &str,
+) -> Result<Option<String>, String> {
+    if let Ok(text) = std::env::var(plain) {
+        if !text.is_empty() {
+            return Ok(Some(text));
         }
     }
-    let arn = std::env::var("API_KEY_SECRET_ARN")
-        .map_err(|_| "neither API_KEY nor API_KEY_SECRET_ARN is set".to_string())?;
+    let Ok(arn_value) = std::env::var(arn) else {
+        return Ok(None);
+    };
     let secret = aws_sdk_secretsmanager::Client::new(sdk)
         .get_secret_value()
-        .secret_id(&arn)
+        .secret_id(&arn_value)
         .send()
         .await
-        .map_err(|e| format!("reading the API key secret: {e:?}"))?;
-    secret
-        .secret_string()
-        .map(str::to_string)
-        .ok_or_else(|| "the API key secret has no string value".into())
+        .map_err(|e| format!("reading the secret {arn}: {e:?}"))?;
+    match secret.secret_string() {
+        Some(text) => Ok(Some(text.to_string())),
+        None => Err(format!("the secret {arn} has no string value")),
+    }
+}
+
+/// The API keys: `API_KEY` or the secret `API_KEY_SECRET_ARN` names, one
+/// key per line (several while one is rotated).
+pub async fn api_key(sdk: &aws_config::SdkConfig) -> Result<String, String> {
+    secret_text(sdk, "API_KEY", "API_KEY_SECRET_ARN")
+        .await?
+        .ok_or_else(|| "neither API_KEY nor API_KEY_SECRET_ARN is set".to_string())
+}
+
+/// The main key that seals endpoint secrets: `MAIN_KEY` or the secret
+/// `MAIN_KEY_SECRET_ARN` names (64 hex digits, or a generated password of
+/// at least 32 characters).
+pub async fn main_key(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Option<lifecycle_core::sealing::MainKey>, String> {
+    let Some(text) = secret_text(sdk, "MAIN_KEY", "MAIN_KEY_SECRET_ARN").await? else {
+        return Ok(None);
+    };
+    lifecycle_core::sealing::MainKey::from_secret(&text)
+        .map(Some)
+        .map_err(|e| format!("the main key: {e}"))
 }

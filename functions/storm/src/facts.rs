@@ -593,11 +593,12 @@ impl Default for Facts {
             ),
             secrets: fact(
                 "Secrets stored",
-                1.0,
+                2.0,
                 "secrets",
                 "assumption",
                 SECRETS_PRICING,
-                "The API key secret; webhook signing secrets live in the table.",
+                "The API key secret and the main key secret (infra/template.yaml); webhook signing \
+                 secrets live in the table, sealed under the main key. Each is read once per cold start.",
             ),
             target_lag_1m: fact(
                 "Target p99 lag of a boundary at 1,000,000 contracts",

@@ -149,6 +149,8 @@ impl Stack {
         ));
         settings.timer_queue_url = Some(queue_url.clone());
         settings.fanout_pages = options.fanout_pages;
+        // As the template deploys it: endpoint secrets sealed under the main key.
+        settings.main_key = Some(lifecycle_core::sealing::MainKey::generate());
         let clock = Arc::new(ShiftedClock::default());
         let environments: Vec<Arc<Runtime>> = (0..options.environments.max(1))
             .map(|_| {
@@ -160,6 +162,11 @@ impl Stack {
             })
             .collect();
         let rt = environments[0].clone();
+        for environment in &environments {
+            (environment.store.check_main_key())
+                .await
+                .expect("every environment has the table's main key");
+        }
         rt.api_service
             .install()
             .await

@@ -105,7 +105,30 @@ async fn a_contract_through_the_api_schedule_and_deliver_functions() {
     let body = json!({"url": receiver.url, "event_types": ["contract.create", "contract.end"]});
     let (status, endpoint) = stack.api("POST", "/v1/webhook-endpoints", Some(body)).await;
     assert_eq!(status, 201, "{endpoint}");
-    receiver.expect_secret(endpoint["secret"].as_str().unwrap());
+    let secret = endpoint["secret"].as_str().unwrap();
+    receiver.expect_secret(secret);
+    // Sealed in the table: the item holds no secret in the clear (the
+    // receiver verifies every webhook with it all the same).
+    let item = (stack.rt.store.client().get_item())
+        .table_name(stack.rt.store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("EP".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(endpoint["id"].as_str().unwrap().into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the endpoint item");
+    let item = format!("{item:?}");
+    assert!(
+        !item.contains(secret.trim_start_matches("whsec_")) && item.contains("sealed:v1:"),
+        "{item}"
+    );
     let heads_up = json!({"event_type": "contract.end", "offset": "-P1D", "name": "Heads-up"});
     let (status, _) = stack.api("POST", "/v1/notifications", Some(heads_up)).await;
     assert_eq!(status, 201);

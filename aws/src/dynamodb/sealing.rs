@@ -1,0 +1,84 @@
+//! Endpoint signing secrets sealed under the main key
+//! (`lifecycle_core::sealing`), as the local store seals them: the table
+//! and its backups hold no secret in the clear. The key's fingerprint sits
+//! in `CFG/KEY`, so a function given another key refuses to start instead
+//! of sealing new secrets under a second key.
+
+use super::{key, s, text, to_json, unavailable, DynamoStore};
+use lifecycle_core::endpoint::Endpoint;
+use lifecycle_core::ports::{StoreError, StoreResult};
+use lifecycle_core::sealing::MainKey;
+use std::sync::Arc;
+
+impl DynamoStore {
+    /// Seals endpoint secrets under `key` (see `check_main_key`).
+    pub fn with_main_key(mut self, key: MainKey) -> Self {
+        self.main_key = Some(Arc::new(key));
+        self
+    }
+
+    /// Once per execution environment: the key must be the one the table's
+    /// secrets are sealed under. The first environment with a key records
+    /// its fingerprint and seals the secrets written before; any other key
+    /// is an error, with nothing written.
+    pub async fn check_main_key(&self) -> StoreResult<()> {
+        let Some(main_key) = &self.main_key else {
+            return Ok(());
+        };
+        let fingerprint = main_key.fingerprint();
+        if let Some(item) = self.get("CFG".into(), "KEY").await? {
+            let stored = text(&item, "fp")?;
+            if stored == fingerprint {
+                return Ok(());
+            }
+            return Err(StoreError::Unavailable(format!(
+                "the main key (fingerprint {fingerprint}) is not the one this table's signing \
+                 secrets are sealed under (fingerprint {stored})"
+            )));
+        }
+        let mut item = key("CFG", "KEY");
+        item.insert("fp".into(), s(&fingerprint));
+        let recorded = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match recorded {
+            Ok(_) => {}
+            // Another environment recorded one first: check against it.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Box::pin(self.check_main_key()).await;
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        let plain: Vec<Endpoint> = self.load_partition("EP").await?;
+        for endpoint in plain {
+            self.put_config_record("EP", &endpoint.id, to_json(&self.sealed(&endpoint)), "EP")
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An endpoint as it is written: its secrets sealed, when there is a key.
+    pub(super) fn sealed(&self, endpoint: &Endpoint) -> Endpoint {
+        match &self.main_key {
+            Some(key) => key.seal_endpoint(endpoint),
+            None => endpoint.clone(),
+        }
+    }
+
+    /// An endpoint as it was read, its secrets opened (a plain one, written
+    /// before there was a key, as it is).
+    pub(super) fn opened(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
+        match &self.main_key {
+            Some(key) => key.open_endpoint(endpoint).map_err(unavailable),
+            None => Ok(endpoint),
+        }
+    }
+}
