@@ -147,6 +147,23 @@ pub fn is_sealed(value: &str) -> bool {
     value.starts_with(SEALED)
 }
 
+/// An endpoint as a store writes it: its secrets sealed when there is a key.
+pub fn sealed(key: Option<&MainKey>, endpoint: &Endpoint) -> Endpoint {
+    match key {
+        Some(key) => key.seal_endpoint(endpoint),
+        None => endpoint.clone(),
+    }
+}
+
+/// An endpoint as a store read it: its secrets opened when there is a key
+/// (a plain one, written before there was a key, as it is).
+pub fn opened(key: Option<&MainKey>, endpoint: Endpoint) -> Result<Endpoint, SealingError> {
+    match key {
+        Some(key) => key.open_endpoint(endpoint),
+        None => Ok(endpoint),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

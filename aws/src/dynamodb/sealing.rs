@@ -65,20 +65,11 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// An endpoint as it is written: its secrets sealed, when there is a key.
     pub(super) fn sealed(&self, endpoint: &Endpoint) -> Endpoint {
-        match &self.main_key {
-            Some(key) => key.seal_endpoint(endpoint),
-            None => endpoint.clone(),
-        }
+        lifecycle_core::sealing::sealed(self.main_key.as_deref(), endpoint)
     }
 
-    /// An endpoint as it was read, its secrets opened (a plain one, written
-    /// before there was a key, as it is).
     pub(super) fn opened(&self, endpoint: Endpoint) -> StoreResult<Endpoint> {
-        match &self.main_key {
-            Some(key) => key.open_endpoint(endpoint).map_err(unavailable),
-            None => Ok(endpoint),
-        }
+        lifecycle_core::sealing::opened(self.main_key.as_deref(), endpoint).map_err(unavailable)
     }
 }

@@ -81,6 +81,7 @@ pub struct Facts {
     pub lambda_memory_gb: Fact,
     pub delivery_retention_days: Fact,
     pub billing_writes_per_contract: Fact,
+    pub contract_term_months: Fact,
     pub secrets: Fact,
     pub target_lag_1m: Fact,
     pub target_lag_10m: Fact,
@@ -591,6 +592,16 @@ impl Default for Facts {
                 "Assumed: one API write (usage, commit or credit change) per contract per month through the \
                  HTTP API. Its Lambda and DynamoDB cost is not in the boundary measurement.",
             ),
+            contract_term_months: fact(
+                "Months a contract's ingest is spread over",
+                12.0,
+                "months",
+                "assumption",
+                DDB_PRICING,
+                "The workload's contracts run 12 months, each ingested once (its contract and commit \
+                 writes, and every schedule item they plan): the measured ingest write units per \
+                 contract, spread over its term, are a month's share. A renewal is a new contract.",
+            ),
             secrets: fact(
                 "Secrets stored",
                 2.0,
@@ -707,6 +718,7 @@ impl Facts {
             &self.lambda_memory_gb,
             &self.delivery_retention_days,
             &self.billing_writes_per_contract,
+            &self.contract_term_months,
             &self.secrets,
             &self.target_lag_1m,
             &self.target_lag_10m,

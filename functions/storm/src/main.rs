@@ -132,7 +132,8 @@ async fn run(
     progress(started, &format!("ingesting {contracts} contracts on moto"));
     let prepared = workload::prepare(&mut stack, &receiver.url, contracts).await;
     receiver.expect_secret(&prepared.secret);
-    let stored_bytes = stack.counter.tally().added_bytes;
+    let ingested = stack.counter.tally();
+    let stored_bytes = ingested.added_bytes;
     stack
         .settle(concurrency, std::time::Duration::from_secs(5))
         .await;
@@ -224,6 +225,7 @@ async fn run(
         log_bytes_per_moment: (logs.0.load(Ordering::Relaxed) - log_bytes_before) as f64
             / moments.max(1) as f64,
         horizon_minutes: stack.rt.settings.horizon.num_minutes() as u64,
+        ingest_write_units_per_contract: ingested.write_units / contracts.max(1) as f64,
     };
     let facts = Facts::default();
     let projections = projection::project_all(&measured, &facts);

@@ -67,6 +67,10 @@ pub struct Measured {
     /// before scaling and added back per tick; `hottest_partition` already leaves them out.
     #[serde(default)]
     pub fixed_writes_per_tick: u64,
+    /// DynamoDB write units the ingest of the contracts took, per contract (the contract and
+    /// commit writes and everything they planned; measured before the boundary).
+    #[serde(default)]
+    pub ingest_write_units_per_contract: f64,
 }
 
 /// The partition key that took the most writes during the boundary.
@@ -791,17 +795,29 @@ pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection
         f.minutes_per_month.value,
         "ticks",
     );
+    let ingest_month = c.t(
+        "ingest_wru_per_month",
+        format!(
+            "ingest_write_units_per_contract (measured) × contracts / contract_term_months = {} × {} / {}",
+            num(measured.ingest_write_units_per_contract),
+            int(contracts),
+            num(f.contract_term_months.value)
+        ),
+        measured.ingest_write_units_per_contract * n / f.contract_term_months.value,
+        "WRU",
+    );
     let wru_month = c.t(
         "wru_per_month",
         format!(
-            "wru_per_moment × moments_per_month + fixed_writes_per_tick × ticks_per_month = {} × {} + \
-             {} × {}",
+            "wru_per_moment × moments_per_month + fixed_writes_per_tick × ticks_per_month + \
+             ingest_wru_per_month = {} × {} + {} × {} + {}",
             num(wru_pm),
             num(mm),
             int(measured.fixed_writes_per_tick),
-            num(ticks_month)
+            num(ticks_month),
+            num(ingest_month)
         ),
-        wru_pm * mm + fixed_w * ticks_month,
+        wru_pm * mm + fixed_w * ticks_month + ingest_month,
         "WRU",
     );
     let mut costs: Vec<(String, f64)> = Vec::new();
@@ -2015,6 +2031,7 @@ mod tests {
             log_bytes_per_moment: 600.0,
             horizon_minutes: 20_160,
             fixed_writes_per_tick: 0,
+            ingest_write_units_per_contract: 0.0,
         }
     }
 
@@ -2190,6 +2207,20 @@ mod tests {
         let mut over = m.clone();
         over.schedules_alive_max = 30_000;
         assert_eq!(project(&over, 1_000_000, &facts).live_schedules_max, 30_000);
+    }
+
+    #[test]
+    fn the_ingest_is_a_months_share_of_the_writes() {
+        let mut m = measured();
+        m.ingest_write_units_per_contract = 120.0;
+        let with = project(&m, 1_000_000, &Facts::default());
+        let without = project(&measured(), 1_000_000, &Facts::default());
+        // 120 WRU a contract over its 12 months: 10,000,000 WRU a month at 1,000,000 contracts.
+        assert!(close(value(&with, "ingest_wru_per_month"), 10_000_000.0));
+        assert!(close(
+            value(&with, "wru_per_month") - value(&without, "wru_per_month"),
+            10_000_000.0
+        ));
     }
 
     #[test]

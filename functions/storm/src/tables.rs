@@ -165,6 +165,12 @@ fn measured_section(out: &mut String, m: &Measured) {
             String::new(),
         ],
         [
+            "DynamoDB write units of a contract's ingest (its writes and all they planned)"
+                .to_string(),
+            num(m.ingest_write_units_per_contract),
+            String::new(),
+        ],
+        [
             "Stored bytes per contract, before the boundary".to_string(),
             num(m.stored_bytes_per_contract),
             String::new(),
@@ -399,6 +405,7 @@ mod tests {
             log_bytes_per_moment: 600.0,
             horizon_minutes: 20_160,
             fixed_writes_per_tick: 65,
+            ingest_write_units_per_contract: 0.0,
         }
     }
 
