@@ -37,6 +37,33 @@ page.on("pageerror", (error) => errors.push(error.message));
 const shot = (name) => page.screenshot({ path: `${OUT_DIR}/${name}.png`, fullPage: true });
 const step = (name) => console.error(`page test: ${name}`);
 const view = (name) => page.locator(`#view-${name}`);
+
+/** Every visible element of the shown view that reaches outside its card
+ * (or the view, outside any card), and every table that scrolls sideways. */
+function overflowing() {
+  return page.evaluate(() => {
+    const bad = [];
+    const name = (el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${el.getAttribute("class") ? `.${el.getAttribute("class").split(" ").join(".")}` : ""}`;
+    if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+      bad.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} > ${window.innerWidth}`);
+    }
+    for (const view of document.querySelectorAll("main > section:not([hidden])")) {
+      for (const el of view.querySelectorAll("*")) {
+        if (el.getClientRects().length === 0 || el.closest(".sr-only, thead")) continue;
+        const card = el.parentElement.closest(".card, .table-wrap") || view;
+        const r = el.getBoundingClientRect();
+        const c = card.getBoundingClientRect();
+        if (r.width > 1 && (r.left < c.left - 1 || r.right > c.right + 1)) {
+          bad.push(`${name(el)} (${Math.round(r.left)}..${Math.round(r.right)}) outside ${name(card)} (${Math.round(c.left)}..${Math.round(c.right)})`);
+        }
+      }
+      for (const wrap of view.querySelectorAll(".table-wrap")) {
+        if (wrap.scrollWidth > wrap.clientWidth + 1) bad.push(`${name(wrap)} scrolls: ${wrap.scrollWidth} > ${wrap.clientWidth}`);
+      }
+    }
+    return bad.slice(0, 10);
+  });
+}
 const notifications = view("notifications");
 
 try {
@@ -52,14 +79,27 @@ try {
   await page.getByRole("heading", { name: "Notifications", level: 1 }).waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem("lifecycle.apiKey")), API_KEY);
 
-  step("the system defaults are listed, grouped");
+  step("the system defaults are listed, grouped, folded into one row per group");
   const defaults = page.locator("#notification-groups tbody tr")
     .filter({ has: page.locator(".badge", { hasText: /^default$/ }) });
-  await defaults.first().waitFor();
+  const folds = page.locator("#notification-groups tr.fold");
+  await folds.first().waitFor();
   assert.equal(await defaults.count(), 15, "the 15 system notifications");
+  assert.equal(await defaults.filter({ visible: true }).count(), 0, "folded away");
+  const folded = (await folds.allTextContents()).map((t) => Number(t.match(/^(\d+) system notifications?, all enabled/)[1]));
+  assert.equal(folded.reduce((a, b) => a + b, 0), 15, `the fold rows count them: ${folded}`);
   for (const group of ["Lifecycle: scheduled moments", "Lifecycle: writes", "Thresholds"]) {
     await page.getByRole("heading", { name: group }).waitFor();
   }
+  await folds.first().getByRole("button", { name: "show" }).click();
+  await defaults.first().waitFor();
+  assert.equal(await page.locator("#notification-groups tr.fold").first().getByRole("button", { name: "hide" })
+    .getAttribute("aria-expanded"), "true");
+  for (const fold of await page.locator("#notification-groups tr.fold").all()) {
+    const button = fold.getByRole("button", { name: "show" });
+    if (await button.count()) await button.click();
+  }
+  assert.equal(await defaults.filter({ visible: true }).count(), 15, "all shown once unfolded");
 
   step("create 7 days before contract end");
   await page.getByRole("button", { name: "New notification" }).click();
@@ -166,9 +206,13 @@ try {
     (times) => times.map((t) => t.getAttribute("datetime")));
   assert.deepEqual(rows, [...rows].sort(), "soonest first");
   const shown = heads.locator("time").first();
-  assert.equal(await shown.textContent(), new Date(fireAt).toLocaleString("en-US",
-    { timeZone: "Asia/Tokyo", dateStyle: "medium", timeStyle: "medium" }), "in the browser's zone");
-  assert.equal(await shown.getAttribute("title"), `${fireAt} (UTC)`, "UTC on hover");
+  const sameYear = new Date(fireAt).getFullYear() === new Date().getFullYear();
+  assert.equal(await shown.textContent(), new Date(fireAt).toLocaleString("en-US", {
+    timeZone: "Asia/Tokyo", month: "short", day: "numeric", year: sameYear ? undefined : "numeric",
+    hour: "2-digit", minute: "2-digit" }), "compact, in the browser's zone");
+  const full = new Date(fireAt).toLocaleString("en-US", { timeZone: "Asia/Tokyo", dateStyle: "medium", timeStyle: "medium" });
+  assert.equal(await shown.getAttribute("title"), `${full} · ${fireAt} (UTC)`, "in full and in UTC on hover");
+  assert.equal(await shown.evaluate((t) => t.getClientRects().length), 1, "on one line");
   await shot("upcoming");
   await view("upcoming").getByLabel("Customer id", { exact: true }).fill("c_old");
   await page.getByRole("button", { name: "Show timeline" }).click();
@@ -177,6 +221,70 @@ try {
   assert.equal(await skipped.getAttribute("data-status"), "skipped");
   await page.locator("#upcoming-list tr", { hasText: "System: contract.end" }).waitFor();
   await shot("upcoming-skipped");
+
+  step("a skipped moment's reason is reachable by keyboard on the timeline");
+  const skippedMark = page.locator("#upcoming-timeline .mark.skipped");
+  await skippedMark.first().waitFor();
+  const reason = (await skipped.locator(".reason").textContent()).trim();
+  assert.ok(reason.length > 0, "the list below gives the reason too");
+  await page.locator("#u-customer").focus();
+  let focused = "";
+  for (let i = 0; i < 80 && !focused.includes("skipped"); i++) {
+    await page.keyboard.press("Tab");
+    focused = await page.evaluate(() => document.activeElement.getAttribute("aria-label") || "");
+  }
+  assert.ok(focused.includes(`skipped: ${reason}`), `a focused mark tells the reason: ${focused}`);
+  assert.equal((await page.locator("#upcoming-timeline .timeline-detail").textContent()).trim(), focused);
+
+  step("the timeline: a contract, a commit of 12 monthly segments and a credit, one lane each");
+  const month = (m) => { const d = new Date(); return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + m, 1)).toISOString().replace(/\.\d+Z$/, "Z"); };
+  const segments = (prefix, n) => Array.from({ length: n }, (_, m) =>
+    ({ id: `${prefix}_${m}`, amount: 100, starting_at: month(m + 1), ending_before: month(m + 2) }));
+  const timelineWrites = await api("POST", "/v1/events", { events: [
+    { id: "wr_tl_1", type: "contract.create", occurred_at: iso(0),
+      data: { id: "k_tl", customer_id: "c_tl", starting_at: month(1), ending_before: month(13) } },
+    { id: "wr_tl_2", type: "commit.create", occurred_at: iso(0),
+      data: { id: "cm_tl", customer_id: "c_tl", contract_id: "k_tl", type: "prepaid", access_schedule: segments("cs", 12) } },
+    { id: "wr_tl_3", type: "credit.create", occurred_at: iso(0),
+      data: { id: "cr_tl", customer_id: "c_tl", access_schedule: segments("rs", 2) } },
+  ] });
+  assert.equal(timelineWrites.status, 200, JSON.stringify(timelineWrites.body));
+  await view("upcoming").getByLabel("Customer id", { exact: true }).fill("c_tl");
+  await view("upcoming").getByLabel("Span", { exact: true }).selectOption("year");
+  await page.getByRole("button", { name: "Show timeline" }).click();
+  await page.locator("#upcoming-timeline .mark[data-lane='credit cr_tl']").first().waitFor();
+  const upcomingOf = async (status) => {
+    const out = [];
+    let cursor = null;
+    do {
+      const path = `/v1/customers/c_tl/upcoming?status=${status}&limit=100${cursor ? `&cursor=${cursor}` : ""}`;
+      const page = (await api("GET", path)).body;
+      out.push(...page.data);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return out;
+  };
+  const all = [...await upcomingOf("pending"), ...await upcomingOf("skipped")];
+  const chartEnd = await page.locator("#upcoming-timeline svg.timeline").getAttribute("data-end");
+  const within = all.filter((s) => Date.parse(s.fire_at) <= Date.parse(chartEnd));
+  assert.ok(within.length >= 20, `a year of moments: ${within.length}`);
+  const drawn = await page.locator("#upcoming-timeline .mark").evaluateAll((marks) => marks.map((m) => ({
+    id: m.dataset.scheduleId, lane: m.dataset.lane, fireAt: m.dataset.fireAt, x: Number(m.querySelector(".dot").getAttribute("cx")),
+  })));
+  assert.equal(drawn.length, within.length, "a mark per moment within the span");
+  const laneOf = (s) => s.contract_id ? `contract ${s.contract_id}` : s.commit_id ? `commit ${s.commit_id}` : `credit ${s.credit_id}`;
+  for (const s of within) {
+    const mark = drawn.find((d) => d.id === s.schedule_id);
+    assert.ok(mark, `a mark for ${s.schedule_id} (${s.event_type} at ${s.fire_at})`);
+    assert.equal(mark.lane, laneOf(s), `${s.event_type} in its entity's lane`);
+  }
+  assert.deepEqual([...new Set(drawn.map((d) => d.lane))].sort(), ["commit cm_tl", "contract k_tl", "credit cr_tl"]);
+  for (const lane of new Set(drawn.map((d) => d.lane))) {
+    const marks = drawn.filter((d) => d.lane === lane).sort((a, b) => a.x - b.x);
+    assert.deepEqual(marks.map((d) => d.fireAt), marks.map((d) => d.fireAt).sort(), `left to right by time in ${lane}`);
+  }
+  await page.locator("#upcoming-timeline").screenshot({ path: `${OUT_DIR}/timeline.png` });
+  await shot("upcoming-timeline");
 
   step("the delivery is in the log with its attempt; resend it");
   await page.getByRole("link", { name: "Deliveries" }).click();
@@ -227,10 +335,30 @@ try {
   assert.equal(endpoint.enabled, false);
   await shot("endpoint-disabled");
 
-  step("narrow screens");
-  await page.setViewportSize({ width: 390, height: 844 });
+  step("nothing is wider than its card, at 1280 and at 390 px");
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: width > 500 ? 900 : 844 });
+    for (const [link, ready] of [["Notifications", "#notification-groups table"], ["Webhook endpoints", "#endpoint-list table"],
+      ["Upcoming", "#upcoming-timeline svg"], ["Deliveries", "#delivery-list table"]]) {
+      await page.getByRole("link", { name: link }).click();
+      await page.locator(ready).first().waitFor();
+      await page.waitForTimeout(100);
+      const wide = await overflowing();
+      assert.deepEqual(wide, [], `${link} at ${width} px`);
+    }
+    await page.getByRole("link", { name: "Upcoming" }).click();
+    await page.locator("#upcoming-timeline svg").waitFor();
+    await page.locator("#upcoming-timeline").screenshot({ path: `${OUT_DIR}/timeline-${width}.png` });
+  }
+
+  step("narrow screens: the defaults folded away again");
   await page.getByRole("link", { name: "Notifications" }).click();
   await page.getByRole("button", { name: "New notification" }).waitFor();
+  for (const fold of await page.locator("#notification-groups tr.fold").all()) {
+    const button = fold.getByRole("button", { name: "hide" });
+    if (await button.count()) await button.click();
+  }
+  assert.equal(await defaults.filter({ visible: true }).count(), 0);
   await shot("notifications-narrow");
 
   assert.deepEqual(errors, [], "no script errors");

@@ -10,6 +10,7 @@ use axum::Router;
 
 const INDEX: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
+const TIMELINE: &str = include_str!("page/timeline.js");
 const STYLE: &str = include_str!("page/app.css");
 
 /// Everything the page loads comes from this origin.
@@ -21,6 +22,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/assets/app.js",
             get(|| asset("text/javascript; charset=utf-8", SCRIPT)),
+        )
+        .route(
+            "/assets/timeline.js",
+            get(|| asset("text/javascript; charset=utf-8", TIMELINE)),
         )
         .route(
             "/assets/app.css",

@@ -33,7 +33,13 @@ const GROUPS = [
   ["Thresholds", THRESHOLDS],
 ];
 
-const state = { notifications: [], endpoints: [], deliveryCursor: null, deliveryRequest: 0, upcomingRequest: 0 };
+const state = {
+  notifications: [], endpoints: [], deliveryCursor: null, deliveryRequest: 0, upcomingRequest: 0,
+  /** Groups whose system defaults are shown. */
+  unfolded: {},
+  /** What the Upcoming view last drew, to draw again at a new width. */
+  upcoming: null,
+};
 
 // ---- small helpers --------------------------------------------------------
 
@@ -61,12 +67,21 @@ function say(message, bad) {
   status.classList.toggle("bad", !!bad);
 }
 
-/** A time in the browser's zone, with UTC on hover. */
+/** A time in the browser's zone, compact (on one line; the year only when
+ * it is not this one), with the full time and UTC on hover. */
 function when(iso) {
   if (!iso) return "";
   const date = new Date(iso);
-  return h("time", { datetime: iso, title: `${date.toISOString().replace(".000Z", "Z")} (UTC)` },
-    date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" }));
+  const thisYear = date.getFullYear() === new Date().getFullYear();
+  const compact = date.toLocaleString(undefined, {
+    month: "short", day: "numeric", year: thisYear ? undefined : "numeric", hour: "2-digit", minute: "2-digit",
+  });
+  return h("time", { datetime: iso, title: `${fullTime(iso)} · ${date.toISOString().replace(".000Z", "Z")} (UTC)` },
+    compact);
+}
+
+function fullTime(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
 /** Names each cell after its column, for the stacked layout of narrow screens. */
@@ -274,20 +289,38 @@ async function loadNotifications() {
   renderNotifications();
 }
 
+/** Each group lists the user's own notifications first, then its system
+ * defaults folded into one row until asked for. */
 function renderNotifications() {
   const host = $("notification-groups");
   host.replaceChildren();
   for (const [title, types] of GROUPS) {
     const items = state.notifications
       .filter((n) => types[n.event_type])
-      .sort((a, b) => Object.keys(types).indexOf(a.event_type) - Object.keys(types).indexOf(b.event_type) || a.name.localeCompare(b.name));
+      .sort((a, b) => Number(a.system) - Number(b.system) ||
+        Object.keys(types).indexOf(a.event_type) - Object.keys(types).indexOf(b.event_type) || a.name.localeCompare(b.name));
     host.append(h("h2", {}, title));
     if (items.length === 0) {
       host.append(h("p", { className: "empty" }, "None yet."));
       continue;
     }
-    host.append(table(["Name", "Type", "When", "Filter", "Enabled", "Default", "Actions"],
-      items.map(notificationRow), title));
+    const system = items.filter((n) => n.system);
+    const open = !!state.unfolded[title];
+    const rows = items.map((n) => {
+      const row = notificationRow(n);
+      if (n.system && !open) row.hidden = true;
+      return row;
+    });
+    if (system.length) {
+      const enabled = system.filter((n) => n.enabled).length;
+      const summary = `${system.length} system notification${system.length === 1 ? "" : "s"}, ` +
+        (enabled === system.length ? "all enabled" : `${enabled} enabled`);
+      const toggle = h("button", { type: "button", className: "link", "aria-expanded": String(open),
+        onclick: () => { state.unfolded[title] = !open; renderNotifications(); } }, open ? "hide" : "show");
+      const fold = h("tr", { className: "details fold" }, h("td", { colspan: 7 }, `${summary}: `, toggle));
+      rows.splice(items.length - system.length, 0, fold);
+    }
+    host.append(table(["Name", "Type", "When", "Filter", "Enabled", "Default", "Actions"], rows, title));
   }
 }
 
@@ -456,7 +489,7 @@ function renderEndpoints() {
 function endpointRow(e) {
   const act = (label, fn, kind) => h("button", { type: "button", className: kind || "secondary", onclick: fn }, label);
   return h("tr", { "data-id": e.id },
-    h("td", {}, h("code", {}, e.url)),
+    h("td", {}, h("code", { className: "url" }, e.url)),
     h("td", {}, e.description || ""),
     h("td", {}, e.event_types && e.event_types.length ? e.event_types.join(", ") : "all"),
     h("td", {}, e.enabled ? badge("enabled", "ok") : badge("disabled", "off"),
@@ -604,26 +637,50 @@ async function showUpcoming(event) {
     if (request !== state.upcomingRequest) return;
     const names = Object.fromEntries(notifications.map((n) => [n.id, n.name]));
     const items = [...pending, ...skipped].sort((a, b) => a.fire_at.localeCompare(b.fire_at));
-    const host = $("upcoming-list");
-    if (items.length === 0) {
-      host.replaceChildren(h("p", { className: "empty" }, `Nothing scheduled for ${customer}.`));
-      return;
-    }
-    const now = Date.now();
-    host.replaceChildren(table(["Fires", "Event", "Notification", "Entity", "Moment", "Marks"], items.map((s) => {
-      const entity = s.contract_id ? `contract ${s.contract_id}` : s.commit_id ? `commit ${s.commit_id}` : `credit ${s.credit_id}`;
-      const late = s.late || (s.status === "pending" && new Date(s.fire_at).getTime() < now);
-      return h("tr", { "data-status": s.status },
-        h("td", {}, when(s.fire_at)),
-        h("td", {}, h("code", {}, s.event_type)),
-        h("td", {}, names[s.notification_id] || s.notification_id),
-        h("td", {}, entity, s.segment_id ? h("div", { className: "hint" }, `segment ${s.segment_id}`) : null),
-        h("td", {}, when(s.event_time), h("div", { className: "hint" }, s.offset)),
-        h("td", {}, late ? badge("late") : null, s.status === "skipped" ? badge(`skipped: ${s.reason || ""}`, "skipped") : null));
-    }), `Upcoming notifications for ${customer}`));
+    state.upcoming = { customer, items, names };
+    renderUpcoming();
   } catch (error) {
     showError(form, error, "err-customer_id");
   }
+}
+
+function entityOf(s) {
+  return s.contract_id ? `contract ${s.contract_id}` : s.commit_id ? `commit ${s.commit_id}` : `credit ${s.credit_id}`;
+}
+
+/** What a moment is, in words: its tooltip and accessible name on the timeline. */
+function momentInWords(s, names, kind) {
+  const offset = s.offset === "PT0S" ? `at the ${kind}` : offsetInWords(s.offset, s.event_type);
+  const marks = [s.late ? "late" : null, s.status === "skipped" ? `skipped: ${s.reason || ""}` : null].filter(Boolean);
+  return `${names[s.notification_id] || s.notification_id}: ${s.event_type} of ${entityOf(s)}` +
+    `${s.segment_id ? ` (segment ${s.segment_id})` : ""}, fires ${fullTime(s.fire_at)}, ${offset}` +
+    (marks.length ? `; ${marks.join("; ")}` : "");
+}
+
+function renderUpcoming() {
+  const host = $("upcoming-list");
+  const chart = $("upcoming-timeline");
+  if (!state.upcoming) return;
+  const { customer, items, names } = state.upcoming;
+  if (items.length === 0) {
+    chart.replaceChildren();
+    host.replaceChildren(h("p", { className: "empty" }, `Nothing scheduled for ${customer}.`));
+    return;
+  }
+  const later = drawTimeline(chart, items, $("u-span").value, (s, kind) => momentInWords(s, names, kind));
+  if (later) chart.append(h("p", { className: "hint" }, `${later} more after the span: in the list below.`));
+  const now = Date.now();
+  host.replaceChildren(table(["Fires", "Event", "Notification", "Entity", "Moment", "Marks"], items.map((s) => {
+    const late = s.late || (s.status === "pending" && new Date(s.fire_at).getTime() < now);
+    return h("tr", { "data-status": s.status, "data-schedule-id": s.schedule_id },
+      h("td", {}, when(s.fire_at)),
+      h("td", {}, h("code", {}, s.event_type)),
+      h("td", {}, names[s.notification_id] || s.notification_id),
+      h("td", {}, entityOf(s), s.segment_id ? h("div", { className: "hint" }, `segment ${s.segment_id}`) : null),
+      h("td", {}, when(s.event_time), h("div", { className: "hint" }, s.offset)),
+      h("td", {}, late ? badge("late") : null, s.status === "skipped" ? badge("skipped") : null,
+        s.status === "skipped" && s.reason ? h("div", { className: "hint reason" }, s.reason) : null));
+  }), `Upcoming notifications for ${customer}`));
 }
 
 // ---- deliveries -------------------------------------------------------------
@@ -764,6 +821,13 @@ document.addEventListener("DOMContentLoaded", () => {
   $("endpoint-form").addEventListener("submit", saveEndpoint);
   $("copy-secret").addEventListener("click", copySecret);
   $("upcoming-form").addEventListener("submit", showUpcoming);
+  $("u-span").addEventListener("change", renderUpcoming);
+  let width = window.innerWidth;
+  window.addEventListener("resize", () => {
+    if (window.innerWidth === width) return;
+    width = window.innerWidth;
+    renderUpcoming();
+  });
   $("deliveries-form").addEventListener("submit", (event) => {
     event.preventDefault();
     loadDeliveries(false);
