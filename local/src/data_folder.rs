@@ -95,7 +95,8 @@ pub fn main_key(data: &Path) -> Result<MainKey> {
     let path = data.join("secret_key");
     let (text, made) = kept(&path, || MainKey::generate().to_text())?;
     if made {
-        println!(
+        // A log line, not output: the first line a process prints is its address.
+        tracing::info!(
             "generated the main key that seals signing secrets (stored in {}; keep a copy apart from the database's backups)",
             path.display()
         );
