@@ -38,24 +38,9 @@ impl DynamoStore {
         }
         let mut item = key("CFG", "KEY");
         item.insert("fp".into(), s(&fingerprint));
-        let recorded = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match recorded {
-            Ok(_) => {}
+        if !self.insert_once(item).await? {
             // Another environment recorded one first: check against it.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                return Box::pin(self.check_main_key()).await;
-            }
-            Err(e) => return Err(unavailable(e)),
+            return Box::pin(self.check_main_key()).await;
         }
         let plain: Vec<Endpoint> = self.load_partition("EP").await?;
         for endpoint in plain {

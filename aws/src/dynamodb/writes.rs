@@ -12,26 +12,34 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 
 impl DynamoStore {
+    /// Puts the item unless its key exists: whether it was put.
+    pub(super) async fn insert_once(&self, item: Item) -> StoreResult<bool> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     pub(super) async fn install_notifications(&self, defaults: &[Notification]) -> StoreResult<()> {
         let mut added = false;
         for notification in defaults {
             let item =
                 notification_item("NTF", &notification.id, super::to_json(notification), "NTF");
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match put {
-                Ok(_) => added = true,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(unavailable(e)),
-            }
+            added |= self.insert_once(item).await?;
         }
         if added {
             self.transact(vec![Action::bump_config(&self.table)?])
