@@ -67,6 +67,9 @@ pub struct Facts {
     pub logs_free_gb: Fact,
     pub secret_price: Fact,
     pub secret_api_price: Fact,
+    pub alarm_price: Fact,
+    pub alarms_free: Fact,
+    pub alarms: Fact,
     pub apigw_http_price: Fact,
     pub dynamodb_call_s: Fact,
     pub sqs_call_s: Fact,
@@ -123,6 +126,8 @@ const SCHEDULER_TYPES: &str =
 const SCHEDULER_PRICING: &str = "https://aws.amazon.com/eventbridge/pricing/";
 const SQS_PRICING: &str = "https://aws.amazon.com/sqs/pricing/";
 const LOGS_PRICING: &str = "https://aws.amazon.com/cloudwatch/pricing/";
+/// The deployed template: what it declares is counted from it, not restated.
+const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
 const SECRETS_PRICING: &str = "https://aws.amazon.com/secrets-manager/pricing/";
 const APIGW_PRICING: &str = "https://aws.amazon.com/api-gateway/pricing/";
 
@@ -457,6 +462,32 @@ impl Default for Facts {
                 SECRETS_PRICING,
                 "The stored copy shows the rate in its pricing examples.",
             ),
+            alarm_price: fact(
+                "CloudWatch alarm (standard resolution)",
+                0.10,
+                "USD per alarm-month",
+                "price",
+                LOGS_PRICING,
+                "Per alarm metric at standard resolution (60 s periods, which every alarm of the template uses).",
+            ),
+            alarms_free: fact(
+                "CloudWatch alarms free tier",
+                10.0,
+                "alarms per month",
+                "price",
+                LOGS_PRICING,
+                "Always free: 10 standard-resolution alarm metrics a month, per account.",
+            ),
+            alarms: fact(
+                "Alarms in the template",
+                TEMPLATE.matches("Type: AWS::CloudWatch::Alarm").count() as f64,
+                "alarms",
+                "assumption",
+                "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudwatch-alarm.html",
+                "Counted in infra/template.yaml as built into this benchmark: the failure and dead-letter \
+                 queues, the stream's iterator age, each function's errors and throttles, the table's \
+                 throttled requests and EventBridge Scheduler's dropped, throttled and failed invocations.",
+            ),
             apigw_http_price: fact(
                 "API Gateway HTTP API requests",
                 1.00,
@@ -704,6 +735,9 @@ impl Facts {
             &self.logs_free_gb,
             &self.secret_price,
             &self.secret_api_price,
+            &self.alarm_price,
+            &self.alarms_free,
+            &self.alarms,
             &self.apigw_http_price,
             &self.dynamodb_call_s,
             &self.sqs_call_s,

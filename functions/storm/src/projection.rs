@@ -1047,6 +1047,17 @@ pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection
     );
     cost(
         &mut c,
+        "cost_cloudwatch_alarms",
+        format!(
+            "max(0, alarms − alarms_free) × alarm_price = max(0, {} − {}) × {}",
+            num(f.alarms.value),
+            num(f.alarms_free.value),
+            num(f.alarm_price.value)
+        ),
+        (f.alarms.value - f.alarms_free.value).max(0.0) * f.alarm_price.value,
+    );
+    cost(
+        &mut c,
         "cost_secrets_manager",
         format!(
             "secrets × secret_price + secret_calls_per_month / 10⁴ × secret_api_price = {} × {} + {} \

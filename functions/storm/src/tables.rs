@@ -216,6 +216,7 @@ fn cost_label(name: &str) -> String {
         "cost_scheduler" => "EventBridge Scheduler invocations".to_string(),
         "cost_cloudwatch_logs" => "CloudWatch Logs ingestion".to_string(),
         "cost_secrets_manager" => "Secrets Manager".to_string(),
+        "cost_cloudwatch_alarms" => "CloudWatch alarms".to_string(),
         "cost_api_gateway" => "API Gateway (billing writes)".to_string(),
         other => other.trim_start_matches("cost_").replace('_', " "),
     }
