@@ -486,18 +486,16 @@ async fn editing_an_offset_moves_the_timers_to_their_new_ticks() {
         }
     };
     // Three starts at one minute (one tick), three user ends (-P3D), three system ends.
-    let mut expected = vec!["2026-11-26".to_string()];
-    expected.extend(
-        [
-            "2026-12-07",
-            "2026-12-08",
-            "2026-12-09",
-            "2026-12-10",
-            "2026-12-11",
-            "2026-12-12",
-        ]
-        .map(String::from),
-    );
+    let days = |days: &[&str]| -> Vec<String> { days.iter().map(|d| d.to_string()).collect() };
+    let expected = days(&[
+        "2026-11-26",
+        "2026-12-07",
+        "2026-12-08",
+        "2026-12-09",
+        "2026-12-10",
+        "2026-12-11",
+        "2026-12-12",
+    ]);
     assert_eq!(ticks(&stack).await, expected);
     let mut due = vec!["2026-11-26".to_string(); 3];
     due.extend(expected[1..].iter().cloned());
@@ -509,32 +507,26 @@ async fn editing_an_offset_moves_the_timers_to_their_new_ticks() {
         .await
         .unwrap();
     // The moved timers' new minutes get ticks; the old ones stay, and hold nothing.
-    let mut expected = vec!["2026-11-26".to_string()];
-    expected.extend(
-        [
-            "2026-12-06",
-            "2026-12-07",
-            "2026-12-08",
-            "2026-12-09",
-            "2026-12-10",
-            "2026-12-11",
-            "2026-12-12",
-        ]
-        .map(String::from),
-    );
+    let expected = days(&[
+        "2026-11-26",
+        "2026-12-06",
+        "2026-12-07",
+        "2026-12-08",
+        "2026-12-09",
+        "2026-12-10",
+        "2026-12-11",
+        "2026-12-12",
+    ]);
     assert_eq!(ticks(&stack).await, expected);
     let mut due = vec!["2026-11-26".to_string(); 3];
-    due.extend(
-        [
-            "2026-12-06",
-            "2026-12-07",
-            "2026-12-08",
-            "2026-12-10",
-            "2026-12-11",
-            "2026-12-12",
-        ]
-        .map(String::from),
-    );
+    due.extend(days(&[
+        "2026-12-06",
+        "2026-12-07",
+        "2026-12-08",
+        "2026-12-10",
+        "2026-12-11",
+        "2026-12-12",
+    ]));
     assert_eq!(
         due_days(&stack).await,
         due,

@@ -39,18 +39,32 @@ pub fn create(data: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Creates `path` readable and writable by its owner only (whatever the
+/// umask), or narrows an existing one to that. SQLite gives its WAL and
+/// shared-memory files the database file's mode.
+pub fn private_file(path: &Path) -> Result<()> {
+    std::fs::File::options()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed(path))?;
+    let mode = std::fs::metadata(path)
+        .map_err(failed(path))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(failed(path))?;
+    }
+    Ok(())
+}
+
 /// The file's text; made from `make` (mode `0600`) when there is none.
 fn kept(path: &Path, make: impl FnOnce() -> String) -> Result<(String, bool)> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            let mode = std::fs::metadata(path)
-                .map_err(failed(path))?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                    .map_err(failed(path))?;
-            }
+            private_file(path)?;
             return Ok((text, false));
         }
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(path)(e)),

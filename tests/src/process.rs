@@ -94,13 +94,8 @@ impl Lifecycle {
         self.root.path().join("stderr.log")
     }
 
-    async fn spawn(&mut self) {
-        assert!(self.child.is_none(), "the process is already running");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("the log file opens");
+    /// `lifecycle serve` on a free port and this data folder, with the options.
+    fn command(&self) -> Command {
         let mut command = match self.options.umask {
             Some(mask) => {
                 let mut sh = Command::new("sh");
@@ -118,8 +113,19 @@ impl Lifecycle {
         if let Some(delays) = &self.options.retry_delays {
             command.args(["--retry-delays", delays]);
         }
+        command.args(&self.options.args);
+        command
+    }
+
+    async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "the process is already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("the log file opens");
+        let mut command = self.command();
         let mut child = command
-            .args(&self.options.args)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -207,11 +213,8 @@ impl Lifecycle {
     /// without listening: returns its exit status and what it logged then.
     pub fn restart_expecting_failure(&mut self) -> (std::process::ExitStatus, String) {
         self.kill9();
-        let mut command = Command::new(binary());
-        command.args(["serve", "--listen", "127.0.0.1:0", "--api-key", &self.key]);
-        command.arg("--data").arg(self.data_dir());
-        let output = command
-            .args(&self.options.args)
+        let output = self
+            .command()
             .output()
             .expect("the lifecycle binary starts");
         let text = format!(

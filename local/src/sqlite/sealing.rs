@@ -9,29 +9,13 @@ use lifecycle_core::endpoint::Endpoint;
 use lifecycle_core::ports::{StoreError, StoreResult};
 use lifecycle_core::sealing::{is_sealed, MainKey};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
 const FINGERPRINT: &str = "main_key_fingerprint";
 
-/// Creates `path` readable and writable by its owner only (whatever the
-/// umask), or narrows an existing one to that. SQLite gives its WAL and
-/// shared-memory files the database file's mode.
 pub(super) fn private_file(path: &Path) -> StoreResult<()> {
-    let made = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path);
-    let narrowed = made.and_then(|_| {
-        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-        match mode & 0o077 {
-            0 => Ok(()),
-            _ => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)),
-        }
-    });
-    narrowed.map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))
+    crate::data_folder::private_file(path).map_err(StoreError::Unavailable)
 }
 
 /// The database's own files beside it, narrowed as `private_file` does.

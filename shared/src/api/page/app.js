@@ -644,15 +644,11 @@ async function showUpcoming(event) {
   }
 }
 
-function entityOf(s) {
-  return s.contract_id ? `contract ${s.contract_id}` : s.commit_id ? `commit ${s.commit_id}` : `credit ${s.credit_id}`;
-}
-
 /** What a moment is, in words: its tooltip and accessible name on the timeline. */
 function momentInWords(s, names, kind) {
   const offset = s.offset === "PT0S" ? `at the ${kind}` : offsetInWords(s.offset, s.event_type);
   const marks = [s.late ? "late" : null, s.status === "skipped" ? `skipped: ${s.reason || ""}` : null].filter(Boolean);
-  return `${names[s.notification_id] || s.notification_id}: ${s.event_type} of ${entityOf(s)}` +
+  return `${names[s.notification_id] || s.notification_id}: ${s.event_type} of ${laneOf(s).key}` +
     `${s.segment_id ? ` (segment ${s.segment_id})` : ""}, fires ${fullTime(s.fire_at)}, ${offset}` +
     (marks.length ? `; ${marks.join("; ")}` : "");
 }
@@ -676,7 +672,7 @@ function renderUpcoming() {
       h("td", {}, when(s.fire_at)),
       h("td", {}, h("code", {}, s.event_type)),
       h("td", {}, names[s.notification_id] || s.notification_id),
-      h("td", {}, entityOf(s), s.segment_id ? h("div", { className: "hint" }, `segment ${s.segment_id}`) : null),
+      h("td", {}, laneOf(s).key, s.segment_id ? h("div", { className: "hint" }, `segment ${s.segment_id}`) : null),
       h("td", {}, when(s.event_time), h("div", { className: "hint" }, s.offset)),
       h("td", {}, late ? badge("late") : null, s.status === "skipped" ? badge("skipped") : null,
         s.status === "skipped" && s.reason ? h("div", { className: "hint reason" }, s.reason) : null));

@@ -35,7 +35,7 @@ function kindOf(eventType) {
     : eventType.endsWith(".start") ? "start" : "end";
 }
 
-/** The entity a moment belongs to: its lane. */
+/** The entity a moment belongs to (`key`, as the page names it): its lane. */
 function laneOf(s) {
   if (s.contract_id) return { key: `contract ${s.contract_id}`, order: 0 };
   if (s.commit_id) return { key: `commit ${s.commit_id}`, order: 1 };
