@@ -653,6 +653,76 @@ async fn commit_fires_exactly_once(store: Arc<dyn Store>) {
 }
 
 /// Writes beyond one DynamoDB transaction (100 actions) behave like small ones.
+/// DynamoDB fires in steps, not one transaction (`aws/src/dynamodb/fires.rs`):
+/// a crash after the schedule is taken and before its deliveries are in
+/// (here: one delivery removed behind the store's back) is completed by the
+/// retried trigger, under the same ids, and only once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_fire_interrupted_after_its_schedule_completes_on_retry() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let dynamo = common::dynamo_store().await;
+    let (client, table) = (dynamo.client().clone(), dynamo.table().to_string());
+    let store: Arc<dyn Store> = Arc::new(dynamo);
+    let k = contract("k_1", "c_1", "2026-12-01T00:00:00Z", None);
+    let plan = plan_for(&k, &two_notifications(), now());
+    store.apply_plan(&plan).await.unwrap();
+    let a = &plan.schedules[0];
+    let fire = fire_of(a, &["ep_1", "ep_2"], a.fire_at);
+    assert_eq!(store.commit_fires(&[fire.clone()]).await.unwrap(), [true]);
+    let lost = &fire.deliveries[1];
+    client
+        .delete_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            AttributeValue::S(lifecycle_aws::dynamodb::delivery_pk(&lost.id)),
+        )
+        .key(
+            "sk",
+            AttributeValue::S(lifecycle_aws::dynamodb::DELIVERY_SK.into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(store.delivery(&lost.id).await.unwrap().is_none());
+
+    // The retry: the missing delivery is made again, the present one is left as it is.
+    let mut retried = fire.clone();
+    retried.deliveries[0].attempt_count = 7;
+    assert_eq!(
+        store.commit_fires(&[retried.clone()]).await.unwrap(),
+        [true]
+    );
+    assert_eq!(store.delivery(&lost.id).await.unwrap().unwrap().0, *lost);
+    let kept = store
+        .delivery(&fire.deliveries[0].id)
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    assert_eq!(kept, fire.deliveries[0]);
+    let (_, message) = store
+        .claim_delivery(
+            &lost.id,
+            a.fire_at,
+            a.fire_at + chrono::Duration::minutes(1),
+        )
+        .await
+        .unwrap()
+        .expect("the remade delivery is due, with its message");
+    assert_eq!(message.id, a.webhook_id());
+    // Once complete, a further retry commits nothing.
+    assert_eq!(store.commit_fires(&[fire.clone()]).await.unwrap(), [false]);
+    // A retry naming a delivery the first run did not make adds nothing.
+    let other = fire_of(a, &["ep_3"], a.fire_at);
+    assert_eq!(store.commit_fires(&[other.clone()]).await.unwrap(), [false]);
+    assert!(store
+        .delivery(&other.deliveries[0].id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
 async fn large_commits_beyond_one_transaction(store: Arc<dyn Store>) {
     let base = plan_for(
         &contract("k_1", "c_1", "2026-12-01T00:00:00Z", None),

@@ -140,11 +140,11 @@ pub(crate) fn message_item(id: &str, body: &str) -> Item {
     item
 }
 
-pub(crate) fn delivery_pk(id: &str) -> String {
+pub fn delivery_pk(id: &str) -> String {
     format!("D#{id}")
 }
 
-pub(crate) const DELIVERY_SK: &str = "D";
+pub const DELIVERY_SK: &str = "D";
 
 /// The sort key suffix of a delivery in every listing index: newest first
 /// when read descending.

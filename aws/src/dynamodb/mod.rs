@@ -8,6 +8,7 @@ mod compressed;
 mod config;
 mod deliveries;
 mod due;
+mod fires;
 mod keys;
 mod port;
 mod reads;
@@ -20,7 +21,7 @@ mod tx;
 mod writes;
 
 pub use due::{minute_of, Due, DuePage, DUE_SHARDS};
-pub use keys::time_key;
+pub use keys::{delivery_pk, time_key, DELIVERY_SK};
 pub use table::{create_table, INDEXES};
 
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -1,19 +1,15 @@
-//! Schedules: plans, fires and the per-customer view.
+//! Schedules: plans, reads and the per-customer view (fires: `fires.rs`).
 
 use super::keys::{
-    customer_pk, customer_schedule_sk, delivery_item, entity_pk, message_item, schedule_item,
-    schedule_key, schedule_lookup, time_key,
+    customer_pk, customer_schedule_sk, delivery_item, entity_pk, schedule_item, schedule_lookup,
+    time_key,
 };
-
-/// Fire transactions in flight: a batch of a thousand moments must not
-/// wait for a thousand round trips one after another.
-const FIRES_IN_FLIGHT: usize = 32;
 use super::reads::Query;
-use super::tx::{Action, OnFail, MAX_ACTIONS};
-use super::{key, record, s, text, DynamoStore};
+use super::tx::{Action, OnFail};
+use super::{key, record, text, DynamoStore};
 use lifecycle_core::entity::EntityKey;
 use lifecycle_core::planner::Plan;
-use lifecycle_core::ports::{FireCommit, Page, StoreError, StoreResult};
+use lifecycle_core::ports::{Page, StoreError, StoreResult};
 use lifecycle_core::schedule::{Schedule, ScheduleState};
 use lifecycle_core::time::Time;
 
@@ -97,87 +93,6 @@ impl DynamoStore {
             .collect();
         found.sort_by_key(|s| order.get(s.id.as_str()).copied());
         Ok(found)
-    }
-
-    /// One transaction per fire: its schedule's change of state (only if
-    /// still pending at the expected time), its message and its deliveries.
-    /// Fires are independent of each other, so this keeps the port's promise
-    /// (each fire all or nothing, false when its condition failed).
-    pub(super) async fn fire_all(&self, fires: &[FireCommit]) -> StoreResult<Vec<bool>> {
-        use futures::stream::{self, StreamExt, TryStreamExt};
-        self.note_timeline(fires.iter().flat_map(|f| f.deliveries.iter()))
-            .await?;
-        // Independent transactions, side by side, answered in order.
-        stream::iter(0..fires.len())
-            .map(|i| self.fire_one(&fires[i]))
-            .buffered(FIRES_IN_FLIGHT)
-            .try_collect()
-            .await
-    }
-
-    async fn fire_one(&self, fire: &FireCommit) -> StoreResult<bool> {
-        let due_check = || {
-            (
-                "st = :pending AND fa = :fa",
-                vec![
-                    (":pending", s("pending")),
-                    (":fa", s(time_key(fire.expected_fire_at))),
-                ],
-            )
-        };
-        let (condition, values) = due_check();
-        let mut actions = vec![Action::put_if(
-            &self.table,
-            schedule_item(&fire.schedule),
-            Some(condition),
-            values,
-            OnFail::Conflict(format!("schedule {} is not due", fire.schedule.id)),
-        )?];
-        if let Some(message) = &fire.message {
-            actions.push(Action::insert(
-                &self.table,
-                self.expiring(
-                    message_item(&message.id, &message.body),
-                    fire.schedule.updated_at,
-                ),
-                OnFail::Ignore,
-            )?);
-        }
-        for delivery in &fire.deliveries {
-            actions.push(Action::insert(
-                &self.table,
-                self.expiring(delivery_item(delivery), delivery.created_at),
-                OnFail::Ignore,
-            )?);
-        }
-        if actions.len() > MAX_ACTIONS {
-            // More than 98 endpoints: the deliveries beyond the first
-            // transaction go first, in chunks that each check the
-            // schedule is still due; a crash in between leaves it
-            // pending, and firing it again inserts only what is missing.
-            let rest = actions.split_off(MAX_ACTIONS);
-            for chunk in rest.chunks(MAX_ACTIONS - 1) {
-                let mut chunk = chunk.to_vec();
-                let (condition, values) = due_check();
-                chunk.push(Action::check(
-                    &self.table,
-                    schedule_key(&fire.schedule),
-                    condition,
-                    values,
-                    format!("schedule {} is not due", fire.schedule.id),
-                )?);
-                match self.transact(chunk).await {
-                    Ok(()) => {}
-                    Err(StoreError::Conflict(_)) => return Ok(false),
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        match self.transact(actions).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     pub(super) async fn customer_page(

@@ -14,15 +14,27 @@ use std::collections::HashMap;
 impl DynamoStore {
     /// Puts the item unless its key exists: whether it was put.
     pub(super) async fn insert_once(&self, item: Item) -> StoreResult<bool> {
-        let put = self
+        self.put_when(item, "attribute_not_exists(pk)", Vec::new())
+            .await
+    }
+
+    /// Puts the item if the condition holds on the stored one: whether it was put.
+    pub(super) async fn put_when(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+    ) -> StoreResult<bool> {
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
+            .condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(name, value);
+        }
+        match put.send().await {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()
