@@ -668,7 +668,13 @@ async fn dynamodb_fire_interrupted_after_its_schedule_completes_on_retry() {
     store.apply_plan(&plan).await.unwrap();
     let a = &plan.schedules[0];
     let fire = fire_of(a, &["ep_1", "ep_2"], a.fire_at);
-    assert_eq!(store.commit_fires(&[fire.clone()]).await.unwrap(), [true]);
+    assert_eq!(
+        store
+            .commit_fires(std::slice::from_ref(&fire))
+            .await
+            .unwrap(),
+        [true]
+    );
     let lost = &fire.deliveries[1];
     client
         .delete_item()
@@ -690,7 +696,10 @@ async fn dynamodb_fire_interrupted_after_its_schedule_completes_on_retry() {
     let mut retried = fire.clone();
     retried.deliveries[0].attempt_count = 7;
     assert_eq!(
-        store.commit_fires(&[retried.clone()]).await.unwrap(),
+        store
+            .commit_fires(std::slice::from_ref(&retried))
+            .await
+            .unwrap(),
         [true]
     );
     assert_eq!(store.delivery(&lost.id).await.unwrap().unwrap().0, *lost);
@@ -712,10 +721,22 @@ async fn dynamodb_fire_interrupted_after_its_schedule_completes_on_retry() {
         .expect("the remade delivery is due, with its message");
     assert_eq!(message.id, a.webhook_id());
     // Once complete, a further retry commits nothing.
-    assert_eq!(store.commit_fires(&[fire.clone()]).await.unwrap(), [false]);
+    assert_eq!(
+        store
+            .commit_fires(std::slice::from_ref(&fire))
+            .await
+            .unwrap(),
+        [false]
+    );
     // A retry naming a delivery the first run did not make adds nothing.
     let other = fire_of(a, &["ep_3"], a.fire_at);
-    assert_eq!(store.commit_fires(&[other.clone()]).await.unwrap(), [false]);
+    assert_eq!(
+        store
+            .commit_fires(std::slice::from_ref(&other))
+            .await
+            .unwrap(),
+        [false]
+    );
     assert!(store
         .delivery(&other.deliveries[0].id)
         .await

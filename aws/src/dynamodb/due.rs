@@ -6,8 +6,8 @@
 //! by shard, and hands them on (the `deliver` function puts them on the timer
 //! queue). Its item `TICK#<minute>` makes each tick run once per generation:
 //! a duplicate invocation finds the generation taken and does nothing, and
-//! each shard's cursor is saved conditionally, so a retried page cannot fork
-//! a second chain over the rest of the shard.
+//! each shard's cursor (`TICK#<minute>#<shard>`) is saved conditionally, so
+//! a retried page cannot fork a second chain over the rest of the shard.
 
 use super::keys::{shard_of, time_key};
 use super::reads::Query;
@@ -72,6 +72,11 @@ fn parse_sort(sort: &str) -> Option<Due> {
 
 fn tick_key(minute: Time) -> Item {
     key(format!("TICK#{}", time_key(minute)), "T")
+}
+
+/// The item of one shard's cursor in a minute's tick.
+fn cursor_key(minute: Time, shard: u16) -> Item {
+    key(format!("TICK#{}#{shard:02x}", time_key(minute)), "C")
 }
 
 impl DynamoStore {
@@ -186,8 +191,10 @@ impl DynamoStore {
     }
 
     /// Moves a shard's cursor of tick generation `gen` from `from` to `to`
-    /// (None: the shard is done): false if another step already moved it,
-    /// or a newer generation took the tick.
+    /// (None: the shard is done): false if another step already moved it.
+    /// Each shard's cursor is an item of its own: a boundary of millions
+    /// moves thousands of cursors, which on one item would be one
+    /// partition's 1,000 writes a second, each billed at the whole item's size.
     pub async fn advance_tick(
         &self,
         minute: Time,
@@ -197,7 +204,7 @@ impl DynamoStore {
         to: Option<&str>,
     ) -> StoreResult<bool> {
         // A cursor per generation: a re-woken tick starts every shard afresh.
-        let field = format!("c{gen}x{shard:02x}");
+        let field = format!("c{gen}");
         let (update, mut values) = match to {
             Some(to) => (format!("SET {field} = :to"), vec![(":to", s(to))]),
             None => (format!("SET {field} = :done"), vec![(":done", s("~"))]),
@@ -205,17 +212,19 @@ impl DynamoStore {
         let condition = match from {
             Some(from) => {
                 values.push((":from", s(from)));
-                format!("gen = :gen AND {field} = :from")
+                format!("{field} = :from")
             }
-            None => format!("gen = :gen AND attribute_not_exists({field})"),
+            None => format!("attribute_not_exists({field})"),
         };
-        values.push((":gen", n(gen)));
+        values.push((":t", s("TCC")));
+        values.push((":ttl", n((minute + Duration::days(3)).timestamp())));
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(tick_key(minute)))
-            .update_expression(update)
+            .set_key(Some(cursor_key(minute, shard)))
+            .update_expression(format!("{update}, t = :t, #ttl = :ttl"))
+            .expression_attribute_names("#ttl", "ttl")
             .condition_expression(condition);
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);

@@ -7,7 +7,8 @@
 //! one message per shard of the index, so a boundary of millions is read by
 //! many invocations side by side. A shard's step pages from its cursor, queues
 //! each page, and moves the cursor conditionally: a retried or duplicated
-//! step finds the cursor moved and stops, so a shard's chain never forks.
+//! step finds the cursor moved and stops, so a shard's chain never forks
+//! (a shard of one page has no chain, and saves no cursor).
 //! A step near its deadline continues in a message of its own.
 
 use crate::Runtime;
@@ -19,7 +20,7 @@ use lifecycle_core::time::Time;
 use std::time::Instant;
 
 /// Timers read per page of a shard (one query of the keys-only index).
-const PAGE: usize = 1000;
+pub const PAGE: usize = 1000;
 
 /// A step stops paging this long before its invocation's deadline.
 const MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
@@ -79,11 +80,19 @@ pub async fn run(
             .map_err(|e| e.to_string())?;
         let timers: Vec<Timer> = page.timers.iter().map(Timer::of).collect();
         let count = timers.len();
-        queue.send(&messages_of(timers, rt.clock.now())).await?;
-        let moved = (rt.store)
-            .advance_tick(minute, gen, shard, cursor.as_deref(), page.next.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
+        if count > 0 {
+            queue.send(&messages_of(timers, rt.clock.now())).await?;
+        }
+        // A shard read whole in its first page has no chain to fork: a
+        // duplicate step reads and queues the same timers again, which fire
+        // once. Saving no cursor for it keeps a quiet minute's tick at one
+        // write instead of one per shard.
+        let whole = cursor.is_none() && page.next.is_none();
+        let moved = whole
+            || (rt.store)
+                .advance_tick(minute, gen, shard, cursor.as_deref(), page.next.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
         if !moved {
             return Ok(TickOutcome::Duplicate);
         }

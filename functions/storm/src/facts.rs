@@ -78,6 +78,7 @@ pub struct Facts {
     pub timers_per_message: Fact,
     pub messages_per_batch: Fact,
     pub due_shards: Fact,
+    pub due_page: Fact,
     pub shard_invocations_per_tick: Fact,
     pub esm_requests_per_batch: Fact,
     pub hold_s: Fact,
@@ -562,6 +563,16 @@ impl Default for Facts {
                 "The deliver design (lifecycle_aws::dynamodb::DUE_SHARDS): a boundary's moments spread \
                  over that many partition keys of the due index, each taking 1,000 WCU/s.",
             ),
+            due_page: fact(
+                "Timers per page of a tick's shard step",
+                lifecycle_functions::tick::PAGE as f64,
+                "timers",
+                "assumption",
+                DDB_WARM,
+                "The deliver design (lifecycle_functions::tick::PAGE): a shard step reads its minute a \
+                 page at a time and saves its cursor on an item of its own after each page, unless the \
+                 whole minute of the shard fits in its first page.",
+            ),
             shard_invocations_per_tick: fact(
                 "deliver invocations a tick spends on shard messages",
                 lifecycle_aws::dynamodb::DUE_SHARDS.div_ceil(10) as f64,
@@ -746,6 +757,7 @@ impl Facts {
             &self.timers_per_message,
             &self.messages_per_batch,
             &self.due_shards,
+            &self.due_page,
             &self.shard_invocations_per_tick,
             &self.esm_requests_per_batch,
             &self.hold_s,

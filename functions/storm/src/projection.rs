@@ -325,16 +325,39 @@ pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection
         (measured.write_units - fixed_wru0).max(0.0) / m0,
         "WRU/moment",
     );
+    let pages = (m / f.due_shards.value / f.due_page.value).ceil();
+    let pages0 = (m0 / f.due_shards.value / f.due_page.value).ceil();
+    let cursor_writes = c.t(
+        "cursor_writes",
+        format!(
+            "due_shards × pages, pages = ceil(M / due_shards / due_page) = ceil({} / {} / {}) = {}, \
+             when over one page (a shard read in one page saves no cursor; measured: {} page{}, in \
+             write_units already): one WRU each (a cursor item of its own, under 1 KB)",
+            num(m),
+            num(f.due_shards.value),
+            num(f.due_page.value),
+            num(pages),
+            num(pages0),
+            if pages0 == 1.0 { "" } else { "s" }
+        ),
+        if pages > 1.0 && pages0 <= 1.0 {
+            f.due_shards.value * pages
+        } else {
+            0.0
+        },
+        "WRU",
+    );
     let wru = c.t(
         "WRU",
         format!(
-            "wru_per_moment × M + fixed_write_units_measured = {} × {} + {}: the boundary's ticks do \
-             not grow with contracts",
+            "wru_per_moment × M + fixed_write_units_measured + cursor_writes = {} × {} + {} + {}: \
+             the boundary's ticks do not grow with contracts",
             num(wru_pm),
             num(m),
-            num(fixed_wru0)
+            num(fixed_wru0),
+            num(cursor_writes)
         ),
-        wru_pm * m + fixed_wru0,
+        wru_pm * m + fixed_wru0 + cursor_writes,
         "WRU",
     );
     let rru_pm = c.t(
@@ -603,8 +626,9 @@ pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection
     let tick_item = c.t(
         "tick_item_writes_s",
         format!(
-            "fixed_writes_per_tick / ddb_partition_writes = {} / {}: a tick's own TICK# item is one \
-             key, and its writes do not grow with contracts",
+            "fixed_writes_per_tick / ddb_partition_writes = {} / {}: a tick's own TICK# item (its \
+             generation) is one key, and its writes do not grow with contracts (each shard's cursor \
+             is a key of its own)",
             int(measured.fixed_writes_per_tick),
             num(pw)
         ),
@@ -810,14 +834,16 @@ pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection
         "wru_per_month",
         format!(
             "wru_per_moment × moments_per_month + fixed_writes_per_tick × ticks_per_month + \
-             ingest_wru_per_month = {} × {} + {} × {} + {}",
+             cursor_writes + ingest_wru_per_month = {} × {} + {} × {} + {} + {}: one boundary a \
+             month; other minutes' shards fit in one page",
             num(wru_pm),
             num(mm),
             int(measured.fixed_writes_per_tick),
             num(ticks_month),
+            num(cursor_writes),
             num(ingest_month)
         ),
-        wru_pm * mm + fixed_w * ticks_month + ingest_month,
+        wru_pm * mm + fixed_w * ticks_month + cursor_writes + ingest_month,
         "WRU",
     );
     let mut costs: Vec<(String, f64)> = Vec::new();
