@@ -2026,6 +2026,20 @@ fn hard_limits(l: &Limits) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// A boundary's cursor writes: 256 shards × its pages of 1,000 timers
+    /// (2,000,000 moments: 8 pages; 20,000,000: 79), none at the measured size.
+    const CURSORS_1M: f64 = 256.0 * 8.0;
+    const CURSORS_10M: f64 = 256.0 * 79.0;
+
+    #[test]
+    fn cursor_writes_only_where_a_shard_needs_more_than_one_page() {
+        let ps = project_all(&measured(), &Facts::default());
+        assert_eq!(value(&ps[0], "cursor_writes"), CURSORS_1M);
+        assert_eq!(value(&ps[1], "cursor_writes"), CURSORS_10M);
+        let small = project(&measured(), 2_000, &Facts::default());
+        assert_eq!(value(&small, "cursor_writes"), 0.0);
+    }
+
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
     }
@@ -2083,7 +2097,7 @@ mod tests {
         let p = project(&measured(), 1_000_000, &Facts::default());
         assert_eq!(p.moments_at_boundary, 2_000_000);
         assert_eq!(p.contracts, 1_000_000);
-        assert!(close(value(&p, "WRU"), 20_000_000.0));
+        assert!(close(value(&p, "WRU"), 20_000_000.0 + CURSORS_1M));
     }
 
     #[test]
@@ -2102,13 +2116,19 @@ mod tests {
                 value(p, "bound_1_table_writes_at_default_quotas")
             ));
         }
-        // 10 WRU a moment, 2 moments a contract, 40,000 WRU/s.
-        assert!(close(ps[0].drain_s_at_default_quotas, 500.0));
+        // 10 WRU a moment, 2 moments a contract, the cursors, 40,000 WRU/s.
+        assert!(close(
+            ps[0].drain_s_at_default_quotas,
+            (20_000_000.0 + CURSORS_1M) / 40_000.0
+        ));
         assert!(close(
             ps[1].drain_s_at_default_quotas / ps[0].drain_s_at_default_quotas,
-            10.0
+            (200_000_000.0 + CURSORS_10M) / (20_000_000.0 + CURSORS_1M)
         ));
-        assert!(close(ps[0].p99_lag_s_at_default_quotas, 0.99 * 500.0 + 2.0));
+        assert!(close(
+            ps[0].p99_lag_s_at_default_quotas,
+            0.99 * (20_000_000.0 + CURSORS_1M) / 40_000.0 + 2.0
+        ));
     }
 
     #[test]
@@ -2134,7 +2154,7 @@ mod tests {
         assert_eq!(value(p, "table_write_quota"), 350_000.0);
         assert!(close(
             value(p, "bound_1_table_writes"),
-            20_000_000.0 / 350_000.0
+            (20_000_000.0 + CURSORS_1M) / 350_000.0
         ));
         assert!(p.quota_raises.iter().any(|r| r
             .starts_with("DynamoDB table-level write throughput")
@@ -2179,7 +2199,10 @@ mod tests {
         let p = project(&measured(), 1_000_000, &high);
         assert_eq!(value(&p, "table_write_quota"), 400_000.0);
         assert!(!p.quota_raises.iter().any(|r| r.contains("table-level")));
-        assert!(close(value(&p, "bound_1_table_writes"), 50.0));
+        assert!(close(
+            value(&p, "bound_1_table_writes"),
+            (20_000_000.0 + CURSORS_1M) / 400_000.0
+        ));
     }
 
     #[test]
@@ -2216,19 +2239,22 @@ mod tests {
         // 40,000 − 65 WRU scale with the moments, the tick's 65 do not.
         let per_moment = (40_000.0 - 65.0) / 4_000.0;
         assert!(close(value(&ps[0], "wru_per_moment"), per_moment));
-        assert!(close(value(&ps[0], "WRU"), per_moment * 2_000_000.0 + 65.0));
+        assert!(close(
+            value(&ps[0], "WRU"),
+            per_moment * 2_000_000.0 + 65.0 + CURSORS_1M
+        ));
         assert!(close(
             value(&ps[1], "WRU"),
-            per_moment * 20_000_000.0 + 65.0
+            per_moment * 20_000_000.0 + 65.0 + CURSORS_10M
         ));
         assert!(close(
             value(&ps[0], "wru_per_month"),
-            per_moment * 4.2 * 1_000_000.0 + 65.0 * 43_200.0
+            per_moment * 4.2 * 1_000_000.0 + 65.0 * 43_200.0 + CURSORS_1M
         ));
         assert!(close(value(&ps[1], "tick_item_writes_s"), 0.065));
         // Without the field the same write units all scale.
         let p = project(&measured(), 10_000_000, &facts);
-        assert!(close(value(&p, "WRU"), 10.0 * 20_000_000.0));
+        assert!(close(value(&p, "WRU"), 10.0 * 20_000_000.0 + CURSORS_10M));
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(json["fixed_writes_per_tick"], 65);
     }
@@ -2290,7 +2316,10 @@ mod tests {
     fn dynamodb_write_cost_by_hand() {
         // 10 WRU × 4.2 moments × 1,000,000 contracts = 42,000,000 WRU at $0.625 per million.
         let p = project(&measured(), 1_000_000, &Facts::default());
-        assert!(close(value(&p, "cost_dynamodb_writes"), 26.25));
+        assert!(close(
+            value(&p, "cost_dynamodb_writes"),
+            (42_000_000.0 + CURSORS_1M) / 1e6 * 0.625
+        ));
         // 4 secret calls per 4,000 moments → 4,200,000 moments a month / 1,000.
         assert!(close(value(&p, "secret_calls_per_month"), 4_200.0));
         assert!(close(value(&p, "cost_api_gateway"), 1.0));
