@@ -15,7 +15,7 @@ pub fn router(rt: &Runtime, api_key: &str) -> axum::Router {
 /// installed if missing (their stream records start empty fan-outs).
 pub async fn router_from_env() -> Result<axum::Router, String> {
     let rt = Runtime::from_env().await?;
-    let sdk = aws_config::load_from_env().await;
+    let sdk = crate::wiring::sdk_config().await;
     let key = crate::wiring::api_key(&sdk).await?;
     rt.api_service
         .install()

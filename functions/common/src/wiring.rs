@@ -15,6 +15,28 @@ use lifecycle_http::HttpSender;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Attempts of one AWS call, the first included, before its error is the
+/// handler's: a throttled boundary must not hold an invocation in backoff
+/// until its timeout, and the work's own retry (the SQS message, the stream
+/// batch) comes after.
+pub const SDK_MAX_ATTEMPTS: u32 = 4;
+
+/// Adaptive retries: after a throttle the client also slows its own rate,
+/// instead of every concurrent invocation retrying at full speed.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::adaptive()
+        .with_max_attempts(SDK_MAX_ATTEMPTS)
+        .with_max_backoff(Duration::from_secs(2))
+}
+
+/// The SDK configuration of a function: the environment's, with `retry_config`.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::from_env()
+        .retry_config(retry_config())
+        .load()
+        .await
+}
+
 /// What every function holds for the life of its execution environment.
 pub struct Runtime {
     pub settings: Settings,
@@ -146,7 +168,7 @@ impl Runtime {
     /// (`DynamoStore::check_main_key`): a wrong one stops the cold start.
     pub async fn from_env() -> Result<Self, String> {
         let mut settings = Settings::from_env()?;
-        let sdk = aws_config::load_from_env().await;
+        let sdk = sdk_config().await;
         settings.main_key = main_key(&sdk).await?;
         let rt = Self::new(&sdk, settings, Arc::new(SystemClock));
         rt.store
@@ -224,4 +246,24 @@ pub async fn main_key(
     lifecycle_core::sealing::MainKey::from_secret(&text)
         .map(Some)
         .map_err(|e| format!("the main key: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::retry::RetryMode;
+
+    #[test]
+    fn clients_retry_adaptively_a_few_times() {
+        let sdk = aws_config::SdkConfig::builder()
+            .retry_config(retry_config())
+            .build();
+        let dynamodb = aws_sdk_dynamodb::Config::new(&sdk);
+        let retry = dynamodb
+            .retry_config()
+            .expect("the client has the retry config");
+        assert_eq!(retry.mode(), RetryMode::Adaptive);
+        assert_eq!(retry.max_attempts(), SDK_MAX_ATTEMPTS);
+        assert_eq!(retry.max_backoff(), Duration::from_secs(2));
+    }
 }
