@@ -262,36 +262,24 @@ impl DynamoStore {
         let old_next = delivery.next_attempt_at.map(time_key).unwrap_or_default();
         delivery.next_attempt_at = Some(lease_until);
         // The lease: only if nobody took it (or changed the delivery) since the read.
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(
-                self.expiring(delivery_item(&delivery), delivery.created_at),
-            ))
-            .condition_expression("st = :pending AND nxt = :old AND nxt <= :now AND n = :n")
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(":old", s(old_next))
-            .expression_attribute_values(":now", s(time_key(now)))
-            .expression_attribute_values(":n", super::n(delivery.attempt_count))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Some((
-                delivery.clone(),
-                Message {
-                    id: delivery.webhook_id,
-                    body,
-                },
-            ))),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let item = self.expiring(delivery_item(&delivery), delivery.created_at);
+        let values = vec![
+            (":pending", s("pending")),
+            (":old", s(old_next)),
+            (":now", s(time_key(now))),
+            (":n", super::n(delivery.attempt_count)),
+        ];
+        let leased = self
+            .put_when(
+                item,
+                "st = :pending AND nxt = :old AND nxt <= :now AND n = :n",
+                values,
+            )
+            .await?;
+        Ok(leased.then(|| {
+            let id = delivery.webhook_id.clone();
+            (delivery, Message { id, body })
+        }))
     }
 
     /// The attempts, then their deliveries: plain batched puts, not a
@@ -340,26 +328,10 @@ impl DynamoStore {
     /// Replaces an existing delivery (a missing one stays missing, as in SQLite's UPDATE).
     pub(super) async fn save_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
         self.note_timeline(std::iter::once(delivery)).await?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(
-                self.expiring(delivery_item(delivery), delivery.created_at),
-            ))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let item = self.expiring(delivery_item(delivery), delivery.created_at);
+        self.put_when(item, "attribute_exists(pk)", Vec::new())
+            .await
+            .map(drop)
     }
 }
 
