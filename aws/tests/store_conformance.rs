@@ -69,6 +69,7 @@ conformance!(
     deliveries_filter_and_page_newest_first,
     signal_state_alerts_and_current_values,
     deliveries_of_a_write_commit_are_in_the_log,
+    stats_add_up_by_minute,
 );
 
 fn t(text: &str) -> Time {
@@ -1560,4 +1561,67 @@ async fn deliveries_of_a_write_commit_are_in_the_log(store: Arc<dyn Store>) {
             .len(),
         1
     );
+}
+
+/// Flushes of figures add up per minute (two flushes of one minute are
+/// one minute's figures, their lag histograms merged), read by range.
+async fn stats_add_up_by_minute(store: Arc<dyn Store>) {
+    use lifecycle_core::stats::{LagHistogram, MinuteStats};
+    let figure = |minute: &str, fired, delivered, failed, lags: &[f64]| {
+        let mut lag = LagHistogram::default();
+        for l in lags {
+            lag.add(*l);
+        }
+        MinuteStats {
+            minute: t(minute),
+            fired,
+            delivered,
+            failed,
+            lag,
+        }
+    };
+    store
+        .add_stats(&[
+            figure("2026-11-30T23:59:00Z", 1, 1, 0, &[0.2]),
+            figure("2026-12-01T00:00:00Z", 5, 3, 1, &[0.1, 0.2, 4.0]),
+        ])
+        .await
+        .unwrap();
+    store
+        .add_stats(&[figure("2026-12-01T00:00:00Z", 2, 1, 2, &[30.0])])
+        .await
+        .unwrap();
+    store
+        .add_stats(&[figure("2026-12-01T00:02:00Z", 9, 0, 0, &[])])
+        .await
+        .unwrap();
+    let read = store
+        .stats(t("2026-11-30T23:59:30Z"), t("2026-12-01T00:02:00Z"))
+        .await
+        .unwrap();
+    let mut lag = LagHistogram::default();
+    for l in [0.1, 0.2, 4.0, 30.0] {
+        lag.add(l);
+    }
+    let minutes: Vec<_> = read.iter().map(|m| m.minute).collect();
+    assert_eq!(
+        minutes,
+        [t("2026-11-30T23:59:00Z"), t("2026-12-01T00:00:00Z")]
+    );
+    assert_eq!(
+        read[1],
+        MinuteStats {
+            minute: t("2026-12-01T00:00:00Z"),
+            fired: 7,
+            delivered: 4,
+            failed: 3,
+            lag
+        }
+    );
+    assert_eq!(read[0].lag.count(), 1);
+    let later = store
+        .stats(t("2026-12-01T00:01:00Z"), t("2026-12-01T01:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(later.iter().map(|m| m.fired).collect::<Vec<_>>(), [9]);
 }

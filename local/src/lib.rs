@@ -4,6 +4,8 @@
 /// The HTTP sender, shared with the AWS runtime.
 pub use lifecycle_http as sender;
 pub mod data_folder;
+pub mod metrics;
+pub mod runtime;
 pub mod sqlite;
 pub mod timers;
 

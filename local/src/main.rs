@@ -6,13 +6,13 @@ use lifecycle_core::api::ApiKeys;
 use lifecycle_core::destination::{DestinationPolicy, Network};
 use lifecycle_core::retry::{parse_short_duration, RetryPolicy};
 use lifecycle_core::sealing::MainKey;
-use lifecycle_core::service::{Config, Service, SEND_TIMEOUT_SECS};
+use lifecycle_core::service::{Config, SEND_TIMEOUT_SECS};
 use lifecycle_core::time::SystemClock;
-use lifecycle_local::{data_folder, sender, sqlite, timers};
+use lifecycle_local::runtime::Runtime;
+use lifecycle_local::{data_folder, sender, sqlite};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 // glibc's malloc took about a fifth of an ingest's CPU (JSON values by the
 // thousand per batch, freed on other threads); jemalloc ingests about 24 %
@@ -28,8 +28,24 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
     about = "Lifecycle notifications for usage-based billing"
 )]
 struct Cli {
+    /// `json` writes one JSON object a line (each delivery attempt with its
+    /// webhook, delivery and endpoint ids and its outcome), for a log pipeline.
+    #[arg(
+        long,
+        global = true,
+        env = "LIFECYCLE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -83,13 +99,17 @@ struct ServeArgs {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let Command::Serve(args) = Cli::parse().command;
+        );
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    let Command::Serve(args) = cli.command;
     serve(args).await
 }
 
@@ -132,14 +152,9 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         false => ApiKeys::new(&args.api_keys),
         true => data_folder::api_keys(&args.data)?,
     };
-    let wake = Arc::new(Notify::new());
-    let service = Arc::new(Service::new(
-        Arc::new(store.clone()),
-        Arc::new(timers::LocalScheduler::new(wake.clone())),
-        Arc::new(sender::HttpSender::with(
-            policy,
-            Duration::from_secs(SEND_TIMEOUT_SECS as u64),
-        )),
+    let runtime = Runtime::start(
+        store,
+        sender::HttpSender::with(policy, Duration::from_secs(SEND_TIMEOUT_SECS as u64)),
         Arc::new(SystemClock),
         Config {
             retry,
@@ -148,16 +163,18 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
             horizon,
             ..Config::default()
         },
-    ));
-    service.install().await?;
-    tokio::spawn(timers::run(service.clone(), store, wake));
+    )
+    .await?;
+    runtime.run_timers();
 
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
-    let app = lifecycle_core::api::router(service, api_keys);
+    let app = runtime.router(api_keys);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await?;
+    // What the last flush did not take: a stop loses none of the figures.
+    runtime.service.flush_stats().await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! when a sooner one is registered. On start it finds whatever fell due
 //! while the process was down; the core decides if that is still in catch-up.
 
+use crate::metrics::LocalMetrics;
 use crate::sqlite::SqliteStore;
 use async_trait::async_trait;
 use lifecycle_core::planner::TimerChange;
@@ -25,6 +26,9 @@ const PER_ENDPOINT: usize = 8;
 const MATERIALISE_BATCH: usize = 500;
 /// The loop looks again at least this often, whatever it was told.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// How often the per-minute figures go to the store: what a kill -9 can
+/// lose of them (a graceful stop flushes them all).
+pub const STATS_EVERY: Duration = Duration::from_secs(2);
 
 /// The scheduler port: registering a timer just wakes the loop, which reads
 /// what is due from the store.
@@ -128,7 +132,14 @@ async fn settle(outcome: Result<(), lifecycle_core::error::ApiError>, first: &st
     }
 }
 
-pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
+/// Runs the timers, and flushes the per-minute figures every `STATS_EVERY`.
+pub async fn run(
+    service: Arc<Service>,
+    store: SqliteStore,
+    wake: Arc<Notify>,
+    metrics: Arc<LocalMetrics>,
+) {
+    tokio::spawn(flush_stats(service.clone()));
     let running: Arc<Running> = Arc::default();
     loop {
         let now = service.clock.now();
@@ -148,8 +159,18 @@ pub async fn run(service: Arc<Service>, store: SqliteStore, wake: Arc<Notify>) {
             .min();
         let sleep = sleep_until(next, service.clock.now());
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => metrics.timer_woke("timer"),
+            _ = wake.notified() => metrics.timer_woke("notified"),
+        }
+    }
+}
+
+async fn flush_stats(service: Arc<Service>) {
+    let mut every = tokio::time::interval(STATS_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(error) = service.flush_stats().await {
+            tracing::warn!(%error, "could not store the per-minute figures; the next flush retries");
         }
     }
 }

@@ -7,15 +7,14 @@ mod common;
 use chrono::{DateTime, Utc};
 use common::{receiver_with, Answer};
 use lifecycle_core::destination::DestinationPolicy;
-use lifecycle_core::service::{Config, Service};
+use lifecycle_core::service::Config;
 use lifecycle_core::time::{format_time, Clock, SystemClock};
+use lifecycle_local::runtime::Runtime;
 use lifecycle_local::sender::HttpSender;
 use lifecycle_local::sqlite::SqliteStore;
-use lifecycle_local::timers::{self, LocalScheduler};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
 const CONTRACTS: usize = 200;
 
@@ -23,17 +22,12 @@ const CONTRACTS: usize = 200;
 async fn a_timing_out_endpoint_does_not_delay_a_healthy_one() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db")).unwrap();
-    let wake = Arc::new(Notify::new());
     let sender = HttpSender::with(DestinationPolicy::default(), Duration::from_secs(2));
-    let service = Arc::new(Service::new(
-        Arc::new(store.clone()),
-        Arc::new(LocalScheduler::new(wake.clone())),
-        Arc::new(sender),
-        Arc::new(SystemClock),
-        Config::default(),
-    ));
-    service.install().await.unwrap();
-    tokio::spawn(timers::run(service.clone(), store, wake));
+    let runtime = Runtime::start(store, sender, Arc::new(SystemClock), Config::default())
+        .await
+        .unwrap();
+    let service = runtime.service.clone();
+    runtime.run_timers();
 
     let slow = vec![
         Answer {
@@ -91,15 +85,15 @@ async fn moments_milliseconds_apart_each_fire_on_time() {
     const SPREAD: usize = 500;
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db")).unwrap();
-    let wake = Arc::new(Notify::new());
-    let service = Arc::new(Service::new(
-        Arc::new(store.clone()),
-        Arc::new(LocalScheduler::new(wake.clone())),
-        Arc::new(HttpSender::new()),
+    let runtime = Runtime::start(
+        store,
+        HttpSender::new(),
         Arc::new(SystemClock),
         Config::default(),
-    ));
-    service.install().await.unwrap();
+    )
+    .await
+    .unwrap();
+    let service = runtime.service.clone();
     let (url, received) = receiver_with(vec![]).await;
     service
         .create_endpoint(&json!({"url": url, "event_types": ["contract.end"]}))
@@ -115,7 +109,7 @@ async fn moments_milliseconds_apart_each_fire_on_time() {
         })
         .collect();
     service.ingest(&json!({ "events": events })).await.unwrap();
-    tokio::spawn(timers::run(service.clone(), store, wake));
+    runtime.run_timers();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while received.requests.lock().unwrap().len() < SPREAD && tokio::time::Instant::now() < deadline

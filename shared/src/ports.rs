@@ -6,9 +6,11 @@
 use crate::endpoint::Endpoint;
 use crate::entity::{EntityKey, EntityKind, EntityRecord};
 use crate::event_type::EventType;
+use crate::metrics::Backlog;
 use crate::notification::Notification;
 use crate::planner::{Plan, TimerChange};
 use crate::schedule::{Attempt, Delivery, DeliveryStatus, Schedule, ScheduleState};
+use crate::stats::MinuteStats;
 use crate::threshold::AlertState;
 use crate::time::Time;
 use async_trait::async_trait;
@@ -265,6 +267,17 @@ pub trait Store: Send + Sync {
         month: &str,
     ) -> StoreResult<Vec<(String, f64, String)>>;
     async fn alerts_of(&self, customer_id: &str) -> StoreResult<Vec<AlertState>>;
+
+    /// Adds these figures to those stored for their minutes (created where
+    /// there are none), and lets go of minutes older than `stats::KEPT_DAYS`.
+    async fn add_stats(&self, figures: &[MinuteStats]) -> StoreResult<()>;
+    /// The stored figures of the minutes in [since, until), by minute.
+    async fn stats(&self, since: Time, until: Time) -> StoreResult<Vec<MinuteStats>>;
+    /// The pending schedules and deliveries, where the store can count them
+    /// without reading them (an index, a maintained count); None otherwise.
+    async fn backlog(&self) -> StoreResult<Option<Backlog>> {
+        Ok(None)
+    }
 }
 
 /// Keeps timers in step with pending schedules. The local one wakes its

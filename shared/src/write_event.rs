@@ -23,6 +23,14 @@ impl Event {
             Event::Signal(s) => &s.id,
         }
     }
+
+    /// Its `type`, as the request named it: `contract.create`, `usage.record`.
+    pub fn type_name(&self) -> String {
+        match self {
+            Event::Write(w) => format!("{}.{}", w.kind.as_str(), w.action.as_str()),
+            Event::Signal(s) => s.type_name().to_string(),
+        }
+    }
 }
 
 pub const MAX_BATCH: usize = 500;

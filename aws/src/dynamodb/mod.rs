@@ -16,6 +16,7 @@ mod retention;
 mod schedules;
 mod sealing;
 mod signals;
+mod stats;
 mod table;
 mod tx;
 mod writes;

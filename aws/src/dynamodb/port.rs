@@ -11,6 +11,7 @@ use lifecycle_core::ports::{
     Store, StoreResult, UsageKey, WriteCommit, WriteState,
 };
 use lifecycle_core::schedule::{Attempt, Delivery, Schedule, ScheduleState};
+use lifecycle_core::stats::MinuteStats;
 use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::Time;
 
@@ -204,5 +205,13 @@ impl Store for DynamoStore {
 
     async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
         self.save_delivery(delivery).await
+    }
+
+    async fn add_stats(&self, figures: &[MinuteStats]) -> StoreResult<()> {
+        self.add_minute_stats(figures).await
+    }
+
+    async fn stats(&self, since: Time, until: Time) -> StoreResult<Vec<MinuteStats>> {
+        self.load_stats(since, until).await
     }
 }

@@ -10,10 +10,12 @@ mod port;
 mod schedules;
 mod sealing;
 mod signals;
+mod stats;
 mod writes;
 
 use lifecycle_core::ports::{StoreError, StoreResult};
 use lifecycle_core::time::{from_millis, Time};
+use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::{Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -59,6 +61,9 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL, number INTEGER NOT NULL, record TEXT NOT NULL,
     PRIMARY KEY (delivery_id, number)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats (
+    minute INTEGER PRIMARY KEY, fired INTEGER NOT NULL, delivered INTEGER NOT NULL,
+    failed INTEGER NOT NULL, lag TEXT NOT NULL);
 "#;
 
 /// What needs the columns added after the first release: run after
@@ -129,6 +134,8 @@ pub struct SqliteStore {
     _lock: Arc<std::fs::File>,
     /// Seals endpoint secrets at rest (`open_sealed`); None keeps them plain.
     main_key: Option<Arc<lifecycle_core::sealing::MainKey>>,
+    /// Times each call on the writer connection (`timing_writes`).
+    write_seconds: Option<Histogram>,
 }
 
 impl SqliteStore {
@@ -163,7 +170,14 @@ impl SqliteStore {
             leases: Arc::default(),
             _lock: Arc::new(lock),
             main_key: None,
+            write_seconds: None,
         })
+    }
+
+    /// The same store, observing how long each call on the writer takes.
+    pub fn timing_writes(mut self, histogram: Histogram) -> Self {
+        self.write_seconds = Some(histogram);
+        self
     }
 
     /// Runs a read on the reader connection, on the blocking pool. It sees
@@ -211,11 +225,17 @@ impl SqliteStore {
         work: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let connection = self.connection.clone();
+        let timer = self.write_seconds.clone();
         tokio::task::spawn_blocking(move || {
             let mut connection = connection
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut connection)
+            let started = std::time::Instant::now();
+            let done = work(&mut connection);
+            if let Some(timer) = timer {
+                timer.observe(started.elapsed().as_secs_f64());
+            }
+            done
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?

@@ -4,6 +4,7 @@ use super::{to_json, SqliteStore};
 use async_trait::async_trait;
 use lifecycle_core::endpoint::Endpoint;
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
+use lifecycle_core::metrics::Backlog;
 use lifecycle_core::notification::Notification;
 use lifecycle_core::planner::Plan;
 use lifecycle_core::ports::{
@@ -11,6 +12,7 @@ use lifecycle_core::ports::{
     Store, StoreResult, UsageKey, WriteCommit, WriteState,
 };
 use lifecycle_core::schedule::{Attempt, Delivery, Schedule, ScheduleState};
+use lifecycle_core::stats::MinuteStats;
 use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::Time;
 
@@ -214,5 +216,17 @@ impl Store for SqliteStore {
 
     async fn put_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
         self.save_delivery(delivery.clone()).await
+    }
+
+    async fn add_stats(&self, figures: &[MinuteStats]) -> StoreResult<()> {
+        self.add_minute_stats(figures.to_vec()).await
+    }
+
+    async fn stats(&self, since: Time, until: Time) -> StoreResult<Vec<MinuteStats>> {
+        self.load_stats(since, until).await
+    }
+
+    async fn backlog(&self) -> StoreResult<Option<Backlog>> {
+        self.count_backlog().await.map(Some)
     }
 }

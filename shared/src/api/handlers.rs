@@ -193,3 +193,35 @@ pub async fn resend(State(s): State<AppState>, Path(id): Path<String>) -> Answer
     let (delivery, attempts) = s.service.delivery(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery.view(&attempts))))
 }
+
+pub async fn stats(State(s): State<AppState>, params: Params) -> Answer {
+    let until = params
+        .time("until")?
+        .unwrap_or_else(|| s.service.clock.now());
+    let since = params
+        .time("since")?
+        .unwrap_or(until - chrono::Duration::hours(1));
+    let minutes = s.service.stats(since, until).await?;
+    let backlog = s.service.store.backlog().await?;
+    ok(json!({
+        "data": minutes.iter().map(|m| m.view()).collect::<Vec<_>>(),
+        "backlog": backlog,
+    }))
+}
+
+/// The Prometheus families, in the OpenMetrics text format Prometheus reads.
+pub async fn metrics(State(s): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let gauges = s.service.gauges().await?;
+    let text = s.service.metrics.exposition(&gauges).ok_or_else(|| {
+        let mut error = ApiError::not_found("route", "/metrics");
+        error.message = "this runtime publishes its metrics to CloudWatch".into();
+        error
+    })?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
+}

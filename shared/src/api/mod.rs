@@ -126,8 +126,12 @@ pub fn router(service: Arc<Service>, api_keys: impl Into<ApiKeys>) -> Router {
         .route("/deliveries", get(handlers::list_deliveries))
         .route("/deliveries/{id}", get(handlers::get_delivery))
         .route("/deliveries/{id}/resend", post(handlers::resend))
+        .route("/stats", get(handlers::stats))
         .fallback(|| async { ApiError::new_not_found_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
+    let metrics = Router::new()
+        .route("/metrics", get(handlers::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route(
@@ -138,6 +142,7 @@ pub fn router(service: Arc<Service>, api_keys: impl Into<ApiKeys>) -> Router {
         .route("/v1/openapi.json", get(openapi::spec))
         .merge(page::routes())
         .nest("/v1", v1)
+        .merge(metrics)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

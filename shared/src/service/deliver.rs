@@ -302,7 +302,9 @@ impl Service {
             .map(|(prepared, result)| self.attempt_outcome(prepared, result, after))
             .unzip();
         self.store.commit_attempts(&commits).await?;
-        for (commit, outcome) in commits.iter().zip(&outcomes) {
+        let counted: Vec<_> = commits.into_iter().zip(outcomes).collect();
+        self.count_attempts(&counted);
+        for (commit, outcome) in &counted {
             let endpoint_id = &commit.attempt.endpoint_id;
             let Some(endpoint) = endpoints.remove(endpoint_id) else {
                 continue;
@@ -320,9 +322,9 @@ impl Service {
             }
             endpoints.insert(endpoint_id.clone(), endpoint);
         }
-        let retries: Vec<TimerChange> = commits
+        let retries: Vec<TimerChange> = counted
             .iter()
-            .filter_map(|c| {
+            .filter_map(|(c, _)| {
                 c.delivery.next_attempt_at.map(|at| TimerChange::Set {
                     id: c.delivery.id.clone(),
                     at,
@@ -472,6 +474,7 @@ impl Service {
             body: body.to_string(),
         };
         self.store.add_message(&message, &deliveries).await?;
+        self.count_fired(&deliveries, now);
         self.wake_deliveries(&deliveries, now).await;
         Ok(())
     }

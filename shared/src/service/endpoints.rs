@@ -93,6 +93,7 @@ impl Service {
         self.store
             .add_message(&message, std::slice::from_ref(&delivery))
             .await?;
+        self.count_fired([&delivery], now);
         self.wake_deliveries(std::slice::from_ref(&delivery), now)
             .await;
         Ok(delivery)

@@ -125,6 +125,10 @@ impl Service {
             }
         }
         let committed = self.store.commit_fires(&commits).await?;
+        let fired = (commits.iter().zip(&committed))
+            .filter(|(commit, done)| **done && commit.message.is_some())
+            .flat_map(|(commit, _)| &commit.deliveries);
+        self.count_fired(fired, now);
         let mut leased = Vec::new();
         for (commit, done) in commits.into_iter().zip(committed) {
             let (true, Some(message)) = (done, commit.message) else {

@@ -97,6 +97,8 @@ impl Service {
             results.sort_by_key(|(i, _)| *i);
             match self.store.commit_writes(&commit).await {
                 Ok(()) => {
+                    self.count_ingested(&events, &results);
+                    self.count_fired(&commit.signals.deliveries, now);
                     self.set_timers(&commit.plan.timers).await;
                     self.wake_deliveries(&commit.signals.deliveries, now).await;
                     return Ok(results.into_iter().map(|(_, r)| r).collect());

@@ -8,6 +8,7 @@ mod horizon;
 mod ingest;
 mod notifications;
 mod signals;
+mod stats;
 mod views;
 
 pub use fire::Fired;
@@ -92,6 +93,10 @@ pub struct Service {
     pub sender: Arc<dyn Sender>,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
+    /// Where the counters go (`Service::with_metrics`; none by default).
+    pub metrics: Arc<dyn crate::metrics::Metrics>,
+    /// The per-minute figures not yet in the store (`Service::flush_stats`).
+    stats: crate::stats::StatsRecorder,
     /// Serializes this process's changes to entities, notifications and
     /// schedules, so a plan never races a concurrent edit. The store's
     /// conditional writes still guard against other processes, and against
@@ -113,8 +118,16 @@ impl Service {
             sender,
             clock,
             config,
+            metrics: Arc::new(crate::metrics::NoMetrics),
+            stats: Default::default(),
             changes: tokio::sync::RwLock::new(()),
         }
+    }
+
+    /// The same service, counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Installs the system notifications a fresh install has.

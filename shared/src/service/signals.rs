@@ -240,6 +240,7 @@ impl Service {
             emit(&crossings, n, customer, &endpoints, now, &mut changes);
         }
         self.store.apply_signal_changes(&changes).await?;
+        self.count_fired(&changes.deliveries, now);
         self.wake_deliveries(&changes.deliveries, now).await;
         Ok(())
     }

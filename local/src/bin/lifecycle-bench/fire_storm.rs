@@ -4,7 +4,6 @@ use super::report::{progress, quantile, Report};
 use axum::routing::post;
 use lifecycle_core::time::{format_time, Clock, SystemClock};
 use lifecycle_local::sender::HttpSender;
-use lifecycle_local::timers;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,8 +42,8 @@ pub async fn run(schedules: usize) -> super::Result<Report> {
     let dir = super::tempfile_dir()?;
     let (url, arrivals) = receiver().await;
 
-    let (service, store, wake) =
-        super::service_with(&dir.join("lifecycle.db"), HttpSender::new()).await?;
+    let runtime = super::service_with(&dir.join("lifecycle.db"), HttpSender::new()).await?;
+    let service = runtime.service.clone();
     service
         .create_endpoint(&json!({"url": url, "event_types": ["contract.end"]}))
         .await?;
@@ -76,7 +75,7 @@ pub async fn run(schedules: usize) -> super::Result<Report> {
     if SystemClock.now() >= due {
         return Err("loading took past the due time; use fewer schedules".into());
     }
-    tokio::spawn(timers::run(service.clone(), store, wake));
+    runtime.run_timers();
     let bar = progress(schedules, "delivering");
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {

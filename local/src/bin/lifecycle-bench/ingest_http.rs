@@ -15,13 +15,13 @@ const KEY: &str = "bench";
 
 pub async fn run(contracts: usize, clients: usize) -> Result<Report> {
     let dir = super::tempfile_dir()?;
-    let (service, _, _) = super::service_with(
+    let runtime = super::service_with(
         &dir.join("lifecycle.db"),
         lifecycle_local::sender::HttpSender::new(),
     )
     .await?;
-    plan::notifications(&service).await?;
-    let app = lifecycle_core::api::router(service, KEY).route(
+    plan::notifications(&runtime.service).await?;
+    let app = runtime.router(KEY).route(
         "/bench/trivial",
         post(|body: Bytes| async move { axum::Json(json!({"received": body.len()})) }),
     );

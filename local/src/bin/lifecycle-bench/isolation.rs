@@ -7,7 +7,6 @@ use super::Result;
 use axum::routing::post;
 use lifecycle_core::time::{format_time, Clock, SystemClock};
 use lifecycle_local::sender::HttpSender;
-use lifecycle_local::timers;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -46,8 +45,8 @@ fn spread_ms(notifications: usize) -> i64 {
 /// The sorted lags (arrival minus `scheduled_for`) at the healthy endpoint.
 async fn healthy_lags(notifications: usize, with_failing: bool) -> Result<Vec<i64>> {
     let dir = super::tempfile_dir()?;
-    let (service, store, wake) =
-        super::service_with(&dir.join("lifecycle.db"), HttpSender::new()).await?;
+    let runtime = super::service_with(&dir.join("lifecycle.db"), HttpSender::new()).await?;
+    let service = runtime.service.clone();
     let (healthy, arrivals) = receiver().await;
     service
         .create_endpoint(&json!({"url": healthy, "event_types": ["contract.end"]}))
@@ -71,7 +70,7 @@ async fn healthy_lags(notifications: usize, with_failing: bool) -> Result<Vec<i6
             .collect();
         service.ingest(&json!({ "events": events })).await?;
     }
-    let runner = tokio::spawn(timers::run(service.clone(), store, wake));
+    let runner = runtime.run_timers();
     let bar = progress(notifications, if with_failing { "beside" } else { "alone" });
     let deadline = Instant::now() + Duration::from_secs(120);
     while arrivals.lock().unwrap().len() < notifications && Instant::now() < deadline {

@@ -17,14 +17,13 @@
 //! - `usage`: `usage.record` ingestion with thresholds, against raw inserts.
 
 use clap::{Parser, Subcommand};
-use lifecycle_core::service::{Config, Service};
+use lifecycle_core::service::Config;
 use lifecycle_core::time::SystemClock;
+use lifecycle_local::runtime::Runtime;
 use lifecycle_local::sender::HttpSender;
 use lifecycle_local::sqlite::SqliteStore;
-use lifecycle_local::timers::LocalScheduler;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 // glibc's malloc took about a fifth of an ingest's CPU (JSON values by the
 // thousand per batch, freed on other threads); jemalloc ingests about 24 %
@@ -131,10 +130,7 @@ pub(crate) fn tempfile_dir() -> std::io::Result<PathBuf> {
 /// The core over a fresh embedded store, with the system defaults installed,
 /// and the notify that wakes its timer loop; moments beyond `lifecycle
 /// serve`'s default horizon are deferred.
-pub(crate) async fn service_with(
-    path: &Path,
-    sender: HttpSender,
-) -> Result<(Arc<Service>, SqliteStore, Arc<Notify>)> {
+pub(crate) async fn service_with(path: &Path, sender: HttpSender) -> Result<Runtime> {
     let horizon = lifecycle_local::parse_horizon(lifecycle_local::DEFAULT_HORIZON)?;
     service_with_horizon(path, sender, horizon).await
 }
@@ -144,19 +140,16 @@ pub(crate) async fn service_with_horizon(
     path: &Path,
     sender: HttpSender,
     horizon: Option<chrono::Duration>,
-) -> Result<(Arc<Service>, SqliteStore, Arc<Notify>)> {
-    let store = SqliteStore::open(path)?;
-    let wake = Arc::new(Notify::new());
-    let service = Arc::new(Service::new(
-        Arc::new(store.clone()),
-        Arc::new(LocalScheduler::new(wake.clone())),
-        Arc::new(sender),
+) -> Result<Runtime> {
+    let config = Config {
+        horizon,
+        ..Config::default()
+    };
+    Ok(Runtime::start(
+        SqliteStore::open(path)?,
+        sender,
         Arc::new(SystemClock),
-        Config {
-            horizon,
-            ..Config::default()
-        },
-    ));
-    service.install().await?;
-    Ok((service, store, wake))
+        config,
+    )
+    .await?)
 }

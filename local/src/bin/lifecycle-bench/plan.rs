@@ -72,8 +72,9 @@ pub const CONTRACTS_PER_BATCH: usize = BATCH / 2;
 pub async fn run(contracts: usize) -> Result<Report> {
     let dir = super::tempfile_dir()?;
     let path = dir.join("lifecycle.db");
-    let (service, _, _) =
-        super::service_with(&path, lifecycle_local::sender::HttpSender::new()).await?;
+    let service = super::service_with(&path, lifecycle_local::sender::HttpSender::new())
+        .await?
+        .service;
     notifications(&service).await?;
     let bar = super::report::progress(contracts, "planning");
     let started = Instant::now();

@@ -78,12 +78,13 @@ pub async fn run(schedules: usize) -> Result<Report> {
 /// is as large as pending schedules can make it.
 async fn populate(data: &Path, contracts: usize, url: &str) -> Result<()> {
     std::fs::create_dir_all(data)?;
-    let (service, _, _) = super::service_with_horizon(
+    let service = super::service_with_horizon(
         &data.join("lifecycle.db"),
         lifecycle_local::sender::HttpSender::new(),
         None,
     )
-    .await?;
+    .await?
+    .service;
     plan::notifications(&service).await?;
     service
         .create_endpoint(&json!({"url": url, "event_types": ["contract.end"]}))

@@ -13,7 +13,9 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 pub async fn run(events: usize, customers: usize, thresholds: usize) -> Result<Report> {
     let dir = super::tempfile_dir()?;
     let raw = raw_insert_rate(&dir.join("raw.db"), events)?;
-    let (service, _, _) = super::service_with(&dir.join("lifecycle.db"), HttpSender::new()).await?;
+    let service = super::service_with(&dir.join("lifecycle.db"), HttpSender::new())
+        .await?
+        .service;
     let ours = ingest_rate(&service, events, customers, thresholds).await?;
     std::fs::remove_dir_all(&dir).ok();
     let mut report = Report::new(
