@@ -2,13 +2,14 @@
 // would. Started by tests/tests/page.rs, which runs the real process and a
 // loopback receiver and checks what arrived there afterwards.
 //
-// Env: BASE_URL, API_KEY, RECEIVER_URL, OUT_DIR (screenshots), CHROMIUM.
-// Prints one JSON line at the end: {"secret": ..., "endpoint_id": ...}.
+// Env: BASE_URL, API_KEY, RECEIVER_URL, FAILING_URL (a receiver answering
+// 500), OUT_DIR (screenshots), CHROMIUM. Prints one JSON line at the end:
+// {"secret": ..., "endpoint_id": ..., "health": {"fired", "delivered", "failed"}}.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
-const { BASE_URL, API_KEY, RECEIVER_URL, OUT_DIR } = process.env;
+const { BASE_URL, API_KEY, RECEIVER_URL, FAILING_URL, OUT_DIR } = process.env;
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 mkdirSync(OUT_DIR, { recursive: true });
 
@@ -37,6 +38,47 @@ page.on("pageerror", (error) => errors.push(error.message));
 const shot = (name) => page.screenshot({ path: `${OUT_DIR}/${name}.png`, fullPage: true });
 const step = (name) => console.error(`page test: ${name}`);
 const view = (name) => page.locator(`#view-${name}`);
+/** A section's link in the top navigation (the Health view has links of its own). */
+const nav = (name) => page.locator("nav").getByRole("link", { name, exact: true });
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Every item of a paginated API list. */
+async function listAll(path) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = (await api("GET", `${path}${path.includes("?") ? "&" : "?"}limit=500${cursor ? `&cursor=${cursor}` : ""}`)).body;
+    items.push(...page.data);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
+/** What a Health chart drew: its window and, per bar, the figures it
+ * carries, its bars' values and heights and its points' values. */
+function drawnChart(id) {
+  return page.locator(`#${id} svg.chart`).evaluate((chart) => ({
+    since: chart.dataset.since, until: chart.dataset.until, binMinutes: Number(chart.dataset.binMinutes),
+    bins: [...chart.querySelectorAll(".bin")].map((g) => ({
+      start: g.dataset.start, minutes: Number(g.dataset.minutes), fired: Number(g.dataset.fired),
+      delivered: Number(g.dataset.delivered), failed: Number(g.dataset.failed),
+      p50: g.dataset.lagP50 === "" ? null : Number(g.dataset.lagP50), p99: g.dataset.lagP99 === "" ? null : Number(g.dataset.lagP99),
+      title: g.querySelector("title").textContent,
+      bars: Object.fromEntries([...g.querySelectorAll("rect.bar")].map((r) =>
+        [r.classList[1].slice(2), { value: Number(r.dataset.value), height: Number(r.getAttribute("height")) }])),
+      points: Object.fromEntries([...g.querySelectorAll("circle.point")].map((c) => [c.classList[1].slice(2), Number(c.dataset.value)])),
+    })),
+  }));
+}
+/** Bars are as tall as their values, on one scale. */
+function assertScaled(bins, key, what) {
+  const bars = bins.map((b) => b.bars[key]).filter(Boolean);
+  const top = Math.max(...bars.map((b) => b.value));
+  const tallest = Math.max(...bars.map((b) => b.height));
+  for (const bar of bars) {
+    assert.ok(Math.abs(bar.height - Math.max(1, (bar.value / top) * tallest)) < 0.5, `${what}: ${JSON.stringify(bar)} on ${top}/${tallest}`);
+  }
+}
+const minuteOf = (iso) => new Date(Math.floor(Date.parse(iso) / 60_000) * 60_000).toISOString().replace(/\.\d+Z$/, "Z");
 
 /** Every visible element of the shown view that reaches outside its card
  * (or the view, outside any card), and every table that scrolls sideways. */
@@ -335,12 +377,145 @@ try {
   assert.equal(endpoint.enabled, false);
   await shot("endpoint-disabled");
 
+  step("an endpoint answering 500 gets a contract.create: its attempt fails, the endpoint is failing");
+  const failingEndpoint = await api("POST", "/v1/webhook-endpoints",
+    { url: FAILING_URL, description: "Failing receiver", event_types: ["contract.create"] });
+  assert.equal(failingEndpoint.status, 201, JSON.stringify(failingEndpoint.body));
+  const failingId = failingEndpoint.body.id;
+  const health = await api("POST", "/v1/events", { id: "wr_health_1", type: "contract.create", occurred_at: iso(0),
+    data: { id: "k_health", customer_id: "c_health", starting_at: iso(DAY), ending_before: iso(60 * DAY) } });
+  assert.equal(health.status, 200, JSON.stringify(health.body));
+  let failingNow;
+  let failedAttempt;
+  for (let i = 0; i < 100 && !(failingNow?.failing_since && failedAttempt); i++) {
+    if (i) await sleep(100);
+    failingNow = (await api("GET", `/v1/webhook-endpoints/${failingId}`)).body;
+    failedAttempt = (await api("GET", `/v1/deliveries?endpoint_id=${failingId}`)).body.data[0]?.attempts[0];
+  }
+  assert.ok(failingNow.failing_since, `failing after its attempt: ${JSON.stringify(failingNow)}`);
+  assert.equal(failedAttempt.status_code, 500);
+
+  step("the Health view draws the last hour's attempts, minute by minute, as the log has them");
+  // The log by minute: webhooks made (those that went to no endpoint too,
+  // not moments skipped unfired), attempts answered 2xx and the others.
+  const log = await listAll("/v1/deliveries");
+  const expected = {};
+  const at = (minute) => (expected[minute] ||= { fired: new Set(), delivered: 0, failed: 0 });
+  for (const d of log) {
+    const made = d.status !== "skipped" || /no enabled webhook endpoint/.test(d.reason);
+    if (made) at(minuteOf(d.created_at)).fired.add(d.webhook_id);
+    for (const a of d.attempts) at(minuteOf(a.at))[a.status_code >= 200 && a.status_code < 300 ? "delivered" : "failed"] += 1;
+  }
+  await nav("Health").click();
+  await page.getByRole("heading", { name: "Health", level: 1 }).waitFor();
+  await page.locator("#chart-webhooks svg.chart").waitFor();
+  const matches = (bins) => bins.every((b) => b.delivered === (expected[b.start]?.delivered || 0) &&
+    b.failed === (expected[b.start]?.failed || 0));
+  let hour = await drawnChart("chart-webhooks");
+  // Counted figures may trail the log by a moment: refresh until they agree.
+  for (let i = 0; i < 20 && !matches(hour.bins); i++) {
+    await sleep(250);
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await page.waitForTimeout(100);
+    hour = await drawnChart("chart-webhooks");
+  }
+  assert.equal(hour.binMinutes, 1);
+  assert.equal(hour.bins.length, 60, "a bar a minute for the last hour");
+  const sinceLast = Date.now() - Date.parse(hour.bins.at(-1).start);
+  assert.ok(sinceLast >= 0 && sinceLast < 120_000, `up to this minute: ${hour.bins.at(-1).start}`);
+  for (const b of hour.bins) {
+    const want = expected[b.start] || { fired: new Set(), delivered: 0, failed: 0 };
+    assert.deepEqual([b.delivered, b.failed], [want.delivered, want.failed], `${b.start}: delivered and failed attempts as the log has them`);
+    assert.equal(b.fired, want.fired.size, `${b.start}: webhooks fired`);
+    for (const key of ["fired", "delivered"]) {
+      assert.equal(b.bars[key]?.value ?? 0, b[key], `${b.start}: a ${key} bar of ${b[key]}`);
+    }
+    assert.ok(b.title.includes(`${b.delivered} delivered`), b.title);
+  }
+  assertScaled(hour.bins, "fired", "fired");
+  assertScaled(hour.bins, "delivered", "delivered");
+  const stats = (await api("GET", `/v1/stats?since=${hour.since}&until=${hour.until}`)).body;
+  assert.deepEqual(hour.bins.map((b) => [b.start, b.fired, b.delivered, b.failed]),
+    stats.data.map((m) => [m.minute, m.fired, m.delivered, m.failed]), "the chart is /v1/stats, minute by minute");
+  const failed = await drawnChart("chart-failed");
+  const failedBin = failed.bins.find((b) => b.start === minuteOf(failedAttempt.at));
+  assert.ok(failedBin.bars.failed.value >= 1, `the failed attempt's minute has a bar: ${JSON.stringify(failedBin)}`);
+  assert.match(failedBin.title, /[1-9]\d* failed attempts?/);
+  assertScaled(failed.bins, "failed", "failed");
+  const lag = await drawnChart("chart-lag");
+  lag.bins.forEach((b, i) => {
+    const m = stats.data[i];
+    assert.deepEqual([b.p50, b.p99], [m.lag_p50_s, m.lag_p99_s], `${b.start}: the lag as /v1/stats has it`);
+    assert.deepEqual(b.points, m.lag_p50_s == null ? {} : { p50: m.lag_p50_s, p99: m.lag_p99_s }, `${b.start}: a point each`);
+    assert.equal(b.delivered > 0, b.p50 != null, `${b.start}: a lag where something was delivered`);
+  });
+  const totals = Object.fromEntries(["fired", "delivered", "failed"].map((key) => [key, hour.bins.reduce((n, b) => n + b[key], 0)]));
+  for (const [key, value] of Object.entries(totals)) {
+    assert.equal(await page.locator(`[data-figure="${key}"]`).textContent(), value.toLocaleString("en-US"), `the ${key} tile`);
+  }
+
+  step("the backlog now, and the endpoints failing or disabled");
+  const pending = (await listAll("/v1/deliveries?status=pending")).length;
+  assert.ok(pending >= 1, "the failed delivery waits for its retry");
+  const backlog = (await api("GET", "/v1/stats")).body.backlog;
+  assert.equal(backlog.deliveries_pending, pending, "the backlog counts the pending deliveries");
+  assert.equal(await page.locator('[data-figure="deliveries-pending"]').textContent(), String(pending));
+  assert.equal(await page.locator('[data-figure="schedules-pending"]').textContent(),
+    backlog.schedules_pending.toLocaleString("en-US"));
+  const failingRow = page.locator(`#health-endpoints tr[data-id="${failingId}"]`);
+  assert.equal(await failingRow.getAttribute("data-state"), "failing");
+  await failingRow.locator(".badge", { hasText: "failing" }).waitFor();
+  assert.equal(await failingRow.locator("time").getAttribute("datetime"), failingNow.failing_since);
+  assert.equal(await page.locator(`#health-endpoints tr[data-id="${endpointId}"]`).getAttribute("data-state"), "disabled");
+  assert.equal(await page.locator("#health-endpoints tbody tr").count(), 2, "the healthy ones are not listed");
+
+  step("a chart by keyboard: the detail line tells a minute's figures");
+  const told = () => page.locator("#chart-failed").evaluate((host) => ({
+    detail: host.querySelector(".chart-detail").textContent, titles: [...host.querySelectorAll(".bin title")].map((t) => t.textContent) }));
+  await page.locator("#chart-failed svg.chart").focus();
+  await page.keyboard.press("End");
+  let read = await told();
+  assert.equal(read.detail, read.titles.at(-1), "End: this minute");
+  await page.keyboard.press("ArrowLeft");
+  read = await told();
+  assert.equal(read.detail, read.titles.at(-2), "ArrowLeft: the minute before");
+  await shot("health");
+
+  step("the last day: quarter hours, the same figures");
+  await page.getByRole("button", { name: "Last day" }).click();
+  await page.locator('#chart-webhooks svg.chart[data-bin-minutes="15"]').waitFor();
+  const day = await drawnChart("chart-webhooks");
+  assert.equal(await page.getByRole("button", { name: "Last day" }).getAttribute("aria-pressed"), "true");
+  assert.ok(day.bins.length >= 96 && day.bins.length <= 97, `a day of quarter hours: ${day.bins.length}`);
+  assert.ok(Date.parse(day.until) - Date.parse(day.since) >= DAY, "at least a day");
+  for (const key of ["fired", "delivered", "failed"]) {
+    assert.equal(day.bins.reduce((n, b) => n + b[key], 0), totals[key], `the day's ${key}: this hour's`);
+  }
+  const quarter = day.bins.find((b) => Date.parse(b.start) <= Date.parse(failedAttempt.at) &&
+    Date.parse(failedAttempt.at) < Date.parse(b.start) + 15 * 60_000);
+  assert.ok(quarter.failed >= 1, "the failed attempt in its quarter hour");
+  assertScaled(day.bins, "fired", "the day's fired");
+  await shot("health-day");
+  await page.getByRole("button", { name: "Last hour" }).click();
+  await page.locator('#chart-webhooks svg.chart[data-bin-minutes="1"]').waitFor();
+
+  step("the failing endpoint links to its deliveries");
+  await failingRow.getByRole("link", { name: "View deliveries" }).click();
+  await page.getByRole("heading", { name: "Deliveries", level: 1 }).waitFor();
+  assert.equal(await page.evaluate(() => location.hash), `#deliveries?endpoint_id=${failingId}`);
+  const its = page.locator("#delivery-list tr[data-id]");
+  await its.filter({ hasText: "c_health" }).waitFor();
+  assert.equal(await page.locator("#d-endpoint").inputValue(), failingId, "the endpoint filter is set");
+  assert.equal(await page.locator("#d-customer").inputValue(), "", "and only it");
+  assert.equal(await its.count(), 1, "only its delivery");
+  assert.match(await its.first().textContent(), /c_health.*Failing receiver.*pending/s);
+
   step("nothing is wider than its card, at 1280 and at 390 px");
   for (const width of [1280, 390]) {
     await page.setViewportSize({ width, height: width > 500 ? 900 : 844 });
     for (const [link, ready] of [["Notifications", "#notification-groups table"], ["Webhook endpoints", "#endpoint-list table"],
-      ["Upcoming", "#upcoming-timeline svg"], ["Deliveries", "#delivery-list table"]]) {
-      await page.getByRole("link", { name: link }).click();
+      ["Upcoming", "#upcoming-timeline svg"], ["Deliveries", "#delivery-list table"], ["Health", "#chart-webhooks svg"]]) {
+      await nav(link).click();
       await page.locator(ready).first().waitFor();
       await page.waitForTimeout(100);
       const wide = await overflowing();
@@ -349,6 +524,10 @@ try {
     await page.getByRole("link", { name: "Upcoming" }).click();
     await page.locator("#upcoming-timeline svg").waitFor();
     await page.locator("#upcoming-timeline").screenshot({ path: `${OUT_DIR}/timeline-${width}.png` });
+    await nav("Health").click();
+    await page.locator("#chart-webhooks svg.chart").waitFor();
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${OUT_DIR}/health-${width}.png`, fullPage: true });
   }
 
   step("narrow screens: the defaults folded away again");
@@ -362,7 +541,7 @@ try {
   await shot("notifications-narrow");
 
   assert.deepEqual(errors, [], "no script errors");
-  console.log(JSON.stringify({ secret, rotated, endpoint_id: endpointId }));
+  console.log(JSON.stringify({ secret, rotated, endpoint_id: endpointId, failing_endpoint_id: failingId, health: totals }));
 } catch (error) {
   await shot("failure").catch(() => {});
   throw error;

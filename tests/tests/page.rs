@@ -1,8 +1,10 @@
 //! The Notifications page in a real browser: `tests/browser/page.mjs` drives
 //! headless Chromium (playwright-core, installed by `scripts/tools`) against
-//! the real process; this test then checks what reached the receiver.
-//! Screenshots of each view land in `tests/browser/output/`.
+//! the real process; this test then checks what reached the receivers (one
+//! answering 200, one 500) against what the page showed, the Health view's
+//! charts included. Screenshots of each view land in `tests/browser/output/`.
 
+use axum::http::StatusCode;
 use lifecycle_e2e::{Lifecycle, Options, Receiver};
 use serde_json::Value;
 use std::path::Path;
@@ -22,8 +24,10 @@ async fn the_page_manages_notifications_endpoints_and_deliveries() {
     );
     let output_dir = browser_dir.join("output");
     let _ = std::fs::remove_dir_all(&output_dir);
-    let app = Lifecycle::start(Options::default()).await;
+    // A failed attempt is retried an hour later: the figures stay put meanwhile.
+    let app = Lifecycle::start(Options::default().retry_delays("1h")).await;
     let receiver = Receiver::start().await;
+    let failing = Receiver::start_with(&[], |_| StatusCode::INTERNAL_SERVER_ERROR).await;
 
     let output = tokio::process::Command::new("node")
         .arg("page.mjs")
@@ -31,6 +35,7 @@ async fn the_page_manages_notifications_endpoints_and_deliveries() {
         .env("BASE_URL", app.base_url())
         .env("API_KEY", &app.key)
         .env("RECEIVER_URL", receiver.url())
+        .env("FAILING_URL", failing.url())
         .env("OUT_DIR", &output_dir)
         .env("CHROMIUM", &chromium)
         .output()
@@ -74,6 +79,16 @@ async fn the_page_manages_notifications_endpoints_and_deliveries() {
         "a resend keeps the id"
     );
     assert_eq!(of_type("webhook_endpoint.test").len(), 1);
+
+    // The Health view's charts summed up what the receivers saw: every
+    // attempt answered 200 delivered, every 500 a failed attempt.
+    let health = &result["health"];
+    assert_eq!(health["delivered"], got.len(), "{health}");
+    let failed = failing.requests();
+    assert!(failed.iter().all(|r| r.status == 500));
+    assert_eq!(health["failed"], failed.len(), "{health}");
+    assert_eq!(failed.len(), 1, "one attempt, its retry an hour away");
+    assert!(failed[0].raw.contains("\"k_health\""), "{}", failed[0].raw);
     for view in [
         "sign-in",
         "notifications",
@@ -82,6 +97,10 @@ async fn the_page_manages_notifications_endpoints_and_deliveries() {
         "deliveries",
         "timeline-1280",
         "timeline-390",
+        "health",
+        "health-day",
+        "health-1280",
+        "health-390",
     ] {
         assert!(
             output_dir.join(format!("{view}.png")).exists(),

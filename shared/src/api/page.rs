@@ -1,5 +1,6 @@
-//! The Notifications page: one HTML document, a stylesheet and a script,
-//! compiled into the binary so that nothing is fetched from the internet.
+//! The Notifications page: one HTML document, a stylesheet and its scripts
+//! (the page, the Upcoming timeline, the Health charts), compiled into the
+//! binary so that nothing is fetched from the internet.
 //! The page signs in with the API key and calls the public `/v1` API.
 
 use super::AppState;
@@ -11,6 +12,7 @@ use axum::Router;
 const INDEX: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
 const TIMELINE: &str = include_str!("page/timeline.js");
+const HEALTH: &str = include_str!("page/health.js");
 const STYLE: &str = include_str!("page/app.css");
 
 /// Everything the page loads comes from this origin.
@@ -26,6 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/assets/timeline.js",
             get(|| asset("text/javascript; charset=utf-8", TIMELINE)),
+        )
+        .route(
+            "/assets/health.js",
+            get(|| asset("text/javascript; charset=utf-8", HEALTH)),
         )
         .route(
             "/assets/app.css",

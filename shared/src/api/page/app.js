@@ -39,6 +39,8 @@ const state = {
   unfolded: {},
   /** What the Upcoming view last drew, to draw again at a new width. */
   upcoming: null,
+  /** The Health view's span (hour or day) and what it last drew (health.js). */
+  healthSpan: "hour", health: null, healthRequest: 0,
 };
 
 // ---- small helpers --------------------------------------------------------
@@ -262,8 +264,9 @@ async function signIn(event) {
   route();
 }
 
-const VIEWS = ["signin", "notifications", "endpoints", "upcoming", "deliveries"];
-const LOADERS = { notifications: loadNotifications, endpoints: loadEndpoints, upcoming: async () => {}, deliveries: loadDeliveryFilters };
+const VIEWS = ["signin", "notifications", "endpoints", "upcoming", "deliveries", "health"];
+const LOADERS = { notifications: loadNotifications, endpoints: loadEndpoints, upcoming: async () => {},
+  deliveries: loadDeliveryFilters, health: () => { renderHealth(); return loadHealth(); } };
 
 function show(view) {
   for (const name of VIEWS) $(`view-${name}`).hidden = name !== view;
@@ -274,12 +277,13 @@ function show(view) {
   });
 }
 
+/** `#view`, or `#view?name=value` (the Health view links to `#deliveries?endpoint_id=...`). */
 function route() {
   if (!sessionStorage.getItem(KEY)) return show("signin");
-  const view = location.hash.slice(1) || "notifications";
+  const [view, query] = location.hash.slice(1).split("?");
   const name = LOADERS[view] ? view : "notifications";
   show(name);
-  LOADERS[name]().catch((error) => say(error.message, true));
+  LOADERS[name](new URLSearchParams(query || "")).catch((error) => say(error.message, true));
 }
 
 // ---- notifications ----------------------------------------------------------
@@ -681,21 +685,27 @@ function renderUpcoming() {
 
 // ---- deliveries -------------------------------------------------------------
 
-async function loadDeliveryFilters() {
+/** Fills the endpoint filter, then lists; a filter in the address (from a
+ * link) replaces the form's. */
+async function loadDeliveryFilters(params) {
   state.endpoints = await all("/v1/webhook-endpoints");
   const select = $("d-endpoint");
   const chosen = select.value;
   select.replaceChildren(h("option", { value: "" }, "Any"),
-    state.endpoints.map((e) => h("option", { value: e.id }, e.description || e.url)));
+    ...state.endpoints.map((e) => h("option", { value: e.id }, e.description || e.url)));
   select.value = chosen;
+  if (params && DELIVERY_FILTERS.some((name) => params.has(name))) {
+    for (const name of DELIVERY_FILTERS) $("deliveries-form").elements[name].value = params.get(name) || "";
+  }
   await loadDeliveries(false);
 }
 
 const DELIVERY_COLUMNS = ["Scheduled for", "Event", "Customer", "Endpoint", "Status", "Attempts", ""];
+const DELIVERY_FILTERS = ["customer_id", "event_type", "status", "endpoint_id"];
 
 function deliveryQuery() {
   const params = new URLSearchParams();
-  for (const name of ["customer_id", "event_type", "status", "endpoint_id"]) {
+  for (const name of DELIVERY_FILTERS) {
     const value = $("deliveries-form").elements[name].value.trim();
     if (value) params.set(name, value);
   }
@@ -768,7 +778,7 @@ function renderAttempts(cell, d) {
     h("p", {}, "Webhook id ", h("code", {}, d.webhook_id), d.next_attempt_at ? [" · next attempt ", when(d.next_attempt_at)] : null),
     rows.length ? table(["#", "Time", "Status code", "Latency", "Error", "Response"], rows, `Attempts of ${d.id}`)
       : h("p", { className: "empty" }, "No attempts yet."),
-    d.endpoint_id ? h("div", { className: "actions" }, resend) : null);
+    d.endpoint_id ? h("div", { className: "actions" }, resend) : "");
 }
 
 /** Resends, then follows the delivery until the new attempt is recorded. */
@@ -823,7 +833,17 @@ document.addEventListener("DOMContentLoaded", () => {
     if (window.innerWidth === width) return;
     width = window.innerWidth;
     renderUpcoming();
+    renderHealth();
   });
+  for (const button of document.querySelectorAll("#health-spans button")) {
+    button.addEventListener("click", () => chooseHealthSpan(button.dataset.span));
+  }
+  $("refresh-health").addEventListener("click", () => loadHealth());
+  // The Health view follows the time, unless a chart is being read by keyboard.
+  setInterval(() => {
+    const reading = document.activeElement && document.activeElement.closest(".chart");
+    if (!$("view-health").hidden && sessionStorage.getItem(KEY) && !reading) loadHealth();
+  }, 60_000);
   $("deliveries-form").addEventListener("submit", (event) => {
     event.preventDefault();
     loadDeliveries(false);
