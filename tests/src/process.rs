@@ -225,6 +225,11 @@ impl Lifecycle {
         (output.status, text)
     }
 
+    /// Everything the process logged (its stderr), every start included.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
     /// The last lines the process logged, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
