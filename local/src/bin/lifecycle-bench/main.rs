@@ -52,6 +52,10 @@ struct Cli {
     /// Where to write the report as JSON.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
+    /// Where the runtime's logs go, as `lifecycle serve --log-format json`
+    /// writes them (a line per attempt): what they cost is measured too.
+    #[arg(long, global = true, default_value = "bench-results/bench.log")]
+    log: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -97,6 +101,16 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(folder) = cli.log.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let log = std::fs::File::create(&cli.log)?;
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(std::sync::Mutex::new(log))
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .init();
     let report = match cli.scenario {
         Scenario::Plan { contracts } => plan::run(contracts).await?,
         Scenario::IngestHttp { contracts, clients } => ingest_http::run(contracts, clients).await?,
