@@ -3,10 +3,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    lifecycle_functions::logging::init();
     let router = lifecycle_functions::api::router_from_env().await?;
     lambda_http::run(router).await
 }

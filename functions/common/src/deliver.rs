@@ -75,8 +75,13 @@ async fn run_timers(
             later.extend(group);
             continue;
         }
-        let earliest = group.iter().map(|p| p.at).min().unwrap_or(second);
-        if let Ok(wait) = (earliest - rt.clock.now()).to_std() {
+        // Held until the last timer of the second is due, and a millisecond
+        // more (a timer carries its time to the millisecond, its item to the
+        // nanosecond): a delivery attempted before its time is not claimed,
+        // and its timer would be spent (a retry left to the sweep).
+        let latest = group.iter().map(|p| p.at).max().unwrap_or(second);
+        let latest = latest + chrono::Duration::milliseconds(1);
+        if let Ok(wait) = (latest - rt.clock.now()).to_std() {
             tokio::time::sleep(wait).await;
         }
         // A tick, or the stream, gave each schedule's item key: read

@@ -6,7 +6,9 @@
 
 pub mod api;
 pub mod deliver;
+pub mod emf;
 pub mod fanout;
+pub mod logging;
 pub mod near;
 pub mod schedule;
 pub mod settings;

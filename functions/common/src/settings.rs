@@ -48,6 +48,9 @@ pub struct Settings {
     /// secret `MAIN_KEY_SECRET_ARN` names (`wiring::main_key`); None keeps
     /// them plain.
     pub main_key: Option<lifecycle_core::sealing::MainKey>,
+    /// `METRICS_NAMESPACE` (default `Lifecycle`): the CloudWatch namespace
+    /// of the metrics the functions write in the embedded metric format.
+    pub metrics_namespace: String,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -107,6 +110,7 @@ impl Settings {
             main_key: None,
             config_ttl: std::time::Duration::from_secs(1),
             delivery_retention_days: 90,
+            metrics_namespace: crate::emf::DEFAULT_NAMESPACE.into(),
         }
     }
 
@@ -155,6 +159,9 @@ impl Settings {
                 ));
             }
             settings.default_catch_up = Some(offset);
+        }
+        if let Some(namespace) = var("METRICS_NAMESPACE") {
+            settings.metrics_namespace = namespace;
         }
         if let Some(pages) = var("FANOUT_PAGES") {
             settings.fanout_pages = pages

@@ -1,8 +1,10 @@
 //! What each function builds once per execution environment: the AWS
-//! clients, the store, the timer queue, one HTTP client and one core
-//! `Service` (the Lambda runtime's examples build their clients in `main`,
-//! not per invocation: connections and TLS sessions are reused).
+//! clients, the store, the timer queue, one HTTP client, the metrics and one
+//! core `Service` (the Lambda runtime's examples build their clients in
+//! `main`, not per invocation: connections and TLS sessions are reused); and
+//! what ends every invocation (`Runtime::end_invocation`).
 
+use crate::emf::EmfMetrics;
 use crate::near::{NoQueue, SqsTimers};
 use crate::settings::Settings;
 use async_trait::async_trait;
@@ -52,6 +54,35 @@ pub struct Runtime {
     /// The core for `api`: notification fan-outs and threshold evaluations
     /// deferred to the stream (`Config::defer_fan_outs`).
     pub api_service: Arc<Service>,
+    /// What both services count, written as CloudWatch metrics (EMF lines on
+    /// standard output) at the end of each invocation.
+    pub metrics: Arc<EmfMetrics>,
+}
+
+/// What ends an invocation, apart from the runtime (the api's router holds one).
+#[derive(Clone)]
+pub struct InvocationEnd {
+    services: [Arc<Service>; 2],
+    metrics: Arc<EmfMetrics>,
+    clock: Arc<dyn Clock>,
+}
+
+impl InvocationEnd {
+    /// The per-minute figures the services counted moved to the table
+    /// (`Service::flush_stats`; on an error they are kept for the next
+    /// invocation and the error logged, the invocation unaffected), then
+    /// the metrics written.
+    pub async fn run(&self) {
+        for service in &self.services {
+            if let Err(error) = service.flush_stats().await {
+                tracing::warn!(
+                    ?error,
+                    "could not store the per-minute figures; kept for the next invocation"
+                );
+            }
+        }
+        self.metrics.emit(self.clock.now().timestamp_millis());
+    }
 }
 
 /// The scheduler port of `api` and `deliver`: nothing to do, because the
@@ -134,23 +165,30 @@ impl Runtime {
             Duration::from_secs(SEND_TIMEOUT_SECS as u64),
         ));
         let config = config(&settings);
-        let service = Arc::new(Service::new(
-            store.clone(),
-            Arc::new(StreamTimers),
-            sender.clone(),
-            clock.clone(),
-            config.clone(),
-        ));
-        let api_service = Arc::new(Service::new(
-            api_store,
-            Arc::new(StreamTimers),
-            sender,
-            clock.clone(),
-            Config {
-                defer_fan_outs: true,
-                ..config
-            },
-        ));
+        let metrics = Arc::new(EmfMetrics::stdout(settings.metrics_namespace.clone()));
+        let service = Arc::new(
+            Service::new(
+                store.clone(),
+                Arc::new(StreamTimers),
+                sender.clone(),
+                clock.clone(),
+                config.clone(),
+            )
+            .with_metrics(metrics.clone()),
+        );
+        let api_service = Arc::new(
+            Service::new(
+                api_store,
+                Arc::new(StreamTimers),
+                sender,
+                clock.clone(),
+                Config {
+                    defer_fan_outs: true,
+                    ..config
+                },
+            )
+            .with_metrics(metrics.clone()),
+        );
         Runtime {
             settings,
             store,
@@ -159,7 +197,31 @@ impl Runtime {
             scheduler,
             service,
             api_service,
+            metrics,
         }
+    }
+
+    /// What ends an invocation of this runtime.
+    pub fn invocation_end(&self) -> InvocationEnd {
+        InvocationEnd {
+            services: [self.service.clone(), self.api_service.clone()],
+            metrics: self.metrics.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Ends an invocation: the per-minute figures flushed to the table, the
+    /// metrics written (`InvocationEnd::run`).
+    pub async fn end_invocation(&self) {
+        self.invocation_end().run().await
+    }
+
+    /// Runs one invocation's work, then ends it (`end_invocation`): what the
+    /// `schedule` and `deliver` binaries do with each event.
+    pub async fn invocation<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let out = work.await;
+        self.end_invocation().await;
+        out
     }
 
     /// From the function's environment (the template's variables), with the

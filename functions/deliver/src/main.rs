@@ -9,16 +9,14 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    lifecycle_functions::logging::init();
     let rt = Arc::new(Runtime::from_env().await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let rt = rt.clone();
         async move {
             let deadline = Some(deadline(event.context.deadline));
-            deliver::dispatch(rt, event.payload, deadline)
+            rt.clone()
+                .invocation(deliver::dispatch(rt, event.payload, deadline))
                 .await
                 .map_err(Error::from)
         }

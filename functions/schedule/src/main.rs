@@ -7,14 +7,11 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    lifecycle_functions::logging::init();
     let rt = &*Box::leak(Box::new(Runtime::from_env().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline(event.context.deadline);
-        schedule::dispatch(rt, event.payload, Some(deadline))
+        rt.invocation(schedule::dispatch(rt, event.payload, Some(deadline)))
             .await
             .map_err(Error::from)
     }))

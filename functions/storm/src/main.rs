@@ -120,12 +120,11 @@ async fn run(
 ) -> Result<(), String> {
     let logs = LogBytes::default();
     let writer = logs.clone();
-    // The template's RUST_LOG: info, in the functions' own format.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .without_time()
-        .with_writer(move || writer.clone())
-        .init();
+    // The template's RUST_LOG: info, in the functions' own format (JSON).
+    lifecycle_functions::logging::init_with(
+        tracing_subscriber::EnvFilter::new("info"),
+        move || writer.clone(),
+    );
     let started = Instant::now();
     let mut stack = Stack::new(Options::default()).await;
     let receiver = Receiver::start(stack.clock.clone()).await;
@@ -154,7 +153,10 @@ async fn run(
     // The boundary: EventBridge invokes the tick in the minute before.
     stack.counter.reset();
     receiver.clear();
-    let log_bytes_before = logs.0.load(Ordering::Relaxed);
+    // The functions' log is their tracing lines and their metrics lines (EMF).
+    let emf = stack.metrics.clone();
+    let log_bytes = || logs.0.load(Ordering::Relaxed) + emf.bytes() as u64;
+    let log_bytes_before = log_bytes();
     stack
         .clock
         .set(workload::boundary() - Duration::milliseconds(2500));
@@ -222,8 +224,7 @@ async fn run(
         moments_per_contract_per_month: per_year / 12.0,
         stored_bytes_per_contract: stored_bytes as f64 / contracts.max(1) as f64,
         stored_bytes_per_moment: tally.added_bytes as f64 / moments.max(1) as f64,
-        log_bytes_per_moment: (logs.0.load(Ordering::Relaxed) - log_bytes_before) as f64
-            / moments.max(1) as f64,
+        log_bytes_per_moment: (log_bytes() - log_bytes_before) as f64 / moments.max(1) as f64,
         horizon_minutes: stack.rt.settings.horizon.num_minutes() as u64,
         ingest_write_units_per_contract: ingested.write_units / contracts.max(1) as f64,
     };

@@ -16,6 +16,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent};
 use lifecycle_core::destination::Network;
 use lifecycle_core::time::{Clock, Time};
+use lifecycle_functions::emf::Captured;
 use lifecycle_functions::schedule::{self, StreamOutcome};
 use lifecycle_functions::wiring::Clients;
 use lifecycle_functions::{deliver, Runtime, Settings};
@@ -50,6 +51,8 @@ pub struct Options {
     pub environments: usize,
     /// Fan-out pages per schedule invocation.
     pub fanout_pages: usize,
+    /// The retry timetable (`RETRY_DELAYS`), if not the default one.
+    pub retry_delays: Option<String>,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
         Options {
             environments: 4,
             fanout_pages: 100,
+            retry_delays: None,
         }
     }
 }
@@ -81,6 +85,9 @@ pub struct Stack {
     pub schedules_alive_max: usize,
     /// The records the last read of the stream brought (`replay`).
     last_records: Vec<Value>,
+    /// The metrics lines (EMF) every execution environment wrote, which a
+    /// function writes to standard output.
+    pub metrics: Captured,
 }
 
 /// What one pump of the queue did.
@@ -149,6 +156,10 @@ impl Stack {
         ));
         settings.timer_queue_url = Some(queue_url.clone());
         settings.fanout_pages = options.fanout_pages;
+        if let Some(delays) = &options.retry_delays {
+            settings.retry =
+                lifecycle_core::retry::RetryPolicy::from_list(delays).expect("retry delays");
+        }
         // As the template deploys it: endpoint secrets sealed under the main key.
         settings.main_key = Some(lifecycle_core::sealing::MainKey::generate());
         let clock = Arc::new(ShiftedClock::default());
@@ -162,7 +173,9 @@ impl Stack {
             })
             .collect();
         let rt = environments[0].clone();
+        let metrics = Captured::default();
         for environment in &environments {
+            environment.metrics.write_to(Box::new(metrics.clone()));
             (environment.store.check_main_key())
                 .await
                 .expect("every environment has the table's main key");
@@ -192,6 +205,7 @@ impl Stack {
             patterns: stream_filter::template_patterns(),
             schedules_alive_max: 0,
             last_records: Vec::new(),
+            metrics,
         }
     }
 
@@ -267,7 +281,9 @@ impl Stack {
                 for _ in 0..10 {
                     let event =
                         serde_json::from_value(json!({"Records": batch})).expect("a stream event");
-                    let (outcome, failed) = schedule::handle_records(&self.rt, &event, None).await;
+                    let (outcome, failed) = (self.rt)
+                        .invocation(schedule::handle_records(&self.rt, &event, None))
+                        .await;
                     outcomes.push(outcome);
                     let Some((sequence, error)) = failed else {
                         break;
@@ -291,7 +307,9 @@ impl Stack {
         let mut outcomes = Vec::new();
         for batch in self.last_records.chunks(100) {
             let event = serde_json::from_value(json!({"Records": batch})).expect("a stream event");
-            let (outcome, failed) = schedule::handle_records(&self.rt, &event, None).await;
+            let (outcome, failed) = (self.rt)
+                .invocation(schedule::handle_records(&self.rt, &event, None))
+                .await;
             assert!(failed.is_none(), "a replayed batch fails: {failed:?}");
             outcomes.push(outcome);
         }
@@ -379,7 +397,10 @@ impl Stack {
 
     /// Invokes `deliver` with a schedule's input, leaving the schedule.
     pub async fn invoke_input(&self, schedule: &GetScheduleOutput) -> Result<Value, String> {
-        deliver::dispatch(self.rt.clone(), invocation_input(schedule), None).await
+        let input = invocation_input(schedule);
+        (self.rt)
+            .invocation(deliver::dispatch(self.rt.clone(), input, None))
+            .await
     }
 
     /// Receives the timer queue's visible messages and runs them through
@@ -479,7 +500,10 @@ async fn invoke_batch(
         })
         .collect();
     let event = serde_json::from_value(json!({"Records": records})).expect("an SQS event");
-    let response = deliver::handle_sqs(rt, event, None).await;
+    let response = rt
+        .clone()
+        .invocation(deliver::handle_sqs(rt, event, None))
+        .await;
     let failed: HashSet<String> = (response.batch_item_failures.iter())
         .map(|f| f.item_identifier.clone())
         .collect();

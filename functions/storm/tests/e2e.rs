@@ -35,6 +35,7 @@ async fn stack(fanout_pages: usize) -> Stack {
     Stack::new(Options {
         environments: 2,
         fanout_pages,
+        ..Options::default()
     })
     .await
 }
