@@ -5,7 +5,7 @@
 //! client's OpenMetrics parser, the per-minute figures (across a kill -9)
 //! and the log lines say.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use lifecycle_e2e::{now, Lifecycle, Options, Receiver};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
