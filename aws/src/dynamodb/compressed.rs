@@ -33,7 +33,7 @@ pub(crate) fn unpack(value: &AttributeValue) -> StoreResult<String> {
             Ok(text)
         }
         _ => Err(StoreError::Unavailable(
-            "a message body is neither text nor gzip".into(),
+            "a stored text is neither a string nor gzip".into(),
         )),
     }
 }

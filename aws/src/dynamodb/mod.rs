@@ -132,7 +132,10 @@ pub(crate) fn text<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
 
 /// The core's record kept in `r`.
 pub(crate) fn record<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
-    serde_json::from_str(text(item, "r")?)
+    let value = item
+        .get("r")
+        .ok_or_else(|| StoreError::Unavailable("an item has no record".into()))?;
+    serde_json::from_str(&compressed::unpack(value)?)
         .map_err(|e| StoreError::Unavailable(format!("unreadable record: {e}")))
 }
 

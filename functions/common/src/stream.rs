@@ -20,13 +20,30 @@ pub struct Image {
     pub fa: Option<String>,
     /// A delivery's next attempt.
     pub nxt: Option<String>,
-    /// The core's record as JSON.
+    /// The core's record as JSON, where stored as text (a delivery's is
+    /// gzipped binary, which the stream handler has no use for).
+    #[serde(default, deserialize_with = "text_only")]
     pub r: Option<String>,
     /// A fan-out job's generation and cursor (`fanout`).
     pub gen: Option<String>,
     pub after: Option<String>,
     pub exists: Option<bool>,
     pub ntf: Option<String>,
+}
+
+/// A string, or nothing for a value of any other type: one binary attribute
+/// must not make the whole image unreadable.
+fn text_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Text(text) => Some(text),
+        Stored::Other(_) => None,
+    })
 }
 
 pub fn image(item: &serde_dynamo::Item) -> Image {
@@ -224,6 +241,13 @@ mod tests {
                 id: "dlv_1".into(),
                 at: t(LATER)
             })
+        );
+        let mut packed = dlv("pending", LATER);
+        packed["r"] = json!({"B": "H4sIAAAAAAAA/6uuBQBDv6ajAgAAAA=="});
+        let retry = record("MODIFY", dlv("pending", SOON), packed);
+        assert!(
+            matches!(work(&retry, &within), Work::Timer(TimerChange::Set { .. })),
+            "a gzipped record does not hide the retry's timer"
         );
         let done = record("MODIFY", dlv("pending", SOON), dlv("delivered", SOON));
         assert_eq!(work(&done, &within), Work::Nothing);
