@@ -1,7 +1,8 @@
-//! Message bodies stored gzipped: a payload carries its entity (a commit
-//! with twelve segments is about 3 KB of JSON), and a message is written
-//! inside the fire's transaction, where every started KB costs two write
-//! units. JSON this repetitive shrinks to about a third, under 1 KB.
+//! Texts stored gzipped: message bodies (a payload carries its entity, a
+//! commit with twelve segments is about 3 KB of JSON, which shrinks to
+//! about a third, under 1 KB) and the records of the items written by the
+//! million (`keys::packed`). Every started KB of an item costs a write unit
+//! and its storage is billed by the byte.
 
 use super::unavailable;
 use aws_sdk_dynamodb::primitives::Blob;
