@@ -242,3 +242,52 @@ pub(crate) fn alert_item(alert: &AlertState) -> Item {
 pub(crate) fn measure_lookup(prefix: &str, shard: u8) -> String {
     format!("{prefix}#{shard:x}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifecycle_core::event_type::EventType;
+    use lifecycle_core::schedule::DeliveryStatus;
+
+    /// What DynamoDB bills by: attribute names plus values.
+    fn size(item: &Item) -> usize {
+        use aws_sdk_dynamodb::types::AttributeValue as V;
+        let value = |v: &V| match v {
+            V::S(text) | V::N(text) => text.len(),
+            V::B(blob) => blob.as_ref().len(),
+            _ => 8,
+        };
+        item.iter().map(|(k, v)| k.len() + value(v)).sum()
+    }
+
+    #[test]
+    fn a_pending_delivery_with_its_index_keys_costs_one_write_unit() {
+        let at = lifecycle_core::time::parse_time("2027-01-01T00:00:00Z").unwrap();
+        let hex = "0123456789abcdef0123456789abcdef";
+        let delivery = Delivery {
+            id: format!("dlv_{hex}"),
+            webhook_id: format!("msg_{hex}"),
+            schedule_id: format!("sch_{hex}"),
+            notification_id: Some("ntf_system_commit_segment_end".into()),
+            event_type: EventType::CommitSegmentEnd,
+            customer_id: "cust_000123".into(),
+            entity: Some(EntityKey {
+                kind: EntityKind::Commit,
+                id: "commit_000123".into(),
+            }),
+            endpoint_id: Some(format!("ep_{hex}")),
+            status: DeliveryStatus::Pending,
+            reason: None,
+            scheduled_for: at,
+            attempt_count: 0,
+            next_attempt_at: Some(at),
+            manual: false,
+            created_at: at,
+            updated_at: at,
+        };
+        let item = delivery_item(&delivery);
+        assert!(size(&item) <= 1024, "{} bytes", size(&item));
+        let back: Delivery = super::super::record(&item).unwrap();
+        assert_eq!(back.id, delivery.id);
+    }
+}

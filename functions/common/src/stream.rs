@@ -20,8 +20,9 @@ pub struct Image {
     pub fa: Option<String>,
     /// A delivery's next attempt.
     pub nxt: Option<String>,
-    /// The core's record as JSON, where stored as text (a delivery's is
-    /// gzipped binary, which the stream handler has no use for).
+    /// The core's record as JSON, where stored as text (those of entities,
+    /// schedules, deliveries and attempts are gzipped binary, which the
+    /// stream handler has no use for).
     #[serde(default, deserialize_with = "text_only")]
     pub r: Option<String>,
     /// A fan-out job's generation and cursor (`fanout`).
