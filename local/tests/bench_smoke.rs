@@ -105,3 +105,50 @@ fn isolation_compares_with_the_healthy_endpoint_alone() {
     let report = run(&["isolation", "--notifications", "100"]);
     compared(&report, "healthy lag p99");
 }
+
+/// What every traffic scenario reports of the server process: positive
+/// CPU, a data folder that holds the WAL, a resident set.
+fn process_figures(report: &Value) {
+    let value = |name: &str| figure(report, name)["value"].as_f64().unwrap();
+    assert!(value("server CPU per 1,000 webhooks") > 0.0, "{report}");
+    assert!(value("data folder") >= value("WAL at rest"), "{report}");
+    assert!(value("data folder") > 0.0, "{report}");
+    assert!(value("server peak resident memory") > 0.0, "{report}");
+}
+
+#[test]
+fn ingest_single_delivers_each_event_once_beside_raw_posts() {
+    let report = run(&["ingest-single", "--events", "300", "--clients", "4"]);
+    assert_eq!(figure(&report, "delivered")["value"], 300.0);
+    assert_eq!(report["parameters"]["delivered_again"], 0);
+    compared(&report, "end-to-end rate");
+    compared(&report, "rate over the last tenth");
+    assert!(
+        figure(&report, "request to arrival p99")["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    process_figures(&report);
+}
+
+#[test]
+fn burst_compares_with_a_fire_storm_of_the_same_size() {
+    let report = run(&["burst", "--events", "1200", "--clients", "2"]);
+    assert_eq!(figure(&report, "delivered")["value"], 1200.0);
+    compared(&report, "end-to-end rate");
+    let gap = figure(&report, "longest gap between arrivals while ingesting")["value"]
+        .as_f64()
+        .unwrap();
+    let ingest = figure(&report, "ingest time")["value"].as_f64().unwrap();
+    assert!(gap >= 0.0 && gap <= ingest, "{report}");
+    process_figures(&report);
+}
+
+#[test]
+fn paced_reports_latency_beside_raw_posts_at_the_same_pace() {
+    let report = run(&["paced", "--events", "200", "--per-second", "100"]);
+    assert_eq!(figure(&report, "delivered")["value"], 200.0);
+    compared(&report, "request to arrival p99");
+    process_figures(&report);
+}

@@ -100,7 +100,7 @@ pub async fn run(schedules: usize) -> super::Result<Report> {
         .first()
         .map(|(_, body)| body.clone())
         .ok_or("nothing arrived")?;
-    let baseline = raw_post_rate(&url, &body, schedules).await?;
+    let baseline = raw_post_rate(&url, &body, schedules, CONCURRENCY).await?;
     std::fs::remove_dir_all(&dir).ok();
 
     let mut report = Report::new(
@@ -161,8 +161,13 @@ async fn lone_lag(
 
 /// The baseline: the same number of POSTs of a webhook the storm delivered,
 /// with the headers of a signed webhook, to the same receiver by reqwest,
-/// `CONCURRENCY` at a time.
-async fn raw_post_rate(url: &str, body: &str, count: usize) -> super::Result<f64> {
+/// `concurrency` at a time.
+pub(crate) async fn raw_post_rate(
+    url: &str,
+    body: &str,
+    count: usize,
+    concurrency: usize,
+) -> super::Result<f64> {
     let client = reqwest::Client::new();
     let id = "msg_0000000000000000000000000000";
     let timestamp = SystemClock.now().timestamp();
@@ -174,7 +179,7 @@ async fn raw_post_rate(url: &str, body: &str, count: usize) -> super::Result<f64
     )?;
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let workers: Vec<_> = (0..CONCURRENCY)
+    let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let (client, url, body, next, signature) = (
                 client.clone(),

@@ -15,6 +15,12 @@
 //! - `isolation`: delivery lag to a healthy endpoint while another times out,
 //!   against the same run without the failing endpoint.
 //! - `usage`: `usage.record` ingestion with thresholds, against raw inserts.
+//! - `ingest-single`: the `lifecycle` binary taking one write event per
+//!   request from 16 clients, each a webhook, against raw POSTs.
+//! - `burst`: the same in batches, delivered while ingest runs, against the
+//!   same run's fire storm.
+//! - `paced`: one write event per request at 200 a second: latency to the
+//!   webhook's arrival and CPU, against raw POSTs at the same pace.
 
 use clap::{Parser, Subcommand};
 use lifecycle_core::service::Config;
@@ -32,12 +38,17 @@ use std::sync::Arc;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+mod burst;
 mod fire_storm;
 mod ingest_http;
+mod ingest_single;
 mod isolation;
+mod paced;
 mod plan;
 mod report;
 mod restart;
+mod server;
+mod traffic;
 mod usage;
 
 /// Events per `POST /v1/events` batch.
@@ -96,6 +107,27 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         thresholds: usize,
     },
+    /// One write event per request to the lifecycle binary, each a webhook.
+    IngestSingle {
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
+    /// Write events in batches, their webhooks delivered while ingest runs.
+    Burst {
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// One write event per request at a steady rate.
+    Paced {
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        #[arg(long, default_value_t = 200)]
+        per_second: u32,
+    },
 }
 
 #[tokio::main]
@@ -122,6 +154,9 @@ async fn main() -> Result<()> {
             customers,
             thresholds,
         } => usage::run(events, customers, thresholds).await?,
+        Scenario::IngestSingle { events, clients } => ingest_single::run(events, clients).await?,
+        Scenario::Burst { events, clients } => burst::run(events, clients).await?,
+        Scenario::Paced { events, per_second } => paced::run(events, per_second).await?,
     };
     report.print();
     let path = cli

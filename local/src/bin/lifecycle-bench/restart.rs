@@ -4,23 +4,15 @@
 //! same start on an empty database.
 
 use super::plan::{self, CONTRACTS_PER_BATCH, SCHEDULES_PER_CONTRACT};
+use super::server::{self, peak_rss_kb, start};
 use super::{report::Report, Result};
 use lifecycle_core::time::format_time;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub async fn run(schedules: usize) -> Result<Report> {
-    let binary = std::env::current_exe()?.with_file_name("lifecycle");
-    if !binary.exists() {
-        return Err(format!(
-            "{} is missing: cargo build --release --bin lifecycle",
-            binary.display()
-        )
-        .into());
-    }
+    let binary = server::binary()?;
     let dir = super::tempfile_dir()?;
     let (url, arrivals) = super::fire_storm::receiver().await;
     let contracts = schedules.div_ceil(SCHEDULES_PER_CONTRACT);
@@ -106,80 +98,4 @@ async fn populate(data: &Path, contracts: usize, url: &str) -> Result<()> {
                                  "ending_before": format_time(end)}}))
         .await?;
     Ok(())
-}
-
-struct Running {
-    child: Child,
-    serving_ms: f64,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-/// Starts the binary and waits until it answers `/healthz`.
-fn start(binary: &Path, data: &Path) -> Result<Running> {
-    std::fs::create_dir_all(data)?;
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--api-key",
-            "bench",
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut running = Running {
-        child,
-        serving_ms: 0.0,
-    };
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .ok_or_else(|| format!("unexpected first line: {line:?}"))?
-        .to_string();
-    while std::net::TcpStream::connect(&address).is_err() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    healthz(&address)?;
-    running.serving_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(running)
-}
-
-/// One blocking `GET /healthz`, to be sure the router answers.
-fn healthz(address: &str) -> Result<()> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address)?;
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    if !answer.starts_with("HTTP/1.1 200") {
-        return Err(format!("healthz answered {answer:?}").into());
-    }
-    Ok(())
-}
-
-/// The peak resident set of a running process (VmHWM), after `settle`.
-async fn peak_rss_kb(running: &Running, settle: Duration) -> f64 {
-    tokio::time::sleep(settle).await;
-    let status = PathBuf::from(format!("/proc/{}/status", running.child.id()));
-    std::fs::read_to_string(status)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0.0)
 }
