@@ -68,13 +68,8 @@ async fn an_attempt_in_flight_holds_its_delivery_until_the_lease_ends() {
     h.endpoint(&url, &["contract.create"]).await;
     h.contract("wr_1", "create", "k_1", None, "2026-11-25T00:00:00Z")
         .await;
-    let schedule_id = h
-        .store
-        .due_schedules(h.clock.now(), 10)
-        .await
-        .unwrap()
-        .remove(0);
-    let deliveries = h.service.fire(&schedule_id).await.unwrap();
+    // The write made its webhook's delivery, due at once.
+    let deliveries = h.due_deliveries().await;
     assert_eq!(deliveries.len(), 1);
 
     // A process claims the attempt and dies before recording it.
@@ -429,8 +424,7 @@ async fn a_batch_stops_sending_to_an_endpoint_disabled_during_it() {
         h.contract(&event, "create", &id, None, "2026-11-25T00:00:00Z")
             .await;
     }
-    let due = h.store.due_schedules(h.clock.now(), 100).await.unwrap();
-    let deliveries = h.service.fire_many(&due).await.unwrap();
+    let deliveries = h.due_deliveries().await;
     assert_eq!(deliveries.len(), 20);
     h.service.attempt_many(&deliveries, 1).await.unwrap();
 

@@ -255,6 +255,9 @@ fn config(settings: &Settings) -> Config {
         allow_http: settings.allow_http,
         default_catch_up: (settings.default_catch_up.clone())
             .unwrap_or(defaults.default_catch_up.clone()),
+        // In the write's transaction a webhook's message and deliveries
+        // would bill twice; fired by the stream's path they do not.
+        fire_writes_at_ingest: false,
         ..defaults
     }
 }

@@ -54,7 +54,7 @@ impl Store for SqliteStore {
     }
 
     async fn notifications(&self) -> StoreResult<Vec<Notification>> {
-        self.load_table("notifications").await
+        self.cached_notifications().await
     }
 
     async fn notification(&self, id: &str) -> StoreResult<Option<Notification>> {
@@ -122,8 +122,7 @@ impl Store for SqliteStore {
     }
 
     async fn endpoints(&self) -> StoreResult<Vec<Endpoint>> {
-        let endpoints: Vec<Endpoint> = self.load_table("endpoints").await?;
-        endpoints.into_iter().map(|e| self.opened(e)).collect()
+        self.cached_endpoints().await
     }
 
     async fn endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>> {

@@ -1,7 +1,9 @@
 //! Entities, write events, notifications and endpoints.
 
+use super::config_cache::Table;
 use super::schedules::PlanRecords;
 use super::{all, millis, one, to_json, unavailable, SqliteStore};
+use lifecycle_core::endpoint::Endpoint;
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::{StoreError, StoreResult, WriteCommit, WriteState};
@@ -24,7 +26,9 @@ impl SqliteStore {
             }
             tx.commit().map_err(unavailable)
         })
-        .await
+        .await?;
+        self.config.forget(Table::Notifications);
+        Ok(())
     }
 
     pub(super) async fn load_write_state(
@@ -170,7 +174,9 @@ impl SqliteStore {
             .map(drop)
             .map_err(unavailable)
         })
-        .await
+        .await?;
+        self.forget(table);
+        Ok(())
     }
 
     pub(super) async fn delete_record(&self, table: &'static str, id: String) -> StoreResult<()> {
@@ -179,7 +185,40 @@ impl SqliteStore {
                 .map(drop)
                 .map_err(unavailable)
         })
-        .await
+        .await?;
+        self.forget(table);
+        Ok(())
+    }
+
+    /// Drops the in-memory copy of a configuration table just written.
+    fn forget(&self, table: &str) {
+        if let Some(table) = Table::of(table) {
+            self.config.forget(table);
+        }
+    }
+
+    /// Every notification, from memory once read.
+    pub(super) async fn cached_notifications(&self) -> StoreResult<Vec<Notification>> {
+        if let Some(cached) = self.config.notifications() {
+            return Ok(cached.to_vec());
+        }
+        let generation = self.config.generation();
+        let read = self.load_table("notifications").await?;
+        Ok(self.config.fill_notifications(generation, read).to_vec())
+    }
+
+    /// Every endpoint, opened, from memory once read.
+    pub(super) async fn cached_endpoints(&self) -> StoreResult<Vec<Endpoint>> {
+        if let Some(cached) = self.config.endpoints() {
+            return Ok(cached.to_vec());
+        }
+        let generation = self.config.generation();
+        let stored: Vec<Endpoint> = self.load_table("endpoints").await?;
+        let opened = stored
+            .into_iter()
+            .map(|e| self.opened(e))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(self.config.fill_endpoints(generation, opened).to_vec())
     }
 }
 

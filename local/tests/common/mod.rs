@@ -232,6 +232,21 @@ impl Harness {
         }
     }
 
+    /// Every endpoint's deliveries due now, unclaimed.
+    pub async fn due_deliveries(&self) -> Vec<String> {
+        let mut due = Vec::new();
+        for endpoint in self.service.store.endpoints().await.unwrap() {
+            let now = self.clock.now();
+            due.extend(
+                self.store
+                    .due_deliveries(endpoint.id, now, 1000)
+                    .await
+                    .unwrap(),
+            );
+        }
+        due
+    }
+
     pub async fn pending(&self) -> Vec<Schedule> {
         self.pending_of("c_1").await
     }

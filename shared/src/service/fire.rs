@@ -162,7 +162,7 @@ pub struct Fired {
 }
 
 /// What firing one due schedule comes to.
-fn fire_one(
+pub(super) fn fire_one(
     schedule: &Schedule,
     record: Option<&EntityRecord>,
     notification: Option<&Notification>,

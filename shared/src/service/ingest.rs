@@ -1,7 +1,9 @@
 //! `POST /v1/events`: a batch of writes applied all at once or not at all.
 
+use super::fire::fire_one;
 use super::signals::decide_signals;
 use super::Service;
+use crate::endpoint::Endpoint;
 use crate::entity::EntityRecord;
 use crate::error::ApiError;
 use crate::event_type::WriteAction;
@@ -68,6 +70,10 @@ impl Service {
             }
             let mut state = self.store.write_state(&event_ids, &keys).await?;
             let notifications = self.store.notifications().await?;
+            let endpoints = match self.config.fire_writes_at_ingest || !signals.is_empty() {
+                true => self.store.endpoints().await?,
+                false => Vec::new(),
+            };
             let now = self.clock.now();
             let mut seen = std::mem::take(&mut state.seen_events);
             let (mut results, mut commit) = decide(
@@ -76,12 +82,12 @@ impl Service {
                 state,
                 &mut seen,
                 &notifications,
+                self.config.fire_writes_at_ingest.then_some(&endpoints[..]),
                 now,
                 self.config.edge(now),
             )?;
             if !signals.is_empty() {
                 let signal_state = self.store.signal_state(&customers, &usage).await?;
-                let endpoints = self.store.endpoints().await?;
                 let outcome = decide_signals(
                     &signals,
                     &mut seen,
@@ -92,7 +98,10 @@ impl Service {
                 );
                 results.extend(outcome.results);
                 commit.events.extend(outcome.events);
-                commit.signals = outcome.changes;
+                // Beside the webhooks of the writes, if made at ingest.
+                let writes_fired = std::mem::replace(&mut commit.signals, outcome.changes);
+                commit.signals.messages.extend(writes_fired.messages);
+                commit.signals.deliveries.extend(writes_fired.deliveries);
             }
             results.sort_by_key(|(i, _)| *i);
             match self.store.commit_writes(&commit).await {
@@ -115,12 +124,16 @@ impl Service {
 
 /// What a batch of writes comes to, given what is stored: results per event
 /// and everything to commit. Pure, so a refusal has written nothing.
+/// `fire_to`: the endpoints to make the writes' webhooks for now (see
+/// `Config::fire_writes_at_ingest`); None plans them as schedules.
+#[allow(clippy::too_many_arguments)]
 fn decide(
     events: &[(usize, &WriteEvent)],
     batch: bool,
     mut state: WriteState,
     seen: &mut HashSet<String>,
     notifications: &[Notification],
+    fire_to: Option<&[Endpoint]>,
     now: Time,
     edge: Option<Time>,
 ) -> Result<(Vec<(usize, WriteResult)>, WriteCommit), ApiError> {
@@ -156,6 +169,15 @@ fn decide(
             }
         })?;
         for schedule in write_schedules(&next, event, notifications, now) {
+            if let Some(endpoints) = fire_to {
+                let notification = notifications
+                    .iter()
+                    .find(|n| n.id == schedule.notification_id);
+                let fired = fire_one(&schedule, Some(&next), notification, endpoints, now);
+                commit.signals.messages.extend(fired.message);
+                commit.signals.deliveries.extend(fired.deliveries);
+                continue;
+            }
             commit.plan.timers.push(TimerChange::Set {
                 id: schedule.id.clone(),
                 at: schedule.fire_at,

@@ -46,6 +46,13 @@ pub struct Config {
     /// notification's stream record, through `Service::reschedule_page` and
     /// `Service::evaluate_everyone`).
     pub defer_fan_outs: bool,
+    /// A write's webhooks are made in the write's own commit (their message
+    /// and deliveries, due at once), not planned as schedules that a timer
+    /// fires a moment later: a single-event request then costs the store
+    /// one commit before its attempt, not three. Off on AWS, where a
+    /// transaction bills each of its items twice and the fire's own steps
+    /// do not.
+    pub fire_writes_at_ingest: bool,
 }
 
 impl Config {
@@ -83,6 +90,7 @@ impl Default for Config {
                 .expect("the default catch-up parses"),
             horizon: None,
             defer_fan_outs: false,
+            fire_writes_at_ingest: true,
         }
     }
 }

@@ -29,7 +29,13 @@ pub struct Target {
 }
 
 impl Drop for Target {
+    /// Removes the data folder, unless `LIFECYCLE_BENCH_KEEP` is set (to
+    /// look inside it: `sqlite3 <folder>/lifecycle.db`).
     fn drop(&mut self) {
+        if std::env::var_os("LIFECYCLE_BENCH_KEEP").is_some() {
+            eprintln!("kept {}", self.data.display());
+            return;
+        }
         std::fs::remove_dir_all(&self.dir).ok();
     }
 }
