@@ -16,7 +16,7 @@ use crate::time::Time;
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// A conditional write lost a race; the caller may reload and retry.
     #[error("conflict: {0}")]

@@ -7,10 +7,10 @@ use lifecycle_core::ports::{
 use lifecycle_core::schedule::{Attempt, Delivery};
 use lifecycle_core::time::Time;
 use rusqlite::types::Value as Sql;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// At most one delivery per endpoint per webhook: a second insert is a no-op.
-pub(super) fn insert_delivery(tx: &Transaction, d: &Delivery, record: &str) -> StoreResult<()> {
+pub(super) fn insert_delivery(tx: &Connection, d: &Delivery, record: &str) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT OR IGNORE INTO deliveries (id, customer_id, event_type, status, endpoint_id, created_at, next_attempt_at, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

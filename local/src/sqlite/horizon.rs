@@ -8,10 +8,10 @@ use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::StoreResult;
 use lifecycle_core::schedule::Schedule;
 use lifecycle_core::time::{from_millis, Time};
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection};
 use std::collections::HashSet;
 
-pub(super) fn defer(tx: &Transaction, deferral: &Deferral) -> StoreResult<()> {
+pub(super) fn defer(tx: &Connection, deferral: &Deferral) -> StoreResult<()> {
     let sql = if deferral.whole {
         // Already so when the plan's own write of the entity set it.
         "UPDATE entities SET deferred_at = ?3 WHERE kind = ?1 AND id = ?2 AND deferred_at IS NOT ?3"

@@ -5,6 +5,7 @@
 mod checkpoint;
 mod config_cache;
 mod deliveries;
+mod group_commit;
 mod horizon;
 mod leases;
 mod port;
@@ -139,6 +140,7 @@ pub struct SqliteStore {
     /// Times each call on the writer connection (`timing_writes`).
     write_seconds: Option<Histogram>,
     config: Arc<config_cache::ConfigCache>,
+    queue: Arc<group_commit::Queue>,
 }
 
 impl SqliteStore {
@@ -175,6 +177,7 @@ impl SqliteStore {
             main_key: None,
             write_seconds: None,
             config: Arc::default(),
+            queue: Arc::default(),
         })
     }
 

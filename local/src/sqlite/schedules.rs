@@ -7,9 +7,9 @@ use lifecycle_core::planner::Plan;
 use lifecycle_core::ports::{FireCommit, Page, StoreError, StoreResult};
 use lifecycle_core::schedule::{Schedule, ScheduleState};
 use lifecycle_core::time::Time;
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection};
 
-pub(super) fn put_schedule(tx: &Transaction, s: &Schedule, record: &str) -> StoreResult<()> {
+pub(super) fn put_schedule(tx: &Connection, s: &Schedule, record: &str) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO schedules (id, notification_id, entity_kind, entity_id, customer_id, state, fire_at, is_write, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -50,7 +50,7 @@ impl PlanRecords {
     }
 }
 
-pub(super) fn write_plan(tx: &Transaction, plan: &Plan, records: &PlanRecords) -> StoreResult<()> {
+pub(super) fn write_plan(tx: &Connection, plan: &Plan, records: &PlanRecords) -> StoreResult<()> {
     for (schedule, record) in plan.schedules.iter().zip(&records.schedules) {
         put_schedule(tx, schedule, record)?;
     }

@@ -7,10 +7,10 @@ use lifecycle_core::ports::{
 };
 use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::from_millis as from_millis_ok;
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 
 /// Upserts the aggregates and alert states and inserts the crossings' webhooks.
-pub(super) fn write_changes(tx: &Transaction, changes: &SignalChanges) -> StoreResult<()> {
+pub(super) fn write_changes(tx: &Connection, changes: &SignalChanges) -> StoreResult<()> {
     let run = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> StoreResult<()> {
         tx.prepare_cached(sql)
             .and_then(|mut s| s.execute(values))

@@ -7,7 +7,7 @@ use lifecycle_core::endpoint::Endpoint;
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::{StoreError, StoreResult, WriteCommit, WriteState};
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection};
 use std::collections::HashMap;
 
 impl SqliteStore {
@@ -70,8 +70,8 @@ impl SqliteStore {
     pub(super) async fn commit_write_batch(&self, commit: WriteCommit) -> StoreResult<()> {
         let entities: Vec<String> = commit.records.iter().map(|(r, _)| to_json(r)).collect();
         let plan = PlanRecords::of(&commit.plan);
-        self.durably(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
+        // Concurrent single-event requests share one commit.
+        self.grouped(move |tx| {
             let now = millis(chrono::Utc::now());
             let mut insert_event = tx
                 .prepare_cached("INSERT OR IGNORE INTO write_events (id, status, received_at) VALUES (?1, ?2, ?3)")
@@ -94,11 +94,11 @@ impl SqliteStore {
                 .collect();
             for ((record, expected), json) in commit.records.iter().zip(&entities) {
                 let deferred_at = deferred.get(&record.key()).copied();
-                put_entity(&tx, record, json, *expected, deferred_at)?;
+                put_entity(tx, record, json, *expected, deferred_at)?;
             }
-            super::schedules::write_plan(&tx, &commit.plan, &plan)?;
-            super::signals::write_changes(&tx, &commit.signals)?;
-            tx.commit().map_err(unavailable)
+            super::schedules::write_plan(tx, &commit.plan, &plan)?;
+            super::signals::write_changes(tx, &commit.signals)?;
+            Ok(())
         })
         .await
     }
@@ -233,7 +233,7 @@ fn load_entity(c: &Connection, key: &EntityKey) -> StoreResult<Option<EntityReco
 /// Inserts a new entity or replaces the expected version of one; sets its
 /// earliest deferred moment if given one.
 fn put_entity(
-    tx: &Transaction,
+    tx: &Connection,
     record: &EntityRecord,
     json: &str,
     expected: Option<u64>,
