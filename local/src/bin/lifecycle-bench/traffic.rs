@@ -163,11 +163,16 @@ impl Target {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// The write event of contract `i`: one `contract.create` webhook.
+/// The write event of contract `i`: one `contract.create` webhook. The
+/// contract starts next month and runs a year, as one signed today would:
+/// its start and end are beyond the horizon, deferred, not webhooks yet.
 pub fn event(i: usize) -> Value {
-    json!({"id": format!("wr_{i}"), "type": "contract.create", "occurred_at": format_time(Utc::now()),
+    let now = Utc::now();
+    let start = now + chrono::Duration::days(30);
+    let end = start + chrono::Duration::days(365);
+    json!({"id": format!("wr_{i}"), "type": "contract.create", "occurred_at": format_time(now),
            "data": {"id": format!("k_{i}"), "customer_id": format!("c_{}", i % 1000),
-                    "starting_at": "2026-01-01T00:00:00Z", "ending_before": "2028-01-01T00:00:00Z"}})
+                    "starting_at": format_time(start), "ending_before": format_time(end)}})
 }
 
 fn contract_index(body: &str) -> Option<usize> {
