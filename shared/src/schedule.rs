@@ -120,6 +120,9 @@ impl DeliveryStatus {
 }
 
 /// One webhook to one endpoint, or the record that a moment was skipped.
+/// Stored as it serializes, without its empty fields: a record is written
+/// for every webhook (and again for each attempt), and the empty ones were
+/// a tenth of it. (`view` is what the API shows, every field.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     /// `dlv_<hash>` of (schedule, endpoint): at most one per endpoint per webhook.
@@ -134,11 +137,14 @@ pub struct Delivery {
     pub entity: Option<EntityKey>,
     pub endpoint_id: Option<String>,
     pub status: DeliveryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub scheduled_for: Time,
     pub attempt_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<Time>,
     /// A resend in progress: one attempt, no retry chain.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub manual: bool,
     pub created_at: Time,
     pub updated_at: Time,

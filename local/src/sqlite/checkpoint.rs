@@ -6,7 +6,8 @@
 //! SQLite keeps a WAL at its largest size for reuse: 567 MiB at rest after
 //! 20,000 single writes. Past `WAL_AT_REST` it is cut back: by the writer
 //! when it restarts the WAL under load (`journal_size_limit`), and by the
-//! checkpointer to nothing once everything in it has been copied.
+//! checkpointer to nothing once everything in it has been copied; and to
+//! nothing too once no write came for a turn.
 
 use rusqlite::Connection;
 use std::path::Path;
@@ -34,10 +35,14 @@ pub(super) fn start(path: &Path, alive: &Arc<()>) -> rusqlite::Result<()> {
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
+            let mut frames = 0;
             while alive.upgrade().is_some() {
                 std::thread::sleep(EVERY);
-                if let Err(error) = checkpoint(&connection, &wal) {
-                    tracing::warn!(%error, "checkpoint failed; the next one retries");
+                match checkpoint(&connection, &wal, frames) {
+                    Ok(now) => frames = now,
+                    Err(error) => {
+                        tracing::warn!(%error, "checkpoint failed; the next one retries")
+                    }
                 }
             }
         })
@@ -45,20 +50,23 @@ pub(super) fn start(path: &Path, alive: &Arc<()>) -> rusqlite::Result<()> {
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-/// Copies what it can of the WAL into the database; truncates a WAL over
-/// `WAL_AT_REST` once all of it is copied.
-fn checkpoint(connection: &Connection, wal: &Path) -> rusqlite::Result<()> {
+/// Copies what it can of the WAL into the database; truncates it once all
+/// of it is copied if it is over `WAL_AT_REST` or no write came since the
+/// last turn (it held `before` frames then). The frames it holds now.
+fn checkpoint(connection: &Connection, wal: &Path, before: i64) -> rusqlite::Result<i64> {
     // PASSIVE never waits for the writer or readers; what it cannot copy
     // now it copies on a later turn.
-    let (log, copied): (i64, i64) =
+    let (frames, copied): (i64, i64) =
         connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
             Ok((row.get(1)?, row.get(2)?))
         })?;
     let large = std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_AT_REST);
-    if large && log == copied {
+    let idle = frames > 0 && frames == before;
+    if frames == copied && (large || idle) {
         // Nothing left to copy, so this only waits for readers of the old
         // frames to finish, holding writers back meanwhile.
         connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        return Ok(0);
     }
-    Ok(())
+    Ok(frames)
 }

@@ -1,5 +1,6 @@
 //! Deliveries, their messages and their attempts.
 
+use super::messages::Packed;
 use super::{all, from_json, millis, one, to_json, unavailable, SqliteStore};
 use lifecycle_core::ports::{
     AttemptCommit, DeliveryFilter, Message, Page, StoreError, StoreResult,
@@ -7,7 +8,7 @@ use lifecycle_core::ports::{
 use lifecycle_core::schedule::{Attempt, Delivery};
 use lifecycle_core::time::Time;
 use rusqlite::types::Value as Sql;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 /// At most one delivery per endpoint per webhook: a second insert is a no-op.
 pub(super) fn insert_delivery(tx: &Connection, d: &Delivery, record: &str) -> StoreResult<()> {
@@ -61,14 +62,7 @@ fn due_with_message(
     else {
         return Ok(None);
     };
-    let body: Option<String> = c
-        .prepare_cached("SELECT body FROM messages WHERE id = ?1")
-        .and_then(|mut s| {
-            s.query_row([&delivery.webhook_id], |row| row.get(0))
-                .optional()
-        })
-        .map_err(unavailable)?;
-    let Some(body) = body else {
+    let Some(body) = super::messages::body(c, &delivery.webhook_id)? else {
         return Err(StoreError::Unavailable(format!(
             "message {} of delivery {id} is missing",
             delivery.webhook_id
@@ -175,7 +169,7 @@ impl SqliteStore {
         lease_until: Time,
     ) -> StoreResult<Vec<(Delivery, Message)>> {
         let leases = self.leases.clone();
-        self.read(move |c| {
+        self.peek(move |c| {
             let mut claimed = Vec::with_capacity(ids.len());
             for id in &ids {
                 if !leases.take(id, now, lease_until) {
@@ -208,10 +202,11 @@ impl SqliteStore {
             .iter()
             .map(|c| (to_json(&c.delivery), to_json(&c.attempt)))
             .collect();
-        self.with(move |c| {
-            let tx = c.transaction().map_err(unavailable)?;
+        // In the queue with the writes, so that an outcome waits for one
+        // group of an ingest burst, not for all of it.
+        self.grouped(commits.len(), move |tx| {
             for (commit, (delivery, attempt)) in commits.iter().zip(&records) {
-                update_delivery(&tx, &commit.delivery, delivery)?;
+                update_delivery(tx, &commit.delivery, delivery)?;
                 let a = &commit.attempt;
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
@@ -219,7 +214,7 @@ impl SqliteStore {
                 .and_then(|mut s| s.execute(params![a.delivery_id, a.number, attempt]))
                 .map_err(unavailable)?;
             }
-            tx.commit().map_err(unavailable)
+            Ok(())
         })
         .await?;
         // Only once recorded: an attempt whose record failed is held until
@@ -233,13 +228,10 @@ impl SqliteStore {
         message: Message,
         deliveries: Vec<Delivery>,
     ) -> StoreResult<()> {
+        let message = Packed::of(&message);
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO messages (id, body) VALUES (?1, ?2)",
-                params![message.id, message.body],
-            )
-            .map_err(unavailable)?;
+            super::messages::insert(&tx, &message)?;
             for delivery in &deliveries {
                 insert_delivery(&tx, delivery, &to_json(delivery))?;
             }

@@ -1,61 +1,100 @@
-//! Group commit: writes that arrive while the writer is busy are committed
-//! together, each in a savepoint of one transaction, so sixteen clients
-//! sending one event each cost one commit and one sync of the WAL, not
-//! sixteen, and the index pages they share are written once. A write that
-//! fails is rolled back to its savepoint alone; the others commit.
+//! Group commit: the writes that wait for the writer are committed
+//! together, in the order they came, each in a savepoint of one
+//! transaction synced once. Sixteen clients sending one event each cost one
+//! commit, not sixteen, and the index pages they share are written once; an
+//! attempt's claim or outcome waits at most for the group ahead of it, not
+//! behind every batch of an ingest burst. A write that fails is rolled back
+//! to its savepoint alone; the others commit.
 //!
-//! No thread of its own: the first write to find the queue empty leads, on
-//! the blocking pool. When it has the connection it takes everything queued
-//! by then; a write queued after that finds the queue empty and leads the
-//! next group.
+//! No thread of its own: the first write to find no group running starts
+//! one on the blocking pool, which takes groups from the front of the queue
+//! (each up to `WEIGHT` events and timers, at least one write) until it is
+//! empty. The connection is taken per group, so other writes interleave.
 
 use super::{unavailable, SqliteStore};
 use lifecycle_core::ports::{StoreError, StoreResult};
 use rusqlite::Connection;
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 type Work = Box<dyn FnOnce(&Connection) -> StoreResult<()> + Send>;
 
-/// Writes waiting for the next group.
+struct Job {
+    work: Work,
+    weight: usize,
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+/// What one group takes at most, in rows of work (events, deliveries): a
+/// batch of 500 and the small writes beside it, not four batches.
+const WEIGHT: usize = 600;
+
+/// Writes waiting for the writer.
 #[derive(Default)]
 pub(super) struct Queue {
-    waiting: Mutex<Vec<(Work, oneshot::Sender<StoreResult<()>>)>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    waiting: VecDeque<Job>,
+    /// A leader is taking groups: a new write only queues.
+    leading: bool,
 }
 
 impl Queue {
-    fn take(&self) -> Vec<(Work, oneshot::Sender<StoreResult<()>>)> {
-        std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()))
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next group from the front, or None (and no longer leading).
+    fn next_group(&self) -> Option<Vec<Job>> {
+        let mut state = self.lock();
+        if state.waiting.is_empty() {
+            state.leading = false;
+            return None;
+        }
+        let mut group = Vec::new();
+        let mut weight = 0;
+        while let Some(job) = state.waiting.front() {
+            if !group.is_empty() && weight + job.weight > WEIGHT {
+                break;
+            }
+            weight += job.weight;
+            group.extend(state.waiting.pop_front());
+        }
+        Some(group)
     }
 }
 
 impl SqliteStore {
-    /// Runs `work` inside the next group's transaction, synced to disk
-    /// before it returns; its error rolls back its own writes only.
+    /// Runs `work` (about `weight` rows of it) in the next group's
+    /// transaction, synced to disk before it returns; its error rolls back
+    /// its own writes only.
     pub(super) async fn grouped(
         &self,
+        weight: usize,
         work: impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static,
     ) -> StoreResult<()> {
         let (done, outcome) = oneshot::channel();
-        let leads = {
-            let mut waiting = self.queue.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            waiting.push((Box::new(work), done));
-            waiting.len() == 1
+        let job = Job {
+            work: Box::new(work),
+            weight: weight.max(1),
+            done,
         };
-        if leads {
-            let queue = self.queue.clone();
-            let led = self
-                .durably(move |c| {
-                    commit_group(c, queue.take());
-                    Ok(())
-                })
-                .await;
-            if let Err(error) = led {
-                // The group never ran (or died): none of it waits forever.
-                for (_, done) in self.queue.take() {
-                    done.send(Err(error.clone())).ok();
-                }
-            }
+        let lead = {
+            let mut state = self.queue.lock();
+            state.waiting.push_back(job);
+            !std::mem::replace(&mut state.leading, true)
+        };
+        if lead {
+            let (queue, connection, timer) = (
+                self.queue.clone(),
+                self.connection.clone(),
+                self.write_seconds.clone(),
+            );
+            tokio::task::spawn_blocking(move || lead_groups(&queue, &connection, timer));
         }
         outcome
             .await
@@ -63,28 +102,56 @@ impl SqliteStore {
     }
 }
 
-/// One transaction, a savepoint per write; each write told its outcome
-/// once the transaction is committed (or failed).
-fn commit_group(c: &mut Connection, group: Vec<(Work, oneshot::Sender<StoreResult<()>>)>) {
-    let mut outcomes = Vec::with_capacity(group.len());
+/// Commits groups until the queue is empty.
+fn lead_groups(
+    queue: &Queue,
+    connection: &Mutex<Connection>,
+    timer: Option<prometheus_client::metrics::histogram::Histogram>,
+) {
+    while let Some(group) = queue.next_group() {
+        let mut c = connection.lock().unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
+        commit_group(&mut c, group);
+        if let Some(timer) = &timer {
+            timer.observe(started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// One transaction, a savepoint per write, synced (FULL) at its commit;
+/// each write told its outcome once the transaction is committed (or failed).
+fn commit_group(c: &mut Connection, group: Vec<Job>) {
+    let mut jobs = group.into_iter();
+    let mut ran = Vec::new();
     let committed = (|| {
+        super::set_synchronous(c, "FULL")?;
         let mut tx = c.transaction().map_err(unavailable)?;
-        for (work, done) in group {
+        for job in jobs.by_ref() {
             let savepoint = tx.savepoint().map_err(unavailable)?;
-            let outcome = work(&savepoint);
+            let outcome = (job.work)(&savepoint);
             if outcome.is_ok() {
                 savepoint.commit().map_err(unavailable)?;
             }
             // Dropped uncommitted, a savepoint rolls back.
-            outcomes.push((outcome, done));
+            ran.push((outcome, job.done));
         }
         tx.commit().map_err(unavailable)
     })();
-    for (outcome, done) in outcomes {
-        let told = match &committed {
-            Ok(()) => outcome,
-            Err(error) => Err(error.clone()),
-        };
-        done.send(told).ok();
+    // What the writer's other users expect (see `SqliteStore::durably`);
+    // should it fail, the next durable write sets FULL again anyway.
+    super::set_synchronous(c, "NORMAL").ok();
+    let failed =
+        |error: &StoreError| StoreError::Unavailable(format!("the group's commit failed: {error}"));
+    for (outcome, done) in ran {
+        done.send(committed.as_ref().map_err(failed).and(outcome))
+            .ok();
+    }
+    for job in jobs {
+        let never = committed.as_ref().err().map(failed);
+        job.done
+            .send(Err(
+                never.unwrap_or_else(|| StoreError::Unavailable("not run".into()))
+            ))
+            .ok();
     }
 }

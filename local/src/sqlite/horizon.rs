@@ -87,7 +87,7 @@ fn stored_ids(c: &Connection, key: &EntityKey) -> StoreResult<HashSet<String>> {
 impl SqliteStore {
     /// The fire time of the soonest deferred moment of any entity.
     pub async fn earliest_deferred(&self) -> StoreResult<Option<Time>> {
-        self.read(|c| {
+        self.peek(|c| {
             c.query_row(
                 "SELECT MIN(deferred_at) FROM entities WHERE deferred_at IS NOT NULL",
                 [],
@@ -104,7 +104,7 @@ impl SqliteStore {
         until: Time,
         limit: usize,
     ) -> StoreResult<Vec<EntityKey>> {
-        self.read(move |c| {
+        self.peek(move |c| {
             let keys = rows(
                 c,
                 "SELECT kind, id FROM entities WHERE deferred_at <= ?1 ORDER BY deferred_at LIMIT ?2",

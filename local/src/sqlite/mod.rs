@@ -8,6 +8,7 @@ mod deliveries;
 mod group_commit;
 mod horizon;
 mod leases;
+mod messages;
 mod port;
 mod schedules;
 mod sealing;
@@ -122,14 +123,18 @@ fn add_columns(connection: &mut Connection) -> rusqlite::Result<()> {
 /// places, and the cost is more per page than per byte.
 pub const PRAGMAS: &str =
     "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-    PRAGMA busy_timeout = 5000; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 10000;";
+    PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 10000;";
+
+/// Reader connections: reads that need no transaction with a write run
+/// on one of them, beside the writer and each other.
+const READERS: usize = 3;
 
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
-    /// A second connection for reads that need no transaction with a
-    /// write: WAL lets them run beside the writer, on the other core.
-    reader: Arc<Mutex<Connection>>,
+    /// Connections for reads that need no transaction with a write: WAL
+    /// lets them run beside the writer, on the other core.
+    readers: Arc<Vec<Mutex<Connection>>>,
     /// Held while the store is in use: the checkpointer stops without it.
     _alive: Arc<()>,
     leases: Arc<leases::Leases>,
@@ -158,19 +163,23 @@ impl SqliteStore {
         connection
             .execute_batch(SCHEMA_LATER)
             .map_err(unavailable)?;
-        let reader = Connection::open(path).map_err(unavailable)?;
-        reader
-            .execute_batch(
-                "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4096;",
-            )
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(path)?;
+                reader.execute_batch(
+                    "PRAGMA query_only = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -4096;",
+                )?;
+                reader.set_prepared_statement_cache_capacity(64);
+                Ok(Mutex::new(reader))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(unavailable)?;
-        reader.set_prepared_statement_cache_capacity(64);
         let alive = Arc::new(());
         checkpoint::start(path, &alive).map_err(unavailable)?;
         let connection = Arc::new(Mutex::new(connection));
         Ok(Self {
             connection,
-            reader: Arc::new(Mutex::new(reader)),
+            readers: Arc::new(readers),
             _alive: alive,
             leases: Arc::default(),
             _lock: Arc::new(lock),
@@ -187,27 +196,43 @@ impl SqliteStore {
         self
     }
 
-    /// Runs a read on the reader connection, on the blocking pool. It sees
+    /// Runs a read on a reader connection, on the blocking pool. It sees
     /// every write committed before it starts.
     async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let reader = self.reader.clone();
+        let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let mut reader = reader
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            // One snapshot for the whole read: each statement on its own
-            // would start a read of its own, and each start after a write
-            // empties the connection's page cache.
-            let snapshot = reader.transaction().map_err(unavailable)?;
-            let found = work(&snapshot)?;
-            snapshot.commit().map_err(unavailable)?;
-            Ok(found)
+            // A free one if there is one: a timer's small read need not
+            // wait behind an ingest's large one.
+            let mut reader = readers
+                .iter()
+                .find_map(|r| r.try_lock().ok())
+                .unwrap_or_else(|| {
+                    readers[0]
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                });
+            in_snapshot(&mut reader, work)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+
+    /// A read of a few rows by key, run where it is asked if a reader is
+    /// free (else as `read`): handing each to the blocking pool cost more
+    /// than the read, and the timer loop and a single-event request make
+    /// several of them for each webhook.
+    async fn peek<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let work = match self.readers.iter().find_map(|r| r.try_lock().ok()) {
+            Some(mut reader) => return in_snapshot(&mut reader, work),
+            None => work,
+        };
+        self.read(work).await
     }
 
     /// Runs `work` with every commit synced to disk before it returns.
@@ -216,15 +241,9 @@ impl SqliteStore {
         work: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         self.with(move |c| {
-            // Cached: parsing the two pragmas was a tenth of a small write.
-            let sync = |c: &Connection, sql: &str| {
-                c.prepare_cached(sql)
-                    .and_then(|mut pragma| pragma.execute([]))
-                    .map_err(unavailable)
-            };
-            sync(c, "PRAGMA synchronous = FULL")?;
+            set_synchronous(c, "FULL")?;
             let result = work(c);
-            sync(c, "PRAGMA synchronous = NORMAL")?;
+            set_synchronous(c, "NORMAL")?;
             result
         })
         .await
@@ -251,6 +270,32 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
+}
+
+/// Runs `work` in one read snapshot: each statement on its own would start
+/// a read of its own, and each start after a write empties the
+/// connection's page cache.
+fn in_snapshot<T>(
+    reader: &mut Connection,
+    work: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let snapshot = reader.transaction().map_err(unavailable)?;
+    let found = work(&snapshot)?;
+    snapshot.commit().map_err(unavailable)?;
+    Ok(found)
+}
+
+/// Sets how commits sync: `FULL` or `NORMAL`. Cached: parsing the two
+/// pragmas was a tenth of a small write.
+pub(super) fn set_synchronous(c: &Connection, level: &str) -> StoreResult<()> {
+    let sql = match level {
+        "FULL" => "PRAGMA synchronous = FULL",
+        _ => "PRAGMA synchronous = NORMAL",
+    };
+    c.prepare_cached(sql)
+        .and_then(|mut pragma| pragma.execute([]))
+        .map(drop)
+        .map_err(unavailable)
 }
 
 pub(crate) fn unavailable(error: impl std::fmt::Display) -> StoreError {
@@ -313,7 +358,7 @@ pub(crate) fn rows<T>(
 impl SqliteStore {
     /// Schedules due by `now`, soonest first.
     pub async fn due_schedules(&self, now: Time, limit: usize) -> StoreResult<Vec<String>> {
-        self.read(move |c| {
+        self.peek(move |c| {
             rows(
                 c,
                 "SELECT id FROM schedules WHERE state = 'pending' AND fire_at <= ?1 ORDER BY fire_at LIMIT ?2",
@@ -334,7 +379,7 @@ impl SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<String>> {
         let leases = self.leases.clone();
-        self.read(move |c| {
+        self.peek(move |c| {
             let mut statement = c
                 .prepare_cached(
                     "SELECT id FROM deliveries WHERE status = 'pending' AND endpoint_id = ?1 AND next_attempt_at <= ?2
@@ -359,7 +404,7 @@ impl SqliteStore {
     /// whose attempt was never recorded.
     pub async fn next_due_after(&self, now: Time) -> StoreResult<Option<Time>> {
         let lease_ends = self.leases.soonest_end(now);
-        self.read(move |c| {
+        self.peek(move |c| {
             let next: Option<i64> = c
                 .query_row(
                     "SELECT MIN(t) FROM (

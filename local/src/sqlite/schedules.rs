@@ -1,6 +1,7 @@
 //! Schedules: plans, fires and the per-customer view.
 
 use super::deliveries::insert_delivery;
+use super::messages::Packed;
 use super::{all, millis, one, to_json, unavailable, SqliteStore};
 use lifecycle_core::entity::EntityKey;
 use lifecycle_core::planner::Plan;
@@ -124,10 +125,14 @@ impl SqliteStore {
                 )
             })
             .collect();
+        let messages: Vec<Option<Packed>> = fires
+            .iter()
+            .map(|f| f.message.as_ref().map(Packed::of))
+            .collect();
         self.with(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
             let mut done = Vec::with_capacity(fires.len());
-            for (fire, (schedule, deliveries)) in fires.iter().zip(&records) {
+            for ((fire, (schedule, deliveries)), message) in fires.iter().zip(&records).zip(&messages) {
                 let s = &fire.schedule;
                 let changed = tx
                     .prepare_cached(
@@ -139,10 +144,8 @@ impl SqliteStore {
                 if changed == 0 {
                     continue;
                 }
-                if let Some(message) = &fire.message {
-                    tx.prepare_cached("INSERT OR IGNORE INTO messages (id, body) VALUES (?1, ?2)")
-                        .and_then(|mut i| i.execute(params![message.id, message.body]))
-                        .map_err(unavailable)?;
+                if let Some(message) = message {
+                    super::messages::insert(&tx, message)?;
                 }
                 for (delivery, record) in fire.deliveries.iter().zip(deliveries) {
                     insert_delivery(&tx, delivery, record)?;

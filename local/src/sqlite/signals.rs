@@ -1,6 +1,7 @@
 //! Usage aggregates and alert states.
 
 use super::deliveries::insert_delivery;
+use super::messages::Packed;
 use super::{all, millis, to_json, unavailable, SqliteStore};
 use lifecycle_core::ports::{
     Balance, Measure, SignalChanges, SignalState, Spend, StoreResult, UsageKey,
@@ -10,7 +11,12 @@ use lifecycle_core::time::from_millis as from_millis_ok;
 use rusqlite::Connection;
 
 /// Upserts the aggregates and alert states and inserts the crossings' webhooks.
-pub(super) fn write_changes(tx: &Connection, changes: &SignalChanges) -> StoreResult<()> {
+/// Writes the changes; `messages`: theirs, packed (`Packed::all`).
+pub(super) fn write_changes(
+    tx: &Connection,
+    changes: &SignalChanges,
+    messages: &[Packed],
+) -> StoreResult<()> {
     let run = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> StoreResult<()> {
         tx.prepare_cached(sql)
             .and_then(|mut s| s.execute(values))
@@ -41,11 +47,8 @@ pub(super) fn write_changes(tx: &Connection, changes: &SignalChanges) -> StoreRe
             &[&alert.notification_id, &alert.customer_id, &to_json(alert)],
         )?;
     }
-    for message in &changes.messages {
-        run(
-            "INSERT OR IGNORE INTO messages (id, body) VALUES (?1, ?2)",
-            &[&message.id, &message.body],
-        )?;
+    for message in messages {
+        super::messages::insert(tx, message)?;
     }
     for delivery in &changes.deliveries {
         insert_delivery(tx, delivery, &to_json(delivery))?;
@@ -149,9 +152,10 @@ impl SqliteStore {
     }
 
     pub(super) async fn save_signal_changes(&self, changes: SignalChanges) -> StoreResult<()> {
+        let messages = Packed::all(&changes.messages);
         self.durably(move |c| {
             let tx = c.transaction().map_err(unavailable)?;
-            write_changes(&tx, &changes)?;
+            write_changes(&tx, &changes, &messages)?;
             tx.commit().map_err(unavailable)
         })
         .await

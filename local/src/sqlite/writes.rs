@@ -1,6 +1,7 @@
 //! Entities, write events, notifications and endpoints.
 
 use super::config_cache::Table;
+use super::messages::Packed;
 use super::schedules::PlanRecords;
 use super::{all, millis, one, to_json, unavailable, SqliteStore};
 use lifecycle_core::endpoint::Endpoint;
@@ -36,13 +37,19 @@ impl SqliteStore {
         event_ids: Vec<String>,
         keys: Vec<EntityKey>,
     ) -> StoreResult<WriteState> {
-        self.read(move |c| {
+        let few = event_ids.len() + keys.len() <= 8;
+        let read = move |c: &Connection| {
             let mut state = WriteState::default();
             if !event_ids.is_empty() {
-                let sql = format!("SELECT id FROM write_events WHERE id IN ({})", vec!["?"; event_ids.len()].join(","));
+                let sql = format!(
+                    "SELECT id FROM write_events WHERE id IN ({})",
+                    vec!["?"; event_ids.len()].join(",")
+                );
                 let mut statement = c.prepare(&sql).map_err(unavailable)?;
                 let seen = statement
-                    .query_map(rusqlite::params_from_iter(&event_ids), |row| row.get::<_, String>(0))
+                    .query_map(rusqlite::params_from_iter(&event_ids), |row| {
+                        row.get::<_, String>(0)
+                    })
                     .map_err(unavailable)?;
                 for id in seen {
                     state.seen_events.insert(id.map_err(unavailable)?);
@@ -63,44 +70,25 @@ impl SqliteStore {
                 state.schedules.insert(key, schedules);
             }
             Ok(state)
-        })
-        .await
+        };
+        // A request of one event: a peek; a batch: on the blocking pool.
+        match few {
+            true => self.peek(read).await,
+            false => self.read(read).await,
+        }
     }
 
     pub(super) async fn commit_write_batch(&self, commit: WriteCommit) -> StoreResult<()> {
-        let entities: Vec<String> = commit.records.iter().map(|(r, _)| to_json(r)).collect();
-        let plan = PlanRecords::of(&commit.plan);
-        // Concurrent single-event requests share one commit.
-        self.grouped(move |tx| {
-            let now = millis(chrono::Utc::now());
-            let mut insert_event = tx
-                .prepare_cached("INSERT OR IGNORE INTO write_events (id, status, received_at) VALUES (?1, ?2, ?3)")
-                .map_err(unavailable)?;
-            for (id, status) in &commit.events {
-                let inserted = insert_event.execute(params![id, status, now]).map_err(unavailable)?;
-                if inserted == 0 {
-                    return Err(StoreError::Conflict(format!("write event {id} was applied concurrently")));
-                }
-            }
-            drop(insert_event);
-            // An entity planned in full is written with its earliest deferred
-            // moment, so that recording it is not a second write of the row.
-            let deferred: HashMap<&EntityKey, Option<i64>> = commit
-                .plan
-                .deferred
-                .iter()
-                .filter(|d| d.whole)
-                .map(|d| (&d.entity, d.earliest.map(millis)))
-                .collect();
-            for ((record, expected), json) in commit.records.iter().zip(&entities) {
-                let deferred_at = deferred.get(&record.key()).copied();
-                put_entity(tx, record, json, *expected, deferred_at)?;
-            }
-            super::schedules::write_plan(tx, &commit.plan, &plan)?;
-            super::signals::write_changes(tx, &commit.signals)?;
-            Ok(())
-        })
-        .await
+        let write = PreparedWrite {
+            entities: commit.records.iter().map(|(r, _)| to_json(r)).collect(),
+            plan: PlanRecords::of(&commit.plan),
+            messages: Packed::all(&commit.signals.messages),
+            commit,
+        };
+        // A request of one event shares its commit with the writes queued
+        // beside it; a batch takes a group of its own (`group_commit`).
+        let weight = write.commit.events.len();
+        self.grouped(weight, move |tx| write.apply(tx)).await
     }
 
     pub(super) async fn load_entities(
@@ -219,6 +207,52 @@ impl SqliteStore {
             .map(|e| self.opened(e))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(self.config.fill_endpoints(generation, opened).to_vec())
+    }
+}
+
+/// A batch of writes with its records serialized, ready for the writer.
+struct PreparedWrite {
+    commit: WriteCommit,
+    entities: Vec<String>,
+    plan: PlanRecords,
+    messages: Vec<Packed>,
+}
+
+impl PreparedWrite {
+    fn apply(&self, tx: &Connection) -> StoreResult<()> {
+        let commit = &self.commit;
+        let now = millis(chrono::Utc::now());
+        let mut insert_event = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO write_events (id, status, received_at) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(unavailable)?;
+        for (id, status) in &commit.events {
+            let inserted = insert_event
+                .execute(params![id, status, now])
+                .map_err(unavailable)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "write event {id} was applied concurrently"
+                )));
+            }
+        }
+        drop(insert_event);
+        // An entity planned in full is written with its earliest deferred
+        // moment, so that recording it is not a second write of the row.
+        let deferred: HashMap<&EntityKey, Option<i64>> = commit
+            .plan
+            .deferred
+            .iter()
+            .filter(|d| d.whole)
+            .map(|d| (&d.entity, d.earliest.map(millis)))
+            .collect();
+        for ((record, expected), json) in commit.records.iter().zip(&self.entities) {
+            let deferred_at = deferred.get(&record.key()).copied();
+            put_entity(tx, record, json, *expected, deferred_at)?;
+        }
+        super::schedules::write_plan(tx, &commit.plan, &self.plan)?;
+        super::signals::write_changes(tx, &commit.signals, &self.messages)
     }
 }
 

@@ -66,6 +66,7 @@ pub async fn run(events: usize, clients: usize) -> Result<Report> {
         .map(|pair| (pair[1].min(ingested) - pair[0]).num_milliseconds())
         .max()
         .unwrap_or(0);
+    let during = times.iter().filter(|at| **at < ingested).count();
     let lags = latencies(&answered.lock().unwrap(), &arrived);
     let ingest_ms = (ingested - started).num_milliseconds() as f64;
 
@@ -84,6 +85,7 @@ pub async fn run(events: usize, clients: usize) -> Result<Report> {
         Some("ratio >= 0.80"),
     );
     report.figure("ingest time", ingest_ms, "ms", None);
+    report.figure("arrived while ingesting", during as f64, "webhooks", None);
     report.figure(
         "longest gap between arrivals while ingesting",
         gap as f64,
