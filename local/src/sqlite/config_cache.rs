@@ -56,12 +56,7 @@ impl ConfigCache {
         generation: u64,
         read: Vec<Notification>,
     ) -> Arc<Vec<Notification>> {
-        let read = Arc::new(read);
-        let mut cached = self.lock();
-        if cached.generation == generation {
-            cached.notifications = Some(read.clone());
-        }
-        read
+        self.fill(generation, read, |cached| &mut cached.notifications)
     }
 
     pub(super) fn fill_endpoints(
@@ -69,10 +64,20 @@ impl ConfigCache {
         generation: u64,
         read: Vec<Endpoint>,
     ) -> Arc<Vec<Endpoint>> {
+        self.fill(generation, read, |cached| &mut cached.endpoints)
+    }
+
+    /// Keeps what was read unless a write came since `generation`.
+    fn fill<T>(
+        &self,
+        generation: u64,
+        read: Vec<T>,
+        slot: impl FnOnce(&mut Cached) -> &mut Option<Arc<Vec<T>>>,
+    ) -> Arc<Vec<T>> {
         let read = Arc::new(read);
         let mut cached = self.lock();
         if cached.generation == generation {
-            cached.endpoints = Some(read.clone());
+            *slot(&mut cached) = Some(read.clone());
         }
         read
     }

@@ -3,6 +3,7 @@
 //! against the same server answering a trivial route with the same bodies.
 
 use super::plan::{self, CONTRACTS_PER_BATCH};
+use super::traffic::{post_events, KEY};
 use super::{report::Report, Result, BATCH};
 use axum::body::Bytes;
 use axum::routing::post;
@@ -10,8 +11,6 @@ use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-const KEY: &str = "bench";
 
 pub async fn run(contracts: usize, clients: usize) -> Result<Report> {
     let dir = super::tempfile_dir()?;
@@ -101,21 +100,7 @@ async fn post_all(url: &str, contracts: usize, clients: usize, what: &str) -> Re
                     let last = (first + CONTRACTS_PER_BATCH).min(contracts);
                     let body = json!({ "events": plan::events(first..last) }).to_string();
                     sent.fetch_add(body.len(), Ordering::Relaxed);
-                    let response = client
-                        .post(&url)
-                        .bearer_auth(KEY)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if !response.status().is_success() {
-                        let status = response.status();
-                        return Err(format!(
-                            "{status}: {}",
-                            response.text().await.unwrap_or_default()
-                        ));
-                    }
+                    post_events(&client, &url, body).await?;
                     bar.inc((last - first) as u64);
                 }
             })

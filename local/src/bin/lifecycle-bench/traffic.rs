@@ -70,23 +70,7 @@ impl Target {
 
     /// POSTs a body of write events; an error unless it is accepted.
     pub async fn post(&self, body: String) -> std::result::Result<(), String> {
-        let response = self
-            .client
-            .post(&self.events_url)
-            .bearer_auth(KEY)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            let status = response.status();
-            return Err(format!(
-                "{status}: {}",
-                response.text().await.unwrap_or_default()
-            ));
-        }
-        Ok(())
+        post_events(&self.client, &self.events_url, body).await
     }
 
     /// Waits until `count` webhooks have arrived (or 10 minutes), with a bar.
@@ -162,6 +146,31 @@ impl Target {
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// POSTs a body of write events to `url` with the bench's key; an error
+/// unless it is accepted.
+pub async fn post_events(
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+) -> std::result::Result<(), String> {
+    let response = client
+        .post(url)
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        let status = response.status();
+        return Err(format!(
+            "{status}: {}",
+            response.text().await.unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
 
 /// The write event of contract `i`: one `contract.create` webhook. The
 /// contract starts next month and runs a year, as one signed today would:
