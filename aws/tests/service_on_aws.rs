@@ -14,6 +14,16 @@ use lifecycle_aws::{EventBridgeScheduler, NearTimers, SchedulerConfig};
 use lifecycle_core::ports::DeliveryFilter;
 use lifecycle_core::schedule::{DeliveryStatus, ScheduleState};
 use lifecycle_core::service::{Config, Service};
+
+/// The core's configuration as the deployed functions have it
+/// (`functions/common/src/wiring.rs`): a write's webhooks are fired as
+/// schedules, not in the write's transaction.
+fn aws_config() -> Config {
+    Config {
+        fire_writes_at_ingest: false,
+        ..Config::default()
+    }
+}
 use lifecycle_core::signing::verify;
 use lifecycle_core::time::{parse_time, Clock, FixedClock, Time};
 use lifecycle_local::sender::HttpSender;
@@ -144,7 +154,7 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
         Arc::new(scheduler),
         Arc::new(HttpSender::new()),
         clock.clone(),
-        Config::default(),
+        aws_config(),
     );
     service.install().await.unwrap();
     let (url, received) = receiver().await;
@@ -365,7 +375,7 @@ async fn stack() -> Stack {
         )),
         Arc::new(HttpSender::new()),
         clock.clone(),
-        Config::default(),
+        aws_config(),
     );
     service.install().await.unwrap();
     Stack {

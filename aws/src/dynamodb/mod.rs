@@ -9,6 +9,7 @@ mod config;
 mod deliveries;
 mod due;
 mod fires;
+mod jobs;
 mod keys;
 mod port;
 mod reads;

@@ -1,30 +1,18 @@
 //! Fan-out of a notification change over every entity of its kind, in
-//! pages, continued through the table's own stream: a `JOB#<notification>`
-//! item holds the generation (the notification's `updated_at`, or the
-//! deletion) and the cursor; each change of that item is a stream record
-//! that invokes `schedule` for the next pages. No self-invocation is needed,
-//! a crashed invocation is retried by the stream, and a newer edit (a new
-//! generation) makes the older job's conditional writes fail, so it stops.
+//! pages, continued through the table's own stream: a job item (the store's
+//! `start_fan_out`, `aws/src/dynamodb/jobs.rs`) holds the generation (the
+//! notification's `updated_at`, or the deletion) and the cursor; each change
+//! of that item is a stream record that invokes `schedule` for the next
+//! pages. No self-invocation is needed, a crashed invocation is retried by
+//! the stream, and a newer edit (a new generation) makes the older job's
+//! conditional writes fail, so it stops.
 //! Each page is the core's own (`Service::reschedule_page`); the schedule
 //! items it writes reach their ticks through the stream like any others.
 
 use crate::Runtime;
-use aws_sdk_dynamodb::types::AttributeValue;
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::Store;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-fn s(text: &str) -> AttributeValue {
-    AttributeValue::S(text.to_string())
-}
-
-fn job_key(notification_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_string(), s(&format!("JOB#{notification_id}"))),
-        ("sk".to_string(), s("J")),
-    ])
-}
 
 /// Starts (or restarts, superseding a running one) the fan-out of a
 /// notification change: writes its job; the job's stream record runs the pages.
@@ -37,25 +25,10 @@ pub async fn start(
     if !notification.event_type.is_time_based() || notification.event_type.kind().is_none() {
         return Ok(());
     }
-    let mut item = job_key(&notification.id);
-    item.insert("t".into(), s("JOB"));
-    item.insert("ntf".into(), s(&notification.id));
-    item.insert("gen".into(), s(gen));
-    item.insert("exists".into(), AttributeValue::Bool(exists));
-    item.insert(
-        "r".into(),
-        s(&serde_json::to_string(notification).map_err(|e| e.to_string())?),
-    );
-    item.insert("start".into(), s(&rt.clock.now().to_rfc3339()));
     rt.store
-        .client()
-        .put_item()
-        .table_name(rt.store.table())
-        .set_item(Some(item))
-        .send()
+        .start_fan_out(notification, exists, gen, rt.clock.now())
         .await
-        .map_err(|e| format!("starting the fan-out of {}: {e:?}", notification.id))?;
-    Ok(())
+        .map_err(|e| format!("starting the fan-out of {}: {e}", notification.id))
 }
 
 /// How a job step ended.
@@ -125,54 +98,23 @@ pub async fn step(
             }
         }
     }
-    let client = rt.store.client();
-    let condition = |gen: &str| HashMap::from([(":gen".to_string(), s(gen))]);
-    let written = if done {
-        client
-            .delete_item()
-            .table_name(rt.store.table())
-            .set_key(Some(job_key(id)))
-            .condition_expression("gen = :gen")
-            .set_expression_attribute_values(Some(condition(gen)))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                e.into_service_error()
-                    .is_conditional_check_failed_exception()
-                    .then_some(())
-                    .ok_or(())
-            })
-    } else {
-        let mut values = condition(gen);
-        values.insert(":after".into(), s(after.as_deref().unwrap_or_default()));
-        values.insert(":beat".into(), s(&rt.clock.now().to_rfc3339()));
-        client
-            .update_item()
-            .table_name(rt.store.table())
-            .set_key(Some(job_key(id)))
-            .update_expression("SET #after = :after, beat = :beat")
-            .expression_attribute_names("#after", "after")
-            .condition_expression("gen = :gen")
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                e.into_service_error()
-                    .is_conditional_check_failed_exception()
-                    .then_some(())
-                    .ok_or(())
-            })
-    };
-    match written {
-        Ok(()) if done => Ok(Step::Done { entities }),
-        Ok(()) => Ok(Step::Continued {
+    let kept = match (done, &after) {
+        (true, _) => rt.store.finish_fan_out(id, gen).await,
+        (false, after) => {
+            let after = after.as_deref().unwrap_or_default();
+            rt.store
+                .continue_fan_out(id, gen, after, rt.clock.now())
+                .await
+        }
+    }
+    .map_err(|e| format!("saving the fan-out of {id} failed: {e}"))?;
+    Ok(match (kept, done) {
+        // The condition failed: a newer generation took over.
+        (false, _) => Step::Superseded,
+        (true, true) => Step::Done { entities },
+        (true, false) => Step::Continued {
             after: after.unwrap_or_default(),
             entities,
-        }),
-        // The condition failed: a newer generation took over.
-        Err(Ok(())) => Ok(Step::Superseded),
-        Err(Err(())) => Err(format!("saving the fan-out of {id} failed")),
-    }
+        },
+    })
 }
