@@ -30,8 +30,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// lose of them (a graceful stop flushes them all).
 pub const STATS_EVERY: Duration = Duration::from_secs(2);
 
-/// The scheduler port: registering a timer just wakes the loop, which reads
-/// what is due from the store.
+/// The scheduler port: registering a timer, or deferring a moment, just
+/// wakes the loop, which reads what is due from the store.
 pub struct LocalScheduler {
     wake: Arc<Notify>,
 }
@@ -48,6 +48,13 @@ impl Scheduler for LocalScheduler {
         if changes.iter().any(|c| matches!(c, TimerChange::Set { .. })) {
             self.wake.notify_one();
         }
+        Ok(())
+    }
+
+    /// The loop works out again when the soonest deferred moment comes
+    /// within the horizon (it may be sooner than it was sleeping for).
+    async fn deferred(&self, _earliest: lifecycle_core::time::Time) -> Result<(), String> {
+        self.wake.notify_one();
         Ok(())
     }
 }

@@ -285,6 +285,14 @@ pub trait Store: Send + Sync {
 #[async_trait]
 pub trait Scheduler: Send + Sync {
     async fn apply(&self, changes: &[TimerChange]) -> Result<(), String>;
+
+    /// Moments were deferred on their entities (`crate::horizon`), the
+    /// soonest firing at `earliest`: a scheduler that brings deferred
+    /// moments in as they come near (the local timer loop) looks again at
+    /// when to. The others have nothing to do.
+    async fn deferred(&self, _earliest: crate::time::Time) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A signed webhook ready to send.

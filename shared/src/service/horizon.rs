@@ -45,7 +45,7 @@ impl Service {
             changes.extend(plan);
         }
         self.store.apply_plan(&changes).await?;
-        self.set_timers(&changes.timers).await;
+        self.plan_committed(&changes).await;
         Ok(keys.len())
     }
 }

@@ -108,7 +108,7 @@ impl Service {
                 Ok(()) => {
                     self.count_ingested(&events, &results);
                     self.count_fired(&commit.signals.deliveries, now);
-                    self.set_timers(&commit.plan.timers).await;
+                    self.plan_committed(&commit.plan).await;
                     self.wake_deliveries(&commit.signals.deliveries, now).await;
                     return Ok(results.into_iter().map(|(_, r)| r).collect());
                 }

@@ -172,6 +172,18 @@ impl Service {
         self.set_timers(&timers).await;
     }
 
+    /// After a plan is committed: its timers registered, and the scheduler
+    /// told of the soonest moment it deferred.
+    async fn plan_committed(&self, plan: &crate::planner::Plan) {
+        self.set_timers(&plan.timers).await;
+        let soonest = plan.deferred.iter().filter_map(|d| d.earliest).min();
+        if let Some(earliest) = soonest {
+            if let Err(error) = self.scheduler.deferred(earliest).await {
+                tracing::warn!(%error, "could not tell the scheduler of deferred moments");
+            }
+        }
+    }
+
     async fn set_timers(&self, changes: &[crate::planner::TimerChange]) {
         if changes.is_empty() {
             return;

@@ -130,7 +130,7 @@ impl Service {
         }
         if !changes.is_empty() {
             self.store.apply_plan(&changes).await?;
-            self.set_timers(&changes.timers).await;
+            self.plan_committed(&changes).await;
         }
         Ok(FanOutPage {
             entities: page.len(),
