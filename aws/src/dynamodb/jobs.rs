@@ -5,7 +5,7 @@
 //! function); a newer generation makes the older job's conditional writes
 //! fail, so it stops.
 
-use super::{s, to_json, unavailable, DynamoStore, Item};
+use super::{condition_held, s, to_json, unavailable, DynamoStore, Item};
 use aws_sdk_dynamodb::types::AttributeValue;
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::StoreResult;
@@ -73,16 +73,7 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match saved {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        condition_held(saved)
     }
 
     /// Deletes the finished job, if it is still at generation `gen` (false:
@@ -97,15 +88,6 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(generation_is(gen)))
             .send()
             .await;
-        match deleted {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        condition_held(deleted)
     }
 }

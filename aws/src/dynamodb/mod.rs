@@ -106,6 +106,27 @@ impl DynamoStore {
     }
 }
 
+/// Whether a conditional write's condition held: false when DynamoDB
+/// refused it for the condition, the call's error otherwise.
+pub(crate) fn condition_held<T, E, R>(
+    sent: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> StoreResult<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 pub(crate) fn unavailable(error: impl std::fmt::Debug) -> StoreError {
     StoreError::Unavailable(format!("{error:?}"))
 }

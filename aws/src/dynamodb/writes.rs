@@ -3,7 +3,7 @@
 use super::keys::{entity_item, entity_pk, event_pk, kind_lookup, notification_item, ENTITY_SK};
 use super::reads::Query;
 use super::tx::{Action, OnFail, MAX_ACTIONS};
-use super::{key, n, record, s, text, unavailable, DynamoStore, Item};
+use super::{key, n, record, s, text, DynamoStore, Item};
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::{StoreResult, WriteCommit, WriteState};
@@ -34,16 +34,7 @@ impl DynamoStore {
         for (name, value) in values {
             put = put.expression_attribute_values(name, value);
         }
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        super::condition_held(put.send().await)
     }
 
     pub(super) async fn install_notifications(&self, defaults: &[Notification]) -> StoreResult<()> {
