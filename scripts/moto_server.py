@@ -1,5 +1,5 @@
-"""moto_server (the pinned moto[server]) with four costs cut and the
-stream trimmed.
+"""moto_server (the pinned moto[server]) with four costs cut, the
+stream trimmed and kept across a rollback.
 
 moto 5.2.5's DynamoDB is quadratic in the table's size in two places, and
 the 5,000-contract fan-out test took 20 minutes to ingest because of them:
@@ -21,6 +21,10 @@ the 5,000-contract fan-out test took 20 minutes to ingest because of them:
   updated on every write as the stream sees it (old image out, new in) and
   rebuilt after a cancelled transaction; a query of an index lists only its
   partition, which moto then filters and sorts as before.
+- A cancelled transaction puts the table back from its backup, stream
+  shard included: shard iterators handed out before then read a shard
+  nothing is added to. Here the backup keeps the live shard object, with
+  its records as they were before the transaction.
 - DynamoDB Streams' GetRecords goes through moto's generic serializer,
   which walks every attribute of every image against the service model:
   about 1.6 ms a record, half a minute for the 15,000 records of 250
@@ -127,11 +131,22 @@ _transact = models.DynamoDBBackend.transact_write_items
 
 
 def transact_write_items(self, transact_items):
-    _shim.local.state = ({}, _touched_partitions(self, transact_items))
+    copies = {}
+    _shim.local.state = (copies, _touched_partitions(self, transact_items))
+    live = {id(t): t for t in self.tables.values()}
     try:
         return _transact(self, transact_items)
     except Exception:
-        # Rolled back: the live tables are the backups now.
+        # Rolled back: the live tables are the backups now. Each keeps the
+        # stream shard object of the table it replaces, with the records it
+        # had before the transaction, so that shard iterators handed out
+        # before (which hold the shard itself) still see what follows.
+        for table_id, backup in copies.items():
+            shard = getattr(live.get(table_id), "stream_shard", None)
+            if shard is not None and backup.stream_shard is not None:
+                shard.items = backup.stream_shard.items
+                shard.table = backup
+                backup.stream_shard = shard
         _partitions.clear()
         raise
     finally:

@@ -7,6 +7,7 @@ mod common;
 use lifecycle_core::endpoint::Endpoint;
 use lifecycle_core::entity::{Entity, EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::event_type::EventType;
+use lifecycle_core::horizon;
 use lifecycle_core::notification::Notification;
 use lifecycle_core::planner::{self, Plan};
 use lifecycle_core::ports::{
@@ -59,6 +60,7 @@ conformance!(
     entity_reads,
     notifications_and_endpoints_crud,
     plans_and_schedule_reads,
+    deferrals_are_kept_found_and_listed,
     customer_schedules_page_by_fire_time,
     commit_fires_exactly_once,
     large_commits_beyond_one_transaction,
@@ -443,6 +445,152 @@ async fn plans_and_schedule_reads(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(store.schedule(&last.id).await.unwrap(), Some(last));
     assert_eq!(store.delivery(&skip.id).await.unwrap().unwrap().0, skip);
+}
+
+/// Moments beyond the horizon (`lifecycle_core::horizon`): each entity's
+/// earliest deferred one is kept with it, found by the sweep's query and
+/// derived into the customer's upcoming view.
+async fn deferrals_are_kept_found_and_listed(store: Arc<dyn Store>) {
+    let notifications = two_notifications();
+    for n in &notifications {
+        store.put_notification(n).await.unwrap();
+    }
+    let records = [
+        contract(
+            "k_1",
+            "c_1",
+            "2026-12-01T00:00:00Z",
+            Some("2027-01-01T00:00:00Z"),
+        ),
+        contract(
+            "k_2",
+            "c_1",
+            "2026-12-02T00:00:00Z",
+            Some("2027-06-01T00:00:00Z"),
+        ),
+        contract("k_3", "c_2", "2026-12-01T00:00:00Z", None),
+    ];
+    let edge = t("2026-12-02T10:00:00Z");
+    let mut plan = Plan::default();
+    for record in &records {
+        plan.extend(horizon::plan_deferring(
+            record,
+            &notifications,
+            &[],
+            now(),
+            edge,
+            true,
+        ));
+    }
+    assert_eq!(plan.schedules.len(), 3, "the three starts are stored");
+    assert_eq!(plan.deferred.len(), 3, "planned whole, each entity says");
+    store
+        .commit_writes(&WriteCommit {
+            events: vec![("w_1".into(), "accepted")],
+            records: records.iter().map(|r| (r.clone(), None)).collect(),
+            plan: plan.clone(),
+            ..WriteCommit::default()
+        })
+        .await
+        .unwrap();
+    let deferred = |until: &str, limit: usize| {
+        let store = store.clone();
+        let until = t(until);
+        async move { store.deferred_entities(until, limit).await.unwrap() }
+    };
+    // The ends fire a day before the contracts end (-P1D).
+    assert_eq!(
+        deferred("2027-12-31T00:00:00Z", 10).await,
+        [key("k_1"), key("k_2")]
+    );
+    assert_eq!(deferred("2026-12-31T00:00:00Z", 10).await, [key("k_1")]);
+    assert_eq!(deferred("2027-12-31T00:00:00Z", 1).await, [key("k_1")]);
+    assert!(deferred("2026-12-30T23:59:59Z", 10).await.is_empty());
+
+    // The upcoming view: the stored starts and the derived ends, by fire time.
+    let full: Vec<Schedule> = (records.iter().take(2))
+        .flat_map(|r| plan_for(r, &notifications, now()).schedules)
+        .collect();
+    let mut want: Vec<(Time, String)> = full.iter().map(|s| (s.fire_at, s.id.clone())).collect();
+    want.sort();
+    let listed = |page: &lifecycle_core::ports::Page<Schedule>| -> Vec<(Time, String)> {
+        page.data
+            .iter()
+            .map(|s| (s.fire_at, s.id.clone()))
+            .collect()
+    };
+    let pending = ScheduleState::Pending;
+    let all = store
+        .customer_schedules("c_1", pending, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed(&all), want);
+    assert_eq!(all.next_cursor, None);
+    let mut end = full.iter().find(|s| s.id == want[3].1).unwrap().clone();
+    end.updated_at = all.data[3].updated_at;
+    assert_eq!(all.data[3], end, "a derived moment is the planner's own");
+    let first = store
+        .customer_schedules("c_1", pending, None, None, 3)
+        .await
+        .unwrap();
+    assert_eq!(listed(&first), want[..3]);
+    let cursor = first.next_cursor.expect("one more");
+    let rest = store
+        .customer_schedules("c_1", pending, None, Some(&cursor), 3)
+        .await
+        .unwrap();
+    assert_eq!(listed(&rest), want[3..]);
+    assert_eq!(rest.next_cursor, None);
+    let until = store
+        .customer_schedules("c_1", pending, Some(t("2027-02-01T00:00:00Z")), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed(&until), want[..3]);
+    let skipped = store
+        .customer_schedules("c_1", ScheduleState::Skipped, None, None, 10)
+        .await
+        .unwrap();
+    assert!(skipped.data.is_empty(), "deferred moments are pending ones");
+
+    // One notification's fan-out only brings an entity's earliest sooner;
+    // a plan under every notification replaces it, and None clears it.
+    let defer = |entity: &str, earliest: Option<&str>, whole: bool| Plan {
+        deferred: vec![horizon::Deferral {
+            entity: key(entity),
+            earliest: earliest.map(t),
+            whole,
+        }],
+        ..Plan::default()
+    };
+    store
+        .apply_plan(&defer("k_2", Some("2026-12-20T00:00:00Z"), false))
+        .await
+        .unwrap();
+    assert_eq!(deferred("2026-12-25T00:00:00Z", 10).await, [key("k_2")]);
+    store
+        .apply_plan(&defer("k_2", Some("2027-09-01T00:00:00Z"), false))
+        .await
+        .unwrap();
+    assert_eq!(deferred("2026-12-25T00:00:00Z", 10).await, [key("k_2")]);
+    store
+        .apply_plan(&defer("k_2", Some("2027-05-31T00:00:00Z"), true))
+        .await
+        .unwrap();
+    assert!(deferred("2027-05-30T00:00:00Z", 10)
+        .await
+        .contains(&key("k_1")));
+    assert!(!deferred("2027-05-30T00:00:00Z", 10)
+        .await
+        .contains(&key("k_2")));
+    store.apply_plan(&defer("k_1", None, true)).await.unwrap();
+    assert_eq!(deferred("2027-12-31T00:00:00Z", 10).await, [key("k_2")]);
+    // A deferral of an entity never written writes nothing.
+    store
+        .apply_plan(&defer("k_9", Some("2026-12-20T00:00:00Z"), true))
+        .await
+        .unwrap();
+    assert_eq!(store.entity(&key("k_9")).await.unwrap(), None);
+    assert_eq!(deferred("2027-12-31T00:00:00Z", 10).await, [key("k_2")]);
 }
 
 /// Five pending schedules of customer c_1 an hour apart, one skipped, one of c_2.

@@ -60,9 +60,46 @@ pub(crate) fn kind_lookup(kind: EntityKind) -> String {
 
 pub(crate) const ENTITY_SK: &str = "#";
 
-pub(crate) fn entity_item(record: &EntityRecord) -> Item {
+/// The prefix of an entity's sort key in the `customer` index: a customer's
+/// entities, read for the moments they defer (`deferrals.rs`).
+pub(crate) const CUSTOMER_ENTITY_PREFIX: &str = "E#";
+
+/// Shards of the deferred entities in the `due` index (`deferrals.rs`), the
+/// 16 of `shard`: they are written at ingest's pace, not a boundary's, and
+/// the sweep reads every shard each period.
+pub(crate) const DEFERRED_SHARDS: u8 = 16;
+
+/// A `due`-index partition of deferred entities, apart from the timers'
+/// `DUE#` buckets.
+pub(crate) fn deferred_shard_pk(shard: u8) -> String {
+    format!("DF#{shard:x}")
+}
+
+pub(crate) fn deferred_pk(entity: &EntityKey) -> String {
+    deferred_shard_pk(shard(&entity_pk(entity)))
+}
+
+pub(crate) fn deferred_sk(at: Time, entity: &EntityKey) -> String {
+    format!("{}#{}", time_key(at), entity_pk(entity))
+}
+
+/// An entity item; `deferred`: the fire time of its earliest deferred
+/// moment, which enters it in the `due` index.
+pub(crate) fn entity_item(record: &EntityRecord, deferred: Option<Time>) -> Item {
     let entity_key = record.key();
     let mut item = key(entity_pk(&entity_key), ENTITY_SK);
+    item.insert("g3pk".into(), s(customer_pk(record.entity.customer_id())));
+    item.insert(
+        "g3sk".into(),
+        s(format!(
+            "{CUSTOMER_ENTITY_PREFIX}{}",
+            entity_pk(&entity_key)
+        )),
+    );
+    if let Some(at) = deferred {
+        item.insert("g2pk".into(), s(deferred_pk(&entity_key)));
+        item.insert("g2sk".into(), s(deferred_sk(at, &entity_key)));
+    }
     item.insert("t".into(), s("ENT"));
     item.insert("r".into(), packed(record));
     item.insert("v".into(), n(record.version));

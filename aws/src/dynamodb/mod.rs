@@ -6,6 +6,7 @@
 mod batch;
 mod compressed;
 mod config;
+mod deferrals;
 mod deliveries;
 mod due;
 mod fires;

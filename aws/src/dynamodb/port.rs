@@ -83,6 +83,10 @@ impl Store for DynamoStore {
         self.write_plan(plan).await
     }
 
+    async fn deferred_entities(&self, until: Time, limit: usize) -> StoreResult<Vec<EntityKey>> {
+        self.load_deferred_entities(until, limit).await
+    }
+
     async fn schedule(&self, id: &str) -> StoreResult<Option<Schedule>> {
         Ok(self.load_schedules(&[id.to_string()]).await?.pop())
     }

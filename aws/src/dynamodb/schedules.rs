@@ -12,21 +12,31 @@ use lifecycle_core::planner::Plan;
 use lifecycle_core::ports::{Page, StoreError, StoreResult};
 use lifecycle_core::schedule::{Schedule, ScheduleState};
 use lifecycle_core::time::Time;
+use std::collections::HashSet;
 
 impl DynamoStore {
-    /// Schedule upserts and skip records (each inserted at most once).
-    pub(super) fn plan_actions(&self, plan: &Plan) -> StoreResult<Vec<Action>> {
+    /// Schedule upserts, skip records (each inserted at most once) and the
+    /// deferrals but those of the entities in `written` (whose put carries
+    /// it), each with the entity it belongs to (None: a skip of no entity).
+    pub(super) fn plan_actions(
+        &self,
+        plan: &Plan,
+        written: &HashSet<EntityKey>,
+    ) -> StoreResult<Vec<(Option<EntityKey>, Action)>> {
         let mut actions = Vec::with_capacity(plan.schedules.len() + plan.skipped.len());
         for schedule in &plan.schedules {
-            actions.push(Action::put(&self.table, schedule_item(schedule))?);
+            let put = Action::put(&self.table, schedule_item(schedule))?;
+            actions.push((Some(schedule.entity.clone()), put));
         }
         for delivery in &plan.skipped {
-            actions.push(Action::insert(
+            let insert = Action::insert(
                 &self.table,
                 self.expiring(delivery_item(delivery), delivery.created_at),
                 OnFail::Ignore,
-            )?);
+            )?;
+            actions.push((delivery.entity.clone(), insert));
         }
+        actions.extend(self.deferral_actions(&plan.deferred, written)?);
         Ok(actions)
     }
 
@@ -52,7 +62,10 @@ impl DynamoStore {
     /// converges), so a plan larger than one transaction is written in chunks.
     pub(super) async fn write_plan(&self, plan: &Plan) -> StoreResult<()> {
         self.note_timeline(plan.skipped.iter()).await?;
-        self.transact_chunks(self.plan_actions(plan)?).await
+        self.defer_sooner(&plan.deferred).await?;
+        let actions = self.plan_actions(plan, &HashSet::new())?;
+        self.transact_chunks(actions.into_iter().map(|(_, a)| a).collect())
+            .await
     }
 
     /// The base keys of schedules by id, through the `lookup` index.
@@ -144,18 +157,17 @@ impl DynamoStore {
             ));
         }
         keys.truncate(limit + 1);
-        let more = keys.len() > limit;
-        keys.truncate(limit);
-        let order: Vec<String> = keys.iter().map(|(sk, _)| sk.clone()).collect();
         let items = self
             .batch_get(keys.into_iter().map(|(_, k)| k).collect())
             .await?;
         let mut data: Vec<Schedule> = items.iter().map(record).collect::<StoreResult<_>>()?;
-        data.sort_by_key(|s| {
-            order
-                .iter()
-                .position(|sk| *sk == customer_schedule_sk(state, &time_key(s.fire_at), &s.id))
-        });
+        if state == ScheduleState::Pending.as_str() {
+            let after = cursor.and_then(|c| c.split_once('#'));
+            data.extend(self.deferred_of_customer(customer_id, until, after).await?);
+        }
+        data.sort_by(|a, b| (a.fire_at, &a.id).cmp(&(b.fire_at, &b.id)));
+        let more = data.len() > limit;
+        data.truncate(limit);
         let next_cursor = if more {
             data.last()
                 .map(|last| format!("{}#{}", time_key(last.fire_at), last.id))

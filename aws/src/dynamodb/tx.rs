@@ -122,11 +122,33 @@ impl Action {
         expression: &str,
         values: Vec<(&str, AttributeValue)>,
     ) -> StoreResult<Self> {
+        Self::update_when(table, key, expression, None, values)
+    }
+
+    /// An update made only if `condition` holds on the stored item; dropped otherwise.
+    pub fn update_if(
+        table: &str,
+        key: Item,
+        expression: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<Self> {
+        Self::update_when(table, key, expression, Some(condition), values)
+    }
+
+    fn update_when(
+        table: &str,
+        key: Item,
+        expression: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<Self> {
         let target = target_of(&key);
         let update = Update::builder()
             .table_name(table)
             .set_key(Some(key))
             .update_expression(expression)
+            .set_condition_expression(condition.map(str::to_string))
             .set_expression_attribute_values(values_of(values))
             .build()
             .map_err(unavailable)?;

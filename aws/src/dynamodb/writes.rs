@@ -8,8 +8,9 @@ use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
 use lifecycle_core::ports::{StoreResult, WriteCommit, WriteState};
 use lifecycle_core::schedule::Schedule;
+use lifecycle_core::time::Time;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 impl DynamoStore {
     /// Puts the item unless its key exists: whether it was put.
@@ -110,18 +111,30 @@ impl DynamoStore {
                 OnFail::Conflict(format!("write event {id} was applied concurrently")),
             )?);
         }
+        // An entity planned under every notification is put with its
+        // earliest deferred moment, so recording it is not a second write.
+        let deferred: HashMap<EntityKey, Option<Time>> = (commit.plan.deferred.iter())
+            .filter(|d| d.whole)
+            .map(|d| (d.entity.clone(), d.earliest))
+            .collect();
         let mut entities = Vec::new();
         for (entity, expected) in &commit.records {
-            entities.push(self.entity_put(entity, *expected)?);
+            let at = deferred.get(&entity.key()).copied().flatten();
+            entities.push(self.entity_put(entity, *expected, at)?);
         }
         self.note_timeline(commit.plan.skipped.iter().chain(&commit.signals.deliveries))
             .await?;
-        let plan = self.plan_actions(&commit.plan)?;
+        let written: HashSet<EntityKey> = (commit.records.iter())
+            .map(|(r, _)| r.key())
+            .filter(|k| deferred.contains_key(k))
+            .collect();
+        self.defer_sooner(&commit.plan.deferred).await?;
+        let plan = self.plan_actions(&commit.plan, &written)?;
         let signals = self.signal_actions(&commit.signals)?;
         if events.len() + entities.len() + plan.len() + signals.len() <= MAX_ACTIONS {
             let mut all = events;
             all.extend(entities);
-            all.extend(plan);
+            all.extend(plan.into_iter().map(|(_, a)| a));
             all.extend(signals);
             return self.transact(all).await;
         }
@@ -130,14 +143,8 @@ impl DynamoStore {
         // from; then the signals, the entities and last the event records.
         let expected: HashMap<EntityKey, Option<u64>> =
             commit.records.iter().map(|(r, v)| (r.key(), *v)).collect();
-        let owners = commit
-            .plan
-            .schedules
-            .iter()
-            .map(|s| Some(s.entity.clone()))
-            .chain(commit.plan.skipped.iter().map(|d| d.entity.clone()));
         let mut groups: Vec<(Option<EntityKey>, Vec<Action>)> = Vec::new();
-        for (owner, action) in owners.zip(plan) {
+        for (owner, action) in plan {
             match groups.iter_mut().find(|(o, _)| *o == owner) {
                 Some((_, actions)) => actions.push(action),
                 None => groups.push((owner, vec![action])),
@@ -177,7 +184,12 @@ impl DynamoStore {
     }
 
     /// The put of a new entity state, replacing the expected version (None: a create).
-    fn entity_put(&self, entity: &EntityRecord, expected: Option<u64>) -> StoreResult<Action> {
+    fn entity_put(
+        &self,
+        entity: &EntityRecord,
+        expected: Option<u64>,
+        deferred: Option<Time>,
+    ) -> StoreResult<Action> {
         let entity_key = entity.key();
         let reason = format!(
             "{} {} changed concurrently",
@@ -185,10 +197,14 @@ impl DynamoStore {
             entity_key.id
         );
         match expected {
-            None => Action::insert(&self.table, entity_item(entity), OnFail::Conflict(reason)),
+            None => Action::insert(
+                &self.table,
+                entity_item(entity, deferred),
+                OnFail::Conflict(reason),
+            ),
             Some(version) => Action::put_if(
                 &self.table,
-                entity_item(entity),
+                entity_item(entity, deferred),
                 Some("v = :expected"),
                 vec![(":expected", n(version))],
                 OnFail::Conflict(reason),

@@ -185,6 +185,8 @@ pub struct Sweep {
 /// What a sweep did.
 #[derive(Debug, Default, Serialize)]
 pub struct SweepOutcome {
+    /// Entities planned again as their deferred moments came within the horizon.
+    pub materialised: usize,
     /// Minutes entering the horizon that have timers, and the ticks made for them.
     pub minutes: usize,
     pub ticks_made: usize,
@@ -212,11 +214,16 @@ const OVERDUE_LOOKBACK: Duration = Duration::hours(48);
 /// timers overdue by more than 15 minutes, each at most every 30 minutes
 /// (a new generation of its tick). Nothing it does grows with the number of
 /// timers in a minute.
-pub async fn handle_sweep(rt: &Runtime, sweep: &Sweep) -> Result<SweepOutcome, String> {
+pub async fn handle_sweep(
+    rt: &Runtime,
+    sweep: &Sweep,
+    deadline: Option<Instant>,
+) -> Result<SweepOutcome, String> {
     let scheduler = rt
         .scheduler
         .as_ref()
         .ok_or("SCHEDULE_GROUP is not set: the schedule function has no scheduler")?;
+    let materialised = materialise(rt, deadline).await?;
     let now = rt.clock.now();
     let edge = now + rt.settings.horizon;
     let near = now + scheduler.config().near;
@@ -232,6 +239,7 @@ pub async fn handle_sweep(rt: &Runtime, sweep: &Sweep) -> Result<SweepOutcome, S
         .await
         .map_err(|e| e.to_string())?;
     let mut outcome = SweepOutcome {
+        materialised,
         minutes: minutes.len(),
         ..SweepOutcome::default()
     };
@@ -246,6 +254,34 @@ pub async fn handle_sweep(rt: &Runtime, sweep: &Sweep) -> Result<SweepOutcome, S
         }
     }
     Ok(outcome)
+}
+
+/// Entities planned again per page of the sweep's materialisation.
+const MATERIALISE_PAGE: usize = 100;
+
+/// Plans again the entities whose deferred moments come within the horizon
+/// (`Service::materialise`), a page at a time, within a budget of 80 % of
+/// the sweep period and 30 s short of the invocation's deadline: what is
+/// left waits for the next sweep, which starts where this one stopped
+/// (the entities still deferred are its work list). The entities planned.
+async fn materialise(rt: &Runtime, deadline: Option<Instant>) -> Result<usize, String> {
+    let period = (rt.settings.sweep_period.to_std()).unwrap_or(std::time::Duration::from_secs(300));
+    let mut stop = Instant::now() + period.mul_f64(0.8);
+    if let Some(deadline) = deadline {
+        stop = stop.min(
+            deadline
+                .checked_sub(std::time::Duration::from_secs(30))
+                .unwrap_or(deadline),
+        );
+    }
+    let mut planned = 0;
+    loop {
+        let page = (rt.service.materialise(MATERIALISE_PAGE).await).map_err(|e| e.to_string())?;
+        planned += page;
+        if page < MATERIALISE_PAGE || Instant::now() >= stop {
+            return Ok(planned);
+        }
+    }
 }
 
 /// Re-wakes a past minute: the next generation of its tick, on the timer
@@ -293,7 +329,7 @@ pub async fn dispatch(
     }
     if let Some(sweep) = input.get("sweep") {
         let sweep: Sweep = serde_json::from_value(sweep.clone()).unwrap_or_default();
-        let outcome = handle_sweep(rt, &sweep).await?;
+        let outcome = handle_sweep(rt, &sweep, deadline).await?;
         tracing::info!(?outcome, "sweep");
         return serde_json::to_value(outcome).map_err(|e| e.to_string());
     }

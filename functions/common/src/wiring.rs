@@ -258,6 +258,9 @@ fn config(settings: &Settings) -> Config {
         // In the write's transaction a webhook's message and deliveries
         // would bill twice; fired by the stream's path they do not.
         fire_writes_at_ingest: false,
+        // Moments beyond the registration horizon are not stored: the
+        // sweep plans their entities again as they come within it.
+        horizon: Some(settings.horizon),
         ..defaults
     }
 }

@@ -95,6 +95,10 @@ impl Write for LogBytes {
     }
 }
 
+/// Contracts of the deployment that measures a month of materialisation
+/// (`month.rs`): what it costs per contract does not depend on how many.
+const MONTH_SAMPLE: usize = 500;
+
 fn progress(started: Instant, text: &str) {
     eprintln!("[{:>7.1} s] {text}", started.elapsed().as_secs_f64());
 }
@@ -198,6 +202,13 @@ async fn run(
                 .collect::<Vec<_>>()
         ),
     );
+    let sample = contracts.min(MONTH_SAMPLE);
+    progress(
+        started,
+        &format!("a month of materialisation on a sample of {sample} contracts"),
+    );
+    let month = lifecycle_aws_storm::month::measure(&receiver.url, sample).await;
+    progress(started, &format!("{month:?}"));
     let hottest = tally
         .hottest(contracts)
         .map_or_else(Hottest::default, |h| Hottest {
@@ -227,6 +238,8 @@ async fn run(
         log_bytes_per_moment: (log_bytes() - log_bytes_before) as f64 / moments.max(1) as f64,
         horizon_minutes: stack.rt.settings.horizon.num_minutes() as u64,
         ingest_write_units_per_contract: ingested.write_units / contracts.max(1) as f64,
+        materialise_write_units_per_contract_month: month.write_units_per_contract,
+        materialise_read_units_per_contract_month: month.read_units_per_contract,
     };
     let facts = Facts::default();
     let projections = projection::project_all(&measured, &facts);

@@ -71,6 +71,13 @@ pub struct Measured {
     /// commit writes and everything they planned; measured before the boundary).
     #[serde(default)]
     pub ingest_write_units_per_contract: f64,
+    /// DynamoDB write and read units a month of the sweep's materialisation takes per contract:
+    /// the moments ingest deferred beyond the horizon, planned again as they come within it
+    /// (measured on a sample deployment of its own, `month.rs`).
+    #[serde(default)]
+    pub materialise_write_units_per_contract_month: f64,
+    #[serde(default)]
+    pub materialise_read_units_per_contract_month: f64,
 }
 
 /// The partition key that took the most writes during the boundary.
@@ -830,20 +837,31 @@ pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection
         measured.ingest_write_units_per_contract * n / f.contract_term_months.value,
         "WRU",
     );
+    let materialise_wru_month = c.t(
+        "materialise_wru_per_month",
+        format!(
+            "materialise_write_units_per_contract_month (measured) × contracts = {} × {}",
+            num(measured.materialise_write_units_per_contract_month),
+            int(contracts)
+        ),
+        measured.materialise_write_units_per_contract_month * n,
+        "WRU",
+    );
     let wru_month = c.t(
         "wru_per_month",
         format!(
             "wru_per_moment × moments_per_month + fixed_writes_per_tick × ticks_per_month + \
-             cursor_writes + ingest_wru_per_month = {} × {} + {} × {} + {} + {}: one boundary a \
-             month; other minutes' shards fit in one page",
+             cursor_writes + ingest_wru_per_month + materialise_wru_per_month = {} × {} + {} × {} \
+             + {} + {} + {}: one boundary a month; other minutes' shards fit in one page",
             num(wru_pm),
             num(mm),
             int(measured.fixed_writes_per_tick),
             num(ticks_month),
             num(cursor_writes),
-            num(ingest_month)
+            num(ingest_month),
+            num(materialise_wru_month)
         ),
-        wru_pm * mm + fixed_w * ticks_month + cursor_writes + ingest_month,
+        wru_pm * mm + fixed_w * ticks_month + cursor_writes + ingest_month + materialise_wru_month,
         "WRU",
     );
     let mut costs: Vec<(String, f64)> = Vec::new();
@@ -864,11 +882,14 @@ pub fn project(measured: &Measured, contracts: u64, facts: &Facts) -> Projection
     let rru_month = c.t(
         "rru_per_month",
         format!(
-            "rru_per_moment × moments_per_month = {} × {}",
+            "rru_per_moment × moments_per_month + materialise_read_units_per_contract_month × \
+             contracts = {} × {} + {} × {}",
             num(rru_pm),
-            num(mm)
+            num(mm),
+            num(measured.materialise_read_units_per_contract_month),
+            int(contracts)
         ),
-        rru_pm * mm,
+        rru_pm * mm + measured.materialise_read_units_per_contract_month * n,
         "RRU",
     );
     cost(
@@ -2083,6 +2104,8 @@ mod tests {
             horizon_minutes: 20_160,
             fixed_writes_per_tick: 0,
             ingest_write_units_per_contract: 0.0,
+            materialise_write_units_per_contract_month: 0.0,
+            materialise_read_units_per_contract_month: 0.0,
         }
     }
 

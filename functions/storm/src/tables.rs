@@ -171,6 +171,16 @@ fn measured_section(out: &mut String, m: &Measured) {
             String::new(),
         ],
         [
+            "DynamoDB write / read units of a contract's month of materialisation (deferred moments planned again)"
+                .to_string(),
+            format!(
+                "{} / {}",
+                num(m.materialise_write_units_per_contract_month),
+                num(m.materialise_read_units_per_contract_month)
+            ),
+            String::new(),
+        ],
+        [
             "Stored bytes per contract, before the boundary".to_string(),
             num(m.stored_bytes_per_contract),
             String::new(),
@@ -407,6 +417,8 @@ mod tests {
             horizon_minutes: 20_160,
             fixed_writes_per_tick: 65,
             ingest_write_units_per_contract: 0.0,
+            materialise_write_units_per_contract_month: 0.0,
+            materialise_read_units_per_contract_month: 0.0,
         }
     }
 

@@ -391,3 +391,94 @@ async fn a_notification_edit_fans_out_over_5000_contracts_across_invocations() {
         outcomes.len()
     );
 }
+
+/// A moment beyond the 14-day horizon is not stored: the contract defers
+/// it, the upcoming view derives it, and the sweep plans it as it comes
+/// within the horizon, under the same schedule id, so it fires as any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moment_beyond_the_horizon_is_planned_by_the_sweep_and_fires() {
+    use lifecycle_core::ports::Store;
+    let mut stack = stack(100).await;
+    let receiver = Receiver::start(stack.clock.clone()).await;
+    let body = json!({"url": receiver.url, "event_types": ["contract.end"]});
+    let (status, endpoint) = stack.api("POST", "/v1/webhook-endpoints", Some(body)).await;
+    assert_eq!(status, 201, "{endpoint}");
+    receiver.expect_secret(endpoint["secret"].as_str().unwrap());
+    let now = time(&iso(chrono::Utc::now()));
+    stack.clock.set(now);
+    let end = minute_of(now + Duration::days(20)) + Duration::seconds(30);
+    let create = contract("wr_1", "create", now - Duration::days(1), end, now);
+    let (status, results) = stack.api("POST", "/v1/events", Some(create)).await;
+    assert_eq!(status, 200, "{results}");
+    stack.drain().await;
+
+    let upcoming_end = |page: &Value| -> Vec<(String, Time)> {
+        (page["data"].as_array().unwrap().iter())
+            .filter(|s| s["event_type"] == "contract.end")
+            .map(|s| {
+                let id = s["schedule_id"].as_str().unwrap().to_string();
+                (id, time(s["fire_at"].as_str().unwrap()))
+            })
+            .collect()
+    };
+    let (_, upcoming) = stack.api("GET", "/v1/customers/c_1/upcoming", None).await;
+    let derived = upcoming_end(&upcoming);
+    assert_eq!(derived.len(), 1, "{upcoming}");
+    assert_eq!(derived[0].1, end);
+    let store = stack.rt.store.clone();
+    let k_1 = lifecycle_core::entity::EntityKey {
+        kind: lifecycle_core::entity::EntityKind::Contract,
+        id: "k_1".into(),
+    };
+    assert_eq!(
+        store.schedule(&derived[0].0).await.unwrap(),
+        None,
+        "not stored"
+    );
+    let deferred = store.deferred_entities(end, 10).await.unwrap();
+    assert_eq!(deferred, [k_1]);
+    let tick = tick_name(minute_of(end));
+    assert!(!stack.schedule_names().await.contains(&tick));
+
+    // A sweep while the end is beyond the horizon plans nothing.
+    let sweep = json!({"sweep": {}});
+    let outcome = lifecycle_functions::schedule::dispatch(&stack.rt, sweep.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome["materialised"], 0, "{outcome}");
+
+    // Thirteen days on, the end is within it: the sweep stores it, the
+    // stream makes its tick.
+    stack.clock.set(end - Duration::days(13));
+    let outcome = lifecycle_functions::schedule::dispatch(&stack.rt, sweep, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome["materialised"], 1, "{outcome}");
+    stack.drain().await;
+    let stored = store
+        .schedule(&derived[0].0)
+        .await
+        .unwrap()
+        .expect("stored now");
+    assert_eq!(stored.fire_at, end);
+    assert!(store.deferred_entities(end, 10).await.unwrap().is_empty());
+    assert!(stack.schedule_names().await.contains(&tick));
+    let (_, upcoming) = stack.api("GET", "/v1/customers/c_1/upcoming", None).await;
+    assert_eq!(
+        upcoming_end(&upcoming),
+        derived,
+        "the same moment, listed once"
+    );
+
+    // It fires at its second under the id it was listed with.
+    stack.clock.set(end - Duration::seconds(20));
+    stack.invoke_schedule(&tick).await.unwrap();
+    stack.settle(4, SETTLE).await;
+    let arrivals = receiver.arrivals();
+    assert_eq!(arrivals.len(), 1, "{arrivals:?}");
+    assert_eq!(
+        arrivals[0].webhook_id,
+        lifecycle_core::ids::with_prefix(&derived[0].0, "msg")
+    );
+    assert_eq!(arrivals[0].scheduled_for, Some(end));
+}
