@@ -40,9 +40,11 @@ the 5,000-contract fan-out test took 20 minutes to ingest because of them:
 - Per request, the server's dispatcher lists moto's package folder (to
   know the service names), werkzeug formats a log line, and SQS builds a
   queue's every attribute for each message received (to read its
-  retention): a profile of the boundary put a quarter of moto's time
-  there. Here the folder is listed once, requests are not logged (the
-  launcher's output goes nowhere), and the retention is read directly.
+  retention) or sent (to read ContentBasedDeduplication), counting the
+  queue's messages each time: a profile of the boundary put a quarter of
+  moto's time there. Here the folder is listed once, requests are not
+  logged (the launcher's output goes nowhere), and the two attributes are
+  read directly.
 
 Everything else is moto's own server and wire protocol.
 
@@ -300,11 +302,64 @@ _stream_responses.DynamoDBStreamsHandler.get_records = get_records
 
 import logging
 
+import selectors
+
+import werkzeug.serving as werkzeug_serving
 from werkzeug.serving import WSGIRequestHandler
 
 import moto.backends as _backends
 import moto.sqs.models as _sqs_models
 from moto.core.utils import unix_time as _unix_time
+
+# Keep-alive: werkzeug closes every connection after one response (it
+# cannot tell whether the application read the whole request body; moto
+# reads every body, the SDK sends them with a Content-Length), so each AWS
+# call cost a TCP connection and a new thread, and each response went out
+# in two writes: a profile of the boundary put a third of moto's time
+# there. Here a connection stays open for the client's next request, and a
+# response is one buffered write.
+_send_header = WSGIRequestHandler.send_header
+
+
+def _send_header_keeping_alive(self, key, value):
+    if key.lower() == "connection" and value.lower() == "close":
+        return
+    _send_header(self, key, value)
+
+
+def _expect_100(self):
+    # The interim response must leave at once: the client sends the body after it.
+    answered = _handle_expect_100(self)
+    self.wfile.flush()
+    return answered
+
+
+class _NothingLeft:
+    """werkzeug's run_wsgi reads whatever the socket holds after a response
+    (safe only because it closes the connection), waiting 10 ms for more:
+    on a kept connection that is the next request. Moto reads every body,
+    so there is nothing to discard."""
+
+    def register(self, *args):
+        pass
+
+    def select(self, timeout=None):
+        return []
+
+    def close(self):
+        pass
+
+
+class _Selectors:
+    DefaultSelector = _NothingLeft
+    EVENT_READ = selectors.EVENT_READ
+
+
+werkzeug_serving.selectors = _Selectors
+_handle_expect_100 = WSGIRequestHandler.handle_expect_100
+WSGIRequestHandler.send_header = _send_header_keeping_alive
+WSGIRequestHandler.handle_expect_100 = _expect_100
+WSGIRequestHandler.wbufsize = 64 * 1024
 
 _moto_modules = tuple(_backends.list_of_moto_modules())
 _backends.list_of_moto_modules = lambda: _moto_modules
@@ -318,6 +373,36 @@ def _retained(self, queue_name, message):
 
 
 _sqs_models.SQSBackend.is_message_valid_based_on_retention_period = _retained
+
+# SendMessage reads one attribute of the queue (ContentBasedDeduplication)
+# through `Queue.attributes`, which counts the queue's visible and delayed
+# messages first: a pass over the queue per message sent. Here a send
+# gets that one attribute.
+_queue_attributes = _sqs_models.Queue.attributes
+_sending = threading.local()
+
+
+def _attributes(self):
+    if getattr(_sending, "active", False):
+        if self.fifo_queue:
+            return {"ContentBasedDeduplication": str(bool(self.content_based_deduplication)).lower()}
+        return {}
+    return _queue_attributes.fget(self)
+
+
+_send_message = _sqs_models.SQSBackend.send_message
+
+
+def _send_message_cheaply(self, *args, **kwargs):
+    _sending.active = True
+    try:
+        return _send_message(self, *args, **kwargs)
+    finally:
+        _sending.active = False
+
+
+_sqs_models.Queue.attributes = property(_attributes)
+_sqs_models.SQSBackend.send_message = _send_message_cheaply
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -238,12 +238,51 @@ impl DynamoStore {
         let Some(item) = self.get(delivery_pk(id), DELIVERY_SK).await? else {
             return Ok(None);
         };
-        let mut delivery: Delivery = record(&item)?;
-        let due = delivery.status == DeliveryStatus::Pending
-            && delivery.next_attempt_at.is_some_and(|next| next <= now);
-        if !due {
+        let delivery: Delivery = record(&item)?;
+        if !due_by(&delivery, now) {
             return Ok(None);
         }
+        self.lease(delivery, now, lease_until).await
+    }
+
+    /// Claims side by side, the deliveries read in batches of 100: most
+    /// claims of a boundary are the lease wake-ups of deliveries already
+    /// attempted, which then cost a share of one read, not a call each.
+    pub(super) async fn claim_many(
+        &self,
+        ids: &[String],
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Vec<(Delivery, Message)>> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let keys = ids
+            .iter()
+            .map(|id| key(delivery_pk(id), DELIVERY_SK))
+            .collect();
+        let mut due = Vec::new();
+        for item in self.batch_get(keys).await? {
+            let delivery: Delivery = record(&item)?;
+            if due_by(&delivery, now) {
+                due.push(delivery);
+            }
+        }
+        let leased: Vec<Option<(Delivery, Message)>> = stream::iter(due)
+            .map(|delivery| self.lease(delivery, now, lease_until))
+            .buffered(CLAIMS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(leased.into_iter().flatten().collect())
+    }
+
+    /// Leases a due delivery read at `now` until `lease_until`, with its
+    /// message: None if another claim took it (or it changed) since the read.
+    async fn lease(
+        &self,
+        mut delivery: Delivery,
+        now: Time,
+        lease_until: Time,
+    ) -> StoreResult<Option<(Delivery, Message)>> {
+        let id = delivery.id.clone();
         let Some(message) = self.get(message_pk(&delivery.webhook_id), "M").await? else {
             return Err(StoreError::Unavailable(format!(
                 "message {} of delivery {id} is missing",
@@ -347,4 +386,13 @@ fn delivery_of(items: &[Item]) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> 
         }
     }
     Ok(delivery.map(|d| (d, attempts)))
+}
+
+/// Claims of `claim_many` leasing at once.
+const CLAIMS_IN_FLIGHT: usize = 32;
+
+/// Whether a delivery read at `now` is due for an attempt.
+fn due_by(delivery: &Delivery, now: Time) -> bool {
+    delivery.status == DeliveryStatus::Pending
+        && delivery.next_attempt_at.is_some_and(|next| next <= now)
 }

@@ -15,9 +15,6 @@ use lifecycle_core::stats::MinuteStats;
 use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::Time;
 
-/// Independent single-item calls of one port call in flight at once.
-const IN_FLIGHT: usize = 32;
-
 #[async_trait]
 impl Store for DynamoStore {
     async fn install(&self, defaults: &[Notification]) -> StoreResult<()> {
@@ -157,21 +154,13 @@ impl Store for DynamoStore {
         self.record_attempts(std::slice::from_ref(commit)).await
     }
 
-    /// Claims side by side: each is a read and a conditional put of its own.
     async fn claim_deliveries(
         &self,
         ids: &[String],
         now: Time,
         lease_until: Time,
     ) -> StoreResult<Vec<(Delivery, Message)>> {
-        use futures::stream::{self, StreamExt, TryStreamExt};
-        // By index: a closure over `&String` trips async-trait's lifetimes.
-        let claimed: Vec<Option<(Delivery, Message)>> = stream::iter(0..ids.len())
-            .map(|i| self.claim(&ids[i], now, lease_until))
-            .buffered(IN_FLIGHT)
-            .try_collect()
-            .await?;
-        Ok(claimed.into_iter().flatten().collect())
+        self.claim_many(ids, now, lease_until).await
     }
 
     async fn commit_attempts(&self, commits: &[AttemptCommit]) -> StoreResult<()> {

@@ -142,11 +142,13 @@ async fn run(
         .await;
     let moments = workload::due_at_boundary(&stack).await;
     let ticks = stack.schedule_names().await;
+    let ingest_calls = stack.counter.tally().calls;
     progress(
         started,
         &format!(
-            "{moments} moments due at the boundary, {} ticks alive",
-            ticks.len()
+            "{moments} moments due at the boundary, {} ticks alive; the ingest made {} AWS calls: {ingest_calls:?}",
+            ticks.len(),
+            ingest_calls.values().sum::<u64>()
         ),
     );
     let tick = lifecycle_aws::scheduler::tick_name(workload::boundary());
