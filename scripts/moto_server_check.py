@@ -1,7 +1,8 @@
 """Checks that scripts/moto_server.py answers exactly as the stock
 moto_server does: the same DynamoDB scenario (cancelled and committed
 transactions over range and hash-only tables, stream records, queries of
-partitions and indexes with pages and directions, scans) is run against
+partitions and indexes with pages and directions, scans, gets and
+updates of binary and nested values) is run against
 both servers, and every answer must be the same.
 
 Usage: python scripts/moto_server_check.py   (the venv's Python)
@@ -125,6 +126,29 @@ def scenario(port):
             if not start:
                 break
         answers.append(pages)
+    # Answers holding items, binary and nested values among them.
+    strip = lambda r: {k: v for k, v in r.items() if k != "ResponseMetadata"}  # noqa: E731
+    key = lambda p: {"pk": S(p), "sk": S("1")}  # noqa: E731
+    answers.append(strip(d.get_item(TableName="t", Key=key("d"), ReturnConsumedCapacity="TOTAL")))
+    answers.append(strip(d.get_item(TableName="t", Key=key("zz"), ConsistentRead=True)))
+    got = d.batch_get_item(
+        RequestItems={"t": {"Keys": [key(p) for p in "abdz"], "ConsistentRead": True}},
+        ReturnConsumedCapacity="TOTAL",
+    )
+    answers.append((sorted(map(str, got["Responses"]["t"])), got.get("UnprocessedKeys"), got.get("ConsumedCapacity")))
+    nested = {
+        ":m": {"M": {"x": {"B": b"\x00\x01"}, "n": {"N": "2.50"}}},
+        ":l": {"L": [{"BOOL": True}, {"NULL": True}, {"SS": ["a", "b"]}, {"BS": [b"\x02"]}]},
+    }
+    answers.append(strip(d.update_item(
+        TableName="t", Key=key("a"), UpdateExpression="SET m = :m, l = :l",
+        ExpressionAttributeValues=nested, ReturnValues="ALL_NEW")))
+    answers.append(strip(d.put_item(
+        TableName="t", Item={**key("a"), "b": {"B": b"\xff"}}, ReturnValues="ALL_OLD")))
+    answers.append(strip(d.query(
+        TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("a")},
+        ReturnConsumedCapacity="TOTAL", Select="COUNT")))
+    answers.append(strip(d.scan(TableName="h", Limit=1)))
     return answers
 
 
