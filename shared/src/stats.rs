@@ -115,15 +115,20 @@ pub fn minute_of(time: Time) -> Time {
     time.duration_trunc(TimeDelta::minutes(1)).unwrap_or(time)
 }
 
+/// Adds a minute's figures to those of the same minute in `minutes`.
+pub fn add_into(minutes: &mut BTreeMap<Time, MinuteStats>, figure: &MinuteStats) {
+    minutes
+        .entry(figure.minute)
+        .or_insert_with(|| MinuteStats::empty(figure.minute))
+        .merge(figure);
+}
+
 /// Every minute of [since, until): the figures given for it added up,
 /// empty where none are.
 pub fn series(since: Time, until: Time, figures: Vec<MinuteStats>) -> Vec<MinuteStats> {
     let mut stored: BTreeMap<Time, MinuteStats> = BTreeMap::new();
-    for figure in figures {
-        stored
-            .entry(figure.minute)
-            .or_insert_with(|| MinuteStats::empty(figure.minute))
-            .merge(&figure);
+    for figure in &figures {
+        add_into(&mut stored, figure);
     }
     let mut minute = minute_of(since);
     let mut series = Vec::new();
@@ -185,11 +190,8 @@ impl StatsRecorder {
     /// Puts back figures a flush could not store, to go with the next one.
     pub fn restore(&self, figures: Vec<MinuteStats>) {
         let mut minutes = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for figure in figures {
-            minutes
-                .entry(figure.minute)
-                .or_insert_with(|| MinuteStats::empty(figure.minute))
-                .merge(&figure);
+        for figure in &figures {
+            add_into(&mut minutes, figure);
         }
     }
 }

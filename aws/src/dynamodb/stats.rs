@@ -85,10 +85,7 @@ impl DynamoStore {
             for item in self.query_all(query).await? {
                 let figure = from_item(&item)?;
                 if figure.minute < until {
-                    figures
-                        .entry(figure.minute)
-                        .or_insert_with(|| MinuteStats::empty(figure.minute))
-                        .merge(&figure);
+                    lifecycle_core::stats::add_into(&mut figures, &figure);
                 }
             }
             day = day.succ_opt().expect("a day after");

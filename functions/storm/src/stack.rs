@@ -27,6 +27,12 @@ use tower::ServiceExt;
 
 pub const KEY: &str = "aws-storm-api-key-0123456789";
 
+/// `deliver` invocations between two reads of the stream in `settle`: an
+/// invocation writes up to about 5,000 records (1,000 moments, each its
+/// message, schedule, delivery and attempt), and moto keeps the last
+/// 60,000 (`scripts/moto_server.py`); eight is the storm's concurrency.
+const DRAIN_EVERY: usize = 8;
+
 /// The system clock moved by an offset the driver sets, so that a held
 /// timer really waits and then finds itself due.
 #[derive(Default)]
@@ -317,13 +323,21 @@ impl Stack {
     }
 
     /// Runs the queue and the stream until both are empty, waiting up to
-    /// `max` for delayed messages: the `deliver` invocations it made.
+    /// `max` for delayed messages: the `deliver` invocations it made. The
+    /// stream is read after every few invocations, as the event source
+    /// does, long before moto trims what the harness has not read.
     pub async fn settle(&mut self, concurrency: usize, max: std::time::Duration) -> usize {
         let until = std::time::Instant::now() + max;
         let mut invocations = 0;
         loop {
-            invocations += self.pump(concurrency).await.invocations;
-            self.drain().await;
+            loop {
+                let pumped = self.pump_some(concurrency, DRAIN_EVERY).await;
+                invocations += pumped.invocations;
+                self.drain().await;
+                if pumped.invocations < DRAIN_EVERY {
+                    break;
+                }
+            }
             let (visible, in_flight, delayed) = self.queue_depth().await;
             if visible + in_flight + delayed == 0 || std::time::Instant::now() > until {
                 return invocations;
@@ -410,11 +424,16 @@ impl Stack {
     /// again at once, the others deleted. Ends when a receive finds nothing
     /// and nothing is running.
     pub async fn pump(&self, concurrency: usize) -> Pumped {
+        self.pump_some(concurrency, usize::MAX).await
+    }
+
+    /// `pump`, ending once `most` invocations were started and ran.
+    pub async fn pump_some(&self, concurrency: usize, most: usize) -> Pumped {
         let mut pumped = Pumped::default();
         let mut running = tokio::task::JoinSet::new();
         let mut next_environment = 0;
         loop {
-            let received = if running.len() < concurrency.max(1) {
+            let received = if running.len() < concurrency.max(1) && pumped.invocations < most {
                 (self.sqs.receive_message())
                     .queue_url(&self.queue_url)
                     .max_number_of_messages(10)

@@ -202,7 +202,7 @@ pub async fn stats(State(s): State<AppState>, params: Params) -> Answer {
         .time("since")?
         .unwrap_or(until - chrono::Duration::hours(1));
     let minutes = s.service.stats(since, until).await?;
-    let backlog = s.service.store.backlog().await?;
+    let backlog = s.service.backlog().await?;
     ok(json!({
         "data": minutes.iter().map(|m| m.view()).collect::<Vec<_>>(),
         "backlog": backlog,

@@ -117,10 +117,16 @@ impl Service {
         Ok(stats::series(since, until, stored))
     }
 
+    /// The deliveries waiting for an attempt, where the store counts them
+    /// cheaply (`GET /v1/stats`).
+    pub async fn backlog(&self) -> Result<Option<crate::metrics::Backlog>, ApiError> {
+        Ok(self.store.backlog().await?)
+    }
+
     /// The gauges of `GET /metrics`: the backlog (where the store counts it
     /// cheaply) and the endpoints by health.
     pub async fn gauges(&self) -> Result<Gauges, ApiError> {
-        let backlog = self.store.backlog().await?.unwrap_or_default();
+        let backlog = self.backlog().await?.unwrap_or_default();
         let endpoints = self.store.endpoints().await?;
         let endpoints = EndpointState::ALL
             .into_iter()
