@@ -33,7 +33,7 @@ the 5,000-contract fan-out test took 20 minutes to ingest because of them:
 - A stream keeps every record it ever produced, each with both images as
   JSON-ready dicts (about 30 KB of Python objects): the 2,000-contract
   boundary grew moto past 23 GB. Here a shard keeps its last 60,000
-  records and trims the oldest, as DynamoDB trims records after 24 hours
+  records (trimming the oldest 5,000 at a time), as DynamoDB trims records after 24 hours
   (the sequence numbers go on; the harness reads the stream after every
   batch, long before a record is trimmed).
 
@@ -244,15 +244,16 @@ def stream_add(self, old, new):
             if new is not None:
                 _place(maps, attrs, new, True)
     added = _stream_add(self, old, new)
-    if len(self.items) > STREAM_RECORDS:
-        # Keep the newest half; the first sequence number moves with them.
-        drop = len(self.items) - STREAM_RECORDS // 2
+    if len(self.items) > STREAM_RECORDS + STREAM_TRIM:
+        # Keep the newest STREAM_RECORDS; the first sequence number moves on.
+        drop = len(self.items) - STREAM_RECORDS
         del self.items[:drop]
         self.starting_sequence_number += drop
     return added
 
 
 STREAM_RECORDS = 60_000
+STREAM_TRIM = 5_000
 
 _tables.StreamShard.add = stream_add
 

@@ -7,7 +7,7 @@
 //! 1 unit per 4 KB, half for an eventually consistent read).
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -266,9 +266,11 @@ impl Intercept for Counter {
         Ok(())
     }
 
-    fn read_before_deserialization(
+    /// After deserialization: only then is a large body (a batch of items)
+    /// read whole; before it, such a body is still streaming.
+    fn read_after_deserialization(
         &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {

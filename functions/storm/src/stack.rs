@@ -30,8 +30,8 @@ pub const KEY: &str = "aws-storm-api-key-0123456789";
 /// `deliver` invocations between two reads of the stream in `settle`: an
 /// invocation writes up to about 5,000 records (1,000 moments, each its
 /// message, schedule, delivery and attempt), and moto keeps the last
-/// 60,000 (`scripts/moto_server.py`); eight is the storm's concurrency.
-const DRAIN_EVERY: usize = 8;
+/// 60,000 (`scripts/moto_server.py`).
+const DRAIN_EVERY: usize = 4;
 
 /// The system clock moved by an offset the driver sets, so that a held
 /// timer really waits and then finds itself due.
