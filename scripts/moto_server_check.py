@@ -149,6 +149,23 @@ def scenario(port):
         TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": S("a")},
         ReturnConsumedCapacity="TOTAL", Select="COUNT")))
     answers.append(strip(d.scan(TableName="h", Limit=1)))
+    # One condition sent again with other values (the parse is kept by its
+    # text, names and values), held and failed; an item over the size limit.
+    for want, have in (("1", "1"), ("1", "2"), ("1", "3"), ("2", "3")):
+        try:
+            d.put_item(
+                TableName="h", Item={"pk": S("c"), "v": {"N": have}},
+                ConditionExpression="attribute_not_exists(pk) OR #v = :v",
+                ExpressionAttributeNames={"#v": "v"}, ExpressionAttributeValues={":v": {"N": want}})
+            answers.append(("put", want, have))
+        except d.exceptions.ConditionalCheckFailedException:
+            answers.append(("refused", want, have))
+    try:
+        d.put_item(TableName="h", Item={"pk": S("big"), "v": S("x" * 405_000)})
+        answers.append("big put")
+    except d.exceptions.ClientError as e:
+        answers.append(e.response["Error"]["Code"])
+    answers.append(rows("h"))
     return answers
 
 

@@ -2,15 +2,20 @@
 //!
 //! Not a transaction, which bills every item and index entry twice (at a
 //! month boundary, most of what a moment writes). Three steps, each safe to
-//! repeat: the message is inserted once; the schedule leaves `pending` only
-//! if it is still pending at the expected time, noting the ids of the
-//! deliveries it fired (`fd`); then the deliveries are inserted once each.
-//! A crash after the second step leaves the schedule fired without all of
-//! its deliveries: the trigger is retried (its queue message is not deleted),
-//! finds the schedule fired at that time by this same fire, and inserts the
-//! noted deliveries that are missing. A retry that finds them all, or a
-//! schedule another fire took, commits nothing and answers false, as the
-//! port asks (only its message may stay, referred to by nothing).
+//! repeat, each taken for a whole batch of fires before the next: every
+//! schedule leaves `pending` only if it is still pending at the expected
+//! time, noting the ids of the deliveries it fired (`fd`); then the messages
+//! of the schedules taken are put, 25 to a call; then their deliveries. A
+//! crash between the steps leaves a schedule fired without its message or
+//! some of its deliveries: the trigger is retried (its queue message is not
+//! deleted), finds the schedule fired at that time by this same fire, and
+//! inserts the message and the noted deliveries that are missing, each only
+//! if absent. A retry that finds them all, or a schedule another fire took,
+//! commits nothing and answers false, as the port asks.
+//!
+//! The batched puts are unconditional: only the fire that took a schedule
+//! writes them, and a retry running beside it writes the same ids (nothing
+//! is attempted before the fire's own queue step, after all three).
 
 use super::keys::{delivery_item, message_item, schedule_item, schedule_key, time_key};
 use super::{s, text, DynamoStore};
@@ -26,46 +31,84 @@ const FIRES_IN_FLIGHT: usize = 32;
 /// The attribute of a fired schedule listing the deliveries its fire made.
 const FIRED_DELIVERIES: &str = "fd";
 
+/// What taking a fire's schedule found.
+enum Take {
+    /// Taken now: the message and every delivery are still to be written.
+    Taken,
+    /// Taken by an earlier run of this fire: the deliveries (indexes) it
+    /// noted, with the message, each written unless present.
+    Resumed(Vec<usize>),
+    /// Taken by another fire, or no longer due: nothing to write.
+    Lost,
+}
+
 impl DynamoStore {
     /// Fires side by side, answered in order.
     pub(super) async fn fire_all(&self, fires: &[FireCommit]) -> StoreResult<Vec<bool>> {
         self.note_timeline(fires.iter().flat_map(|f| f.deliveries.iter()))
             .await?;
-        stream::iter(0..fires.len())
-            .map(|i| self.fire_one(&fires[i]))
+        let takes: Vec<Take> = stream::iter(0..fires.len())
+            .map(|i| self.take(&fires[i]))
+            .buffered(FIRES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let taken = || {
+            (fires.iter().zip(&takes))
+                .filter(|(_, take)| matches!(take, Take::Taken))
+                .map(|(fire, _)| fire)
+        };
+        let messages = taken()
+            .filter_map(|fire| fire.message.as_ref().map(|m| (fire, m)))
+            .map(|(fire, m)| self.expiring(message_item(&m.id, &m.body), fire.schedule.updated_at))
+            .collect();
+        self.batch_put(messages).await?;
+        let deliveries = taken()
+            .flat_map(|fire| fire.deliveries.iter())
+            .map(|d| self.expiring(delivery_item(d), d.created_at))
+            .collect();
+        self.batch_put(deliveries).await?;
+        stream::iter(takes.into_iter().enumerate())
+            .map(|(i, take)| async move {
+                match take {
+                    Take::Taken => Ok(true),
+                    Take::Resumed(owed) => self.resume(&fires[i], owed).await,
+                    Take::Lost => Ok(false),
+                }
+            })
             .buffered(FIRES_IN_FLIGHT)
             .try_collect()
             .await
     }
 
-    async fn fire_one(&self, fire: &FireCommit) -> StoreResult<bool> {
+    /// Moves the schedule out of `pending`, if it still is at the expected time.
+    async fn take(&self, fire: &FireCommit) -> StoreResult<Take> {
         let expected = s(time_key(fire.expected_fire_at));
-        // First, so that no delivery is ever stored without its message. A
-        // fire that then finds its schedule taken leaves the message behind:
-        // a concurrent fire of the same moment may be relying on it, and no
-        // delivery refers to it otherwise (it expires with the log).
-        if let Some(message) = &fire.message {
-            let item = message_item(&message.id, &message.body);
-            self.insert_once(self.expiring(item, fire.schedule.updated_at))
-                .await?;
-        }
         let mut item = schedule_item(&fire.schedule);
         if !fire.deliveries.is_empty() {
             let ids = fire.deliveries.iter().map(|d| d.id.clone()).collect();
             item.insert(FIRED_DELIVERIES.into(), AttributeValue::Ss(ids));
         }
         let values = vec![(":pending", s("pending")), (":fa", expected.clone())];
-        let took = self
+        if self
             .put_when(item, "st = :pending AND fa = :fa", values)
-            .await?;
-        let owed: Vec<usize> = if took {
-            (0..fire.deliveries.len()).collect()
-        } else {
-            match self.owed_by_earlier_fire(fire, &expected).await? {
-                Some(owed) => owed,
-                None => return Ok(false),
-            }
-        };
+            .await?
+        {
+            return Ok(Take::Taken);
+        }
+        Ok(match self.owed_by_earlier_fire(fire, &expected).await? {
+            Some(owed) => Take::Resumed(owed),
+            None => Take::Lost,
+        })
+    }
+
+    /// Finishes what an earlier run of this fire took: its message, then
+    /// the noted deliveries, each inserted unless present. Whether any was.
+    async fn resume(&self, fire: &FireCommit, owed: Vec<usize>) -> StoreResult<bool> {
+        if let Some(message) = &fire.message {
+            let item = message_item(&message.id, &message.body);
+            self.insert_once(self.expiring(item, fire.schedule.updated_at))
+                .await?;
+        }
         let made: Vec<bool> = stream::iter(owed)
             .map(|i| {
                 let d = &fire.deliveries[i];
@@ -74,7 +117,7 @@ impl DynamoStore {
             .buffered(FIRES_IN_FLIGHT)
             .try_collect()
             .await?;
-        Ok(took || made.contains(&true))
+        Ok(made.contains(&true))
     }
 
     /// When the schedule was taken by an earlier run of this same fire (in
