@@ -13,7 +13,12 @@ use serde_json::json;
 
 fn endpoint() -> Endpoint {
     let now = chrono::Utc::now();
-    Endpoint::create(&json!({"url": "https://example.com/hook"}), false, now).unwrap()
+    Endpoint::create(
+        &json!({"url": "https://example.com/hook"}),
+        &Default::default(),
+        now,
+    )
+    .unwrap()
 }
 
 /// The endpoint item as DynamoDB holds it, all attributes as text.

@@ -108,7 +108,15 @@ fn notification(body: serde_json::Value) -> Notification {
 }
 
 fn endpoint(url: &str) -> Endpoint {
-    Endpoint::create(&json!({"url": url}), true, now()).unwrap()
+    Endpoint::create(
+        &json!({"url": url}),
+        &lifecycle_core::endpoint::EndpointRules {
+            allow_http: true,
+            aws: None,
+        },
+        now(),
+    )
+    .unwrap()
 }
 
 /// The schedules the planner wants for a contract under these notifications.

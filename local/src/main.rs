@@ -4,8 +4,10 @@
 use clap::{Parser, Subcommand};
 use lifecycle_core::api::ApiKeys;
 use lifecycle_core::destination::{DestinationPolicy, Network};
+use lifecycle_core::endpoint_kind::AwsAllowList;
 use lifecycle_core::retry::{parse_short_duration, RetryPolicy};
 use lifecycle_core::sealing::MainKey;
+use lifecycle_core::sending::SenderByKind;
 use lifecycle_core::service::{Config, SEND_TIMEOUT_SECS};
 use lifecycle_core::time::SystemClock;
 use lifecycle_local::runtime::Runtime;
@@ -95,6 +97,16 @@ struct ServeArgs {
     /// Internal networks allowed all the same (CIDR, repeatable).
     #[arg(long = "allow-destination", value_name = "CIDR")]
     allow_destinations: Vec<String>,
+    /// AWS accounts, bus ARNs and queue URLs that `eventbridge` and `sqs`
+    /// endpoints may name, where the AWS SDK's configuration chain gives a
+    /// region and credentials (default `*`: any the credentials reach).
+    #[arg(
+        long = "aws-destination",
+        env = "LIFECYCLE_AWS_DESTINATIONS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    aws_destinations: Vec<String>,
 }
 
 #[tokio::main]
@@ -152,13 +164,25 @@ async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         false => ApiKeys::new(&args.api_keys),
         true => data_folder::api_keys(&args.data)?,
     };
+    // Without AWS credentials and a region, `eventbridge` and `sqs` endpoints are refused.
+    let aws = lifecycle_aws_sender::AwsSender::from_environment().await;
+    let sender = SenderByKind {
+        webhook: Arc::new(sender::HttpSender::with(
+            policy,
+            Duration::from_secs(SEND_TIMEOUT_SECS as u64),
+        )),
+        aws: (aws.as_ref()).map(|c| Arc::new(lifecycle_aws_sender::AwsSender::new(c)) as _),
+    };
     let runtime = Runtime::start(
         store,
-        sender::HttpSender::with(policy, Duration::from_secs(SEND_TIMEOUT_SECS as u64)),
+        sender,
         Arc::new(SystemClock),
         Config {
             retry,
             allow_http: true,
+            aws_destinations: aws.map(|_| AwsAllowList {
+                entries: args.aws_destinations.clone(),
+            }),
             disable_after,
             horizon,
             ..Config::default()

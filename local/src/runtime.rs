@@ -4,10 +4,10 @@
 //! what they measure is what users run.
 
 use crate::metrics::{track_requests, LocalMetrics};
-use crate::sender::HttpSender;
 use crate::sqlite::SqliteStore;
 use crate::timers::{self, LocalScheduler};
 use lifecycle_core::api::ApiKeys;
+use lifecycle_core::ports::Sender;
 use lifecycle_core::service::{Config, Service};
 use lifecycle_core::time::Clock;
 use std::sync::Arc;
@@ -22,10 +22,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Wires the parts and installs the system notifications.
+    /// Wires the parts and installs the system notifications. The sender is
+    /// the HTTP one, or one that routes by endpoint kind around it.
     pub async fn start(
         store: SqliteStore,
-        sender: HttpSender,
+        sender: impl Sender + 'static,
         clock: Arc<dyn Clock>,
         config: Config,
     ) -> Result<Self, lifecycle_core::error::ApiError> {

@@ -1,6 +1,7 @@
 //! Webhook endpoints: where notifications go, which types they take, and the
 //! secrets that sign them (the old one keeps signing for a day after a rotation).
 
+use crate::endpoint_kind::{AwsAllowList, EndpointKind};
 use crate::error::ApiError;
 use crate::event_type::EventType;
 use crate::fields::Fields;
@@ -16,6 +17,9 @@ pub const ROTATION_GRACE_HOURS: i64 = 24;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub id: String,
+    #[serde(default)]
+    pub kind: EndpointKind,
+    /// Where it sends: the webhook URL, the bus ARN or the queue URL (`kind`).
     pub url: String,
     pub description: Option<String>,
     /// None: every event type.
@@ -39,12 +43,44 @@ pub struct Secret {
     pub expires_at: Option<Time>,
 }
 
+/// What an endpoint may deliver to in this runtime.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointRules {
+    /// Plain-HTTP webhook URLs (the local runtime, tests).
+    pub allow_http: bool,
+    /// Where `eventbridge` and `sqs` endpoints may point; None without AWS
+    /// credentials and a region, where such endpoints are refused.
+    pub aws: Option<AwsAllowList>,
+}
+
+impl EndpointRules {
+    /// The kind's address, checked.
+    fn address(&self, kind: EndpointKind, address: &str) -> Result<String, ApiError> {
+        match (kind, &self.aws) {
+            (EndpointKind::Webhook, _) => check_url(address, self.allow_http),
+            (_, Some(list)) => list.check(kind, address),
+            (_, None) => Err(ApiError::invalid(
+                "kind",
+                format!(
+                    "`{}` endpoints need AWS credentials and a region, and this deployment has none",
+                    kind.as_str()
+                ),
+            )),
+        }
+    }
+}
+
 impl Endpoint {
-    pub fn create(body: &Value, allow_http: bool, now: Time) -> Result<Endpoint, ApiError> {
+    pub fn create(body: &Value, rules: &EndpointRules, now: Time) -> Result<Endpoint, ApiError> {
         let f = Fields::of(body, "")?;
+        let kind = match f.optional_string("kind")? {
+            Some(kind) => EndpointKind::parse(&kind)?,
+            None => EndpointKind::Webhook,
+        };
         let mut endpoint = Endpoint {
             id: random_id("ep"),
-            url: check_url(&f.string("url")?, allow_http)?,
+            kind,
+            url: rules.address(kind, &f.string(kind.address_field())?)?,
             description: None,
             event_types: None,
             enabled: true,
@@ -57,21 +93,49 @@ impl Endpoint {
             failing_since: None,
             disabled_reason: None,
         };
-        endpoint.apply(&f, allow_http)?;
+        endpoint.apply(&f, rules)?;
         Ok(endpoint)
     }
 
-    pub fn patch(&mut self, body: &Value, allow_http: bool, now: Time) -> Result<(), ApiError> {
+    pub fn patch(
+        &mut self,
+        body: &Value,
+        rules: &EndpointRules,
+        now: Time,
+    ) -> Result<(), ApiError> {
         let f = Fields::of(body, "")?;
-        self.apply(&f, allow_http)?;
+        self.apply(&f, rules)?;
         self.updated_at = now;
         Ok(())
     }
 
-    fn apply(&mut self, f: &Fields, allow_http: bool) -> Result<(), ApiError> {
-        if let Some(url) = f.optional_string("url")? {
-            self.url = check_url(&url, allow_http)?;
+    /// A new kind comes with its address; an address is its kind's field.
+    fn apply(&mut self, f: &Fields, rules: &EndpointRules) -> Result<(), ApiError> {
+        let kind = match f.optional_string("kind")? {
+            Some(kind) => EndpointKind::parse(&kind)?,
+            None => self.kind,
+        };
+        for other in EndpointKind::ALL.into_iter().filter(|k| *k != kind) {
+            let field = other.address_field();
+            if f.has(field) {
+                return Err(ApiError::invalid(
+                    field,
+                    format!("`{field}` is for `{}` endpoints", other.as_str()),
+                ));
+            }
         }
+        match f.optional_string(kind.address_field())? {
+            Some(address) => self.url = rules.address(kind, &address)?,
+            None if kind != self.kind => {
+                let field = kind.address_field();
+                return Err(ApiError::invalid(
+                    field,
+                    format!("`{field}` is required for `{}` endpoints", kind.as_str()),
+                ));
+            }
+            None => {}
+        }
+        self.kind = kind;
         if f.has("description") {
             self.description = f.optional_string("description")?;
         }
@@ -146,11 +210,14 @@ impl Endpoint {
     /// The endpoint as the API shows it: secrets only when asked (create, rotate).
     pub fn view(&self, with_secret: bool) -> Value {
         let mut view = json!({
-            "id": self.id, "url": self.url, "description": self.description,
+            "id": self.id, "kind": self.kind, "url": self.url,
+            "description": self.description,
             "event_types": self.event_types, "enabled": self.enabled,
             "disabled_reason": self.disabled_reason, "failing_since": self.failing_since,
             "created_at": self.created_at, "updated_at": self.updated_at,
         });
+        // The AWS kinds show their address under its own name as well.
+        view[self.kind.address_field()] = json!(self.url);
         if with_secret {
             view["secret"] = json!(self.secrets[0].value);
         }
@@ -233,11 +300,18 @@ mod tests {
         parse_time("2026-11-25T00:00:00Z").unwrap()
     }
 
+    fn rules(allow_http: bool) -> EndpointRules {
+        EndpointRules {
+            allow_http,
+            aws: None,
+        }
+    }
+
     #[test]
     fn create_validates_url_and_types() {
         let ok = Endpoint::create(
             &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["contract.end"]}),
-            true,
+            &rules(true),
             now(),
         )
         .unwrap();
@@ -249,7 +323,7 @@ mod tests {
         assert!(ok.view(false).get("secret").is_none());
         let bad_type = Endpoint::create(
             &json!({"url": "https://x.io", "event_types": ["nope"]}),
-            true,
+            &rules(true),
             now(),
         );
         assert_eq!(
@@ -264,7 +338,7 @@ mod tests {
             "http://localhost",
         ] {
             assert!(
-                Endpoint::create(&json!({"url": url}), true, now()).is_ok(),
+                Endpoint::create(&json!({"url": url}), &rules(true), now()).is_ok(),
                 "{url} is accepted"
             );
         }
@@ -287,19 +361,61 @@ mod tests {
             "http://a[b@c",
         ] {
             assert_eq!(
-                Endpoint::create(&json!({"url": url}), true, now())
+                Endpoint::create(&json!({"url": url}), &rules(true), now())
                     .unwrap_err()
                     .field
                     .as_deref(),
                 Some("url")
             );
         }
-        assert!(Endpoint::create(&json!({"url": "http://x.io"}), false, now()).is_err());
+        assert!(Endpoint::create(&json!({"url": "http://x.io"}), &rules(false), now()).is_err());
+    }
+
+    #[test]
+    fn aws_kinds_need_aws_and_their_own_address_field() {
+        let bus = "arn:aws:events:us-east-1:123456789012:event-bus/billing";
+        let body = json!({"kind": "eventbridge", "event_bus_arn": bus});
+        let refused = Endpoint::create(&body, &rules(true), now()).unwrap_err();
+        assert_eq!(
+            (refused.status, refused.field.as_deref()),
+            (422, Some("kind"))
+        );
+        let aws = EndpointRules {
+            allow_http: false,
+            aws: Some(AwsAllowList::parse("123456789012")),
+        };
+        let mut ep = Endpoint::create(&body, &aws, now()).unwrap();
+        let view = ep.view(false);
+        assert_eq!(
+            (view["kind"].as_str(), view["event_bus_arn"].as_str()),
+            (Some("eventbridge"), Some(bus))
+        );
+        assert_eq!(view["url"].as_str(), Some(bus));
+        let wrong_field = ep
+            .patch(&json!({"url": "https://x.io"}), &aws, now())
+            .unwrap_err();
+        assert_eq!(wrong_field.field.as_deref(), Some("url"));
+        let no_address = ep.patch(&json!({"kind": "sqs"}), &aws, now()).unwrap_err();
+        assert_eq!(no_address.field.as_deref(), Some("queue_url"));
+        assert_eq!(
+            ep.kind,
+            EndpointKind::Eventbridge,
+            "a refused patch changes nothing"
+        );
+        let queue = "https://sqs.us-east-1.amazonaws.com/123456789012/q";
+        ep.patch(&json!({"kind": "sqs", "queue_url": queue}), &aws, now())
+            .unwrap();
+        assert_eq!((ep.kind, ep.url.as_str()), (EndpointKind::Sqs, queue));
+        let missing = Endpoint::create(&json!({"kind": "sqs"}), &aws, now()).unwrap_err();
+        assert_eq!(missing.field.as_deref(), Some("queue_url"));
+        let plain = Endpoint::create(&json!({"url": "https://x.io"}), &aws, now()).unwrap();
+        assert_eq!(plain.view(false)["kind"], "webhook");
     }
 
     #[test]
     fn rotation_keeps_the_old_secret_for_a_day() {
-        let mut ep = Endpoint::create(&json!({"url": "https://x.io"}), false, now()).unwrap();
+        let mut ep =
+            Endpoint::create(&json!({"url": "https://x.io"}), &rules(false), now()).unwrap();
         let old = ep.secrets[0].value.clone();
         let new = ep.rotate_secret(now()).to_string();
         assert_eq!(ep.signing_secrets(now()), vec![new.as_str(), old.as_str()]);

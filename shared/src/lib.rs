@@ -6,6 +6,7 @@
 pub mod api;
 pub mod destination;
 pub mod endpoint;
+pub mod endpoint_kind;
 pub mod entity;
 pub mod error;
 pub mod event_type;
@@ -21,6 +22,7 @@ pub mod ports;
 pub mod retry;
 pub mod schedule;
 pub mod sealing;
+pub mod sending;
 pub mod service;
 pub mod signal;
 pub mod signing;

@@ -298,7 +298,10 @@ pub trait Scheduler: Send + Sync {
 /// A signed webhook ready to send.
 #[derive(Clone, Debug)]
 pub struct OutgoingWebhook {
+    /// What `url` is: a webhook URL, an event bus ARN or a queue URL.
+    pub kind: crate::endpoint_kind::EndpointKind,
     pub url: String,
+    pub event_type: crate::event_type::EventType,
     pub webhook_id: String,
     pub timestamp: i64,
     pub signature: String,

@@ -214,9 +214,20 @@ try {
   });
   assert.equal(old.status, 200, JSON.stringify(old.body));
 
-  step("add an endpoint; the secret is shown once");
+  step("an EventBridge endpoint without AWS credentials: the form says why, nothing is stored");
   await page.getByRole("link", { name: "Webhook endpoints" }).click();
   await page.getByRole("button", { name: "Add endpoint" }).click();
+  await view("endpoints").getByLabel("Kind", { exact: true }).selectOption("eventbridge");
+  assert.equal(await view("endpoints").getByLabel("URL", { exact: true }).isVisible(), false, "the URL field hides");
+  await view("endpoints").getByLabel("Event bus ARN", { exact: true })
+    .fill("arn:aws:events:us-east-1:123456789012:event-bus/billing");
+  await page.getByRole("button", { name: "Save endpoint" }).click();
+  await page.locator("#err-kind", { hasText: "AWS credentials" }).waitFor();
+  await shot("endpoint-kind-refused");
+  assert.equal((await api("GET", "/v1/webhook-endpoints")).body.data.length, 0, "a refused form writes nothing");
+  await view("endpoints").getByLabel("Kind", { exact: true }).selectOption("webhook");
+
+  step("add an endpoint; the secret is shown once");
   await view("endpoints").getByLabel("URL", { exact: true }).fill(RECEIVER_URL);
   await view("endpoints").getByLabel("Description", { exact: true }).fill("Loopback receiver");
   await page.getByRole("button", { name: "Save endpoint" }).click();

@@ -21,6 +21,8 @@ pub struct Options {
     /// Start without `--api-key`: the process keeps (or generates) its key
     /// in the data folder, and the harness reads it from there.
     pub stored_key: bool,
+    /// Environment variables set for the process (after the AWS ones are cleared).
+    pub env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -114,6 +116,20 @@ impl Lifecycle {
             command.args(["--retry-delays", delays]);
         }
         command.args(&self.options.args);
+        // Whatever AWS configuration the machine has, the process starts
+        // without (eventbridge and sqs endpoints refused), unless a test gives one.
+        for name in [
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+        ] {
+            command.env_remove(name);
+        }
+        command
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+        command.envs(self.options.env.iter().map(|(k, v)| (k, v)));
         command
     }
 

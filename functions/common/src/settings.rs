@@ -19,6 +19,10 @@ pub struct Settings {
     /// `ALLOWED_DESTINATIONS`: internal networks webhooks may reach; every
     /// other internal address is refused.
     pub destinations: DestinationPolicy,
+    /// `AWS_DESTINATIONS` (api, deliver): the accounts, bus ARNs and queue
+    /// URLs `eventbridge` and `sqs` endpoints may name (the template's
+    /// `AwsDestinationAllowList`, the deployment's own account by default).
+    pub aws_destinations: lifecycle_core::endpoint_kind::AwsAllowList,
     /// `ALLOW_HTTP` (not in the template: https only on AWS); for tests.
     pub allow_http: bool,
     /// `SCHEDULE_GROUP`, `DELIVER_FUNCTION_ARN`, `SCHEDULER_ROLE_ARN`, `SCHEDULE_DLQ_ARN` (schedule).
@@ -99,6 +103,7 @@ impl Settings {
                 block_internal: true,
                 allow: Vec::new(),
             },
+            aws_destinations: Default::default(),
             allow_http: false,
             scheduler: None,
             timer_queue_url: None,
@@ -131,6 +136,9 @@ impl Settings {
                 .split(',')
                 .map(Network::parse)
                 .collect::<Result<_, _>>()?;
+        }
+        if let Some(list) = var("AWS_DESTINATIONS") {
+            settings.aws_destinations = lifecycle_core::endpoint_kind::AwsAllowList::parse(&list);
         }
         settings.allow_http = var("ALLOW_HTTP").is_some_and(|v| v == "true" || v == "1");
         if var("SCHEDULE_GROUP").is_some() {

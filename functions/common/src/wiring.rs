@@ -9,8 +9,10 @@ use crate::near::{NoQueue, SqsTimers};
 use crate::settings::Settings;
 use async_trait::async_trait;
 use lifecycle_aws::{DynamoStore, EventBridgeScheduler, NearTimers, TimerQueue};
+use lifecycle_aws_sender::AwsSender;
 use lifecycle_core::planner::TimerChange;
 use lifecycle_core::ports::{Scheduler, Sender, Store};
+use lifecycle_core::sending::SenderByKind;
 use lifecycle_core::service::{Config, Service, SEND_TIMEOUT_SECS};
 use lifecycle_core::time::{Clock, SystemClock};
 use lifecycle_http::HttpSender;
@@ -104,6 +106,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    /// The `eventbridge` endpoints' (PutEvents).
+    pub eventbridge: aws_sdk_eventbridge::Client,
 }
 
 impl Clients {
@@ -112,6 +116,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
             scheduler: aws_sdk_scheduler::Client::new(sdk),
+            eventbridge: aws_sdk_eventbridge::Client::new(sdk),
         }
     }
 }
@@ -126,7 +131,10 @@ impl Runtime {
             dynamodb,
             sqs,
             scheduler: scheduler_client,
+            eventbridge,
         } = clients;
+        let aws_sender: Arc<dyn Sender> =
+            Arc::new(AwsSender::with_clients(eventbridge, sqs.clone()));
         let sealed = |store: DynamoStore| match &settings.main_key {
             Some(key) => store.with_main_key(key.clone()),
             None => store,
@@ -160,10 +168,13 @@ impl Runtime {
                 clock.clone(),
             ))
         });
-        let sender: Arc<dyn Sender> = Arc::new(HttpSender::with(
-            settings.destinations.clone(),
-            Duration::from_secs(SEND_TIMEOUT_SECS as u64),
-        ));
+        let sender: Arc<dyn Sender> = Arc::new(SenderByKind {
+            webhook: Arc::new(HttpSender::with(
+                settings.destinations.clone(),
+                Duration::from_secs(SEND_TIMEOUT_SECS as u64),
+            )),
+            aws: Some(aws_sender),
+        });
         let config = config(&settings);
         let metrics = Arc::new(EmfMetrics::stdout(settings.metrics_namespace.clone()));
         let service = Arc::new(
@@ -253,6 +264,7 @@ fn config(settings: &Settings) -> Config {
     Config {
         retry: settings.retry.clone(),
         allow_http: settings.allow_http,
+        aws_destinations: Some(settings.aws_destinations.clone()),
         default_catch_up: (settings.default_catch_up.clone())
             .unwrap_or(defaults.default_catch_up.clone()),
         // In the write's transaction a webhook's message and deliveries

@@ -126,6 +126,11 @@ impl Stack {
                     .interceptor(counter.clone())
                     .build(),
             ),
+            eventbridge: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(&sdk)
+                    .interceptor(counter.clone())
+                    .build(),
+            ),
         };
         let table = moto::unique("lifecycle");
         lifecycle_aws::create_table(&clients.dynamodb, &table)
@@ -161,6 +166,9 @@ impl Stack {
             &moto::dlq_arn(),
         ));
         settings.timer_queue_url = Some(queue_url.clone());
+        // The template's default: eventbridge and sqs endpoints in this account.
+        settings.aws_destinations =
+            lifecycle_core::endpoint_kind::AwsAllowList::parse(moto::ACCOUNT);
         settings.fanout_pages = options.fanout_pages;
         if let Some(delays) = &options.retry_delays {
             settings.retry =

@@ -270,7 +270,9 @@ impl Service {
                 }
             };
             let webhook = OutgoingWebhook {
+                kind: endpoint.kind,
                 url: endpoint.url.clone(),
+                event_type: delivery.event_type,
                 webhook_id: message.id,
                 timestamp,
                 signature,

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 impl Service {
     pub async fn create_endpoint(&self, body: &Value) -> Result<Endpoint, ApiError> {
-        let endpoint = Endpoint::create(body, self.config.allow_http, self.clock.now())?;
+        let endpoint = Endpoint::create(body, &self.config.endpoint_rules(), self.clock.now())?;
         self.store.put_endpoint(&endpoint).await?;
         Ok(endpoint)
     }
@@ -31,7 +31,7 @@ impl Service {
 
     pub async fn update_endpoint(&self, id: &str, body: &Value) -> Result<Endpoint, ApiError> {
         let mut endpoint = self.endpoint(id).await?;
-        endpoint.patch(body, self.config.allow_http, self.clock.now())?;
+        endpoint.patch(body, &self.config.endpoint_rules(), self.clock.now())?;
         self.store.put_endpoint(&endpoint).await?;
         Ok(endpoint)
     }

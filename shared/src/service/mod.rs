@@ -30,6 +30,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Plain http webhook URLs (the local runtime allows them).
     pub allow_http: bool,
+    /// Where `eventbridge` and `sqs` endpoints may point (None: the
+    /// runtime has no AWS credentials and refuses them).
+    pub aws_destinations: Option<crate::endpoint_kind::AwsAllowList>,
     /// An endpoint whose every attempt failed for this long is disabled.
     pub disable_after: Duration,
     /// The `catch_up` of notifications that do not give one, the system
@@ -56,6 +59,13 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn endpoint_rules(&self) -> crate::endpoint::EndpointRules {
+        crate::endpoint::EndpointRules {
+            allow_http: self.allow_http,
+            aws: self.aws_destinations.clone(),
+        }
+    }
+
     /// The latest fire time stored as a schedule when planning at `now`.
     fn edge(&self, now: crate::time::Time) -> Option<crate::time::Time> {
         self.horizon.map(|horizon| now + horizon)
@@ -85,6 +95,7 @@ impl Default for Config {
         Self {
             retry: RetryPolicy::default(),
             allow_http: true,
+            aws_destinations: None,
             disable_after: Duration::days(5),
             default_catch_up: crate::offset::Offset::parse(crate::notification::DEFAULT_CATCH_UP)
                 .expect("the default catch-up parses"),

@@ -324,7 +324,7 @@ mod tests {
     fn endpoint() -> Endpoint {
         Endpoint::create(
             &json!({"url": "https://example.com/hook"}),
-            false,
+            &Default::default(),
             t("2026-11-01T00:00:00Z"),
         )
         .unwrap()

@@ -490,10 +490,21 @@ function renderEndpoints() {
     state.endpoints.map(endpointRow), "Webhook endpoints"));
 }
 
+/** The field holding an endpoint's address, by its kind. */
+const ADDRESS_FIELD = { webhook: "url", eventbridge: "event_bus_arn", sqs: "queue_url" };
+const KIND_NAME = { webhook: "webhook", eventbridge: "EventBridge bus", sqs: "SQS queue" };
+
+/** Where an endpoint sends: its URL, bus ARN or queue URL. */
+function address(e) {
+  return e[ADDRESS_FIELD[e.kind || "webhook"]] || e.url || "";
+}
+
 function endpointRow(e) {
   const act = (label, fn, kind) => h("button", { type: "button", className: kind || "secondary", onclick: fn }, label);
+  const signed = (e.kind || "webhook") === "webhook";
   return h("tr", { "data-id": e.id },
-    h("td", {}, h("code", { className: "url" }, e.url)),
+    h("td", {}, h("code", { className: "url" }, address(e)),
+      signed ? null : h("div", { className: "hint" }, KIND_NAME[e.kind])),
     h("td", {}, e.description || ""),
     h("td", {}, e.event_types && e.event_types.length ? e.event_types.join(", ") : "all"),
     h("td", {}, e.enabled ? badge("enabled", "ok") : badge("disabled", "off"),
@@ -502,7 +513,7 @@ function endpointRow(e) {
     h("td", {}, h("div", { className: "actions" },
       act("Edit", () => openEndpointForm(e)),
       act(e.enabled ? "Disable" : "Enable", () => setEndpointEnabled(e, !e.enabled)),
-      act("Rotate secret", () => rotateSecret(e)),
+      signed ? act("Rotate secret", () => rotateSecret(e)) : null,
       e.enabled ? act("Send test event", () => sendTest(e)) : null,
       act("Delete", () => deleteEndpoint(e), "danger"))));
 }
@@ -521,15 +532,25 @@ function openEndpointForm(e) {
   $("secret-panel").hidden = true;
   form.elements.id.value = e ? e.id : "";
   $("endpoint-form-title").textContent = e ? "Edit endpoint" : "Add endpoint";
+  $("e-kind").value = e ? e.kind || "webhook" : "webhook";
+  showKindField();
   if (e) {
-    $("e-url").value = e.url;
+    $(`e-${ADDRESS_FIELD[$("e-kind").value]}`).value = address(e);
     $("e-description").value = e.description || "";
     for (const box of form.querySelectorAll('input[name="event_types"]')) {
       box.checked = (e.event_types || []).includes(box.value);
     }
   }
   form.hidden = false;
-  $("e-url").focus();
+  $(`e-${ADDRESS_FIELD[$("e-kind").value]}`).focus();
+}
+
+/** Shows the address field of the kind chosen. */
+function showKindField() {
+  const kind = $("e-kind").value;
+  for (const field of $("endpoint-form").querySelectorAll("[data-kind]")) {
+    field.hidden = field.dataset.kind !== kind;
+  }
 }
 
 async function saveEndpoint(event) {
@@ -537,7 +558,9 @@ async function saveEndpoint(event) {
   const form = $("endpoint-form");
   const id = form.elements.id.value;
   const types = [...form.querySelectorAll('input[name="event_types"]:checked')].map((b) => b.value);
-  const body = { url: $("e-url").value.trim(), description: $("e-description").value.trim(), event_types: types.length ? types : null };
+  const kind = $("e-kind").value;
+  const field = ADDRESS_FIELD[kind];
+  const body = { kind, [field]: $(`e-${field}`).value.trim(), description: $("e-description").value.trim(), event_types: types.length ? types : null };
   clearErrors(form);
   try {
     const saved = id
@@ -573,7 +596,7 @@ async function copySecret() {
 async function setEndpointEnabled(e, enabled) {
   try {
     const saved = await api("PATCH", `/v1/webhook-endpoints/${encodeURIComponent(e.id)}`, { enabled });
-    say(`${e.url}: ${enabled ? "enabled" : "disabled"}.`);
+    say(`${address(e)}: ${enabled ? "enabled" : "disabled"}.`);
     await loadEndpoints();
     if (saved.recovery) offerRecovery(saved);
   } catch (error) {
@@ -592,7 +615,7 @@ function offerRecovery(saved) {
       say(error.message, true);
     }
   } }, "Re-send what failed since then");
-  $("status").replaceChildren(`${saved.url} is enabled again. It was failing since `, when(since), ". ", button);
+  $("status").replaceChildren(`${address(saved)} is enabled again. It was failing since `, when(since), ". ", button);
 }
 
 async function rotateSecret(e) {
@@ -609,14 +632,14 @@ async function rotateSecret(e) {
 async function sendTest(e) {
   try {
     const delivery = await api("POST", `/v1/webhook-endpoints/${encodeURIComponent(e.id)}/test`, {});
-    say(`Test event sent to ${e.url} (delivery ${delivery.id}); see Deliveries.`);
+    say(`Test event sent to ${address(e)} (delivery ${delivery.id}); see Deliveries.`);
   } catch (error) {
     say(error.message, true);
   }
 }
 
 async function deleteEndpoint(e) {
-  if (!confirm(`Delete the endpoint ${e.url}? What is still pending for it fails.`)) return;
+  if (!confirm(`Delete the endpoint ${address(e)}? What is still pending for it fails.`)) return;
   try {
     await api("DELETE", `/v1/webhook-endpoints/${encodeURIComponent(e.id)}`);
     say("Endpoint deleted.");
@@ -692,7 +715,7 @@ async function loadDeliveryFilters(params) {
   const select = $("d-endpoint");
   const chosen = select.value;
   select.replaceChildren(h("option", { value: "" }, "Any"),
-    ...state.endpoints.map((e) => h("option", { value: e.id }, e.description || e.url)));
+    ...state.endpoints.map((e) => h("option", { value: e.id }, e.description || address(e))));
   select.value = chosen;
   if (params && DELIVERY_FILTERS.some((name) => params.has(name))) {
     for (const name of DELIVERY_FILTERS) $("deliveries-form").elements[name].value = params.get(name) || "";
@@ -743,7 +766,7 @@ async function loadDeliveries(more) {
 
 function endpointName(id) {
   const e = state.endpoints.find((x) => x.id === id);
-  return e ? e.description || e.url : id || "";
+  return e ? e.description || address(e) : id || "";
 }
 
 function deliveryRows(d) {
@@ -825,6 +848,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("new-endpoint").addEventListener("click", () => openEndpointForm(null));
   $("cancel-endpoint").addEventListener("click", () => ($("endpoint-form").hidden = true));
   $("endpoint-form").addEventListener("submit", saveEndpoint);
+  $("e-kind").addEventListener("change", showKindField);
   $("copy-secret").addEventListener("click", copySecret);
   $("upcoming-form").addEventListener("submit", showUpcoming);
   $("u-span").addEventListener("change", renderUpcoming);

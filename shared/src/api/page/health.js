@@ -246,7 +246,7 @@ function renderEndpointHealth() {
   host.replaceChildren(
     h("p", { className: "hint" }, `${troubled.length} of ${plural(total, "endpoint")} ${troubled.length === 1 ? "needs" : "need"} attention.`),
     table(["Endpoint", "State", "Since", ""], troubled.map((e) => h("tr", { "data-id": e.id, "data-state": e.enabled ? "failing" : "disabled" },
-      h("td", {}, e.description || "", h("div", {}, h("code", { className: "url" }, e.url))),
+      h("td", {}, e.description || "", h("div", {}, h("code", { className: "url" }, e.url || e.event_bus_arn || e.queue_url))),
       h("td", {}, e.enabled ? badge("failing", "failed") : badge("disabled", "off"),
         e.disabled_reason ? h("div", { className: "hint reason" }, e.disabled_reason) : null),
       h("td", {}, e.failing_since ? when(e.failing_since) : ""),
