@@ -206,18 +206,24 @@ async fn an_eventbridge_endpoint_delivers_each_notification_once_to_a_rules_queu
     assert_eq!(seen, webhook_ids, "every entry carries its webhook id");
 }
 
+/// Creates the endpoint, then a contract whose `contract.create` it takes.
+async fn endpoint_with_a_contract(stack: &Stack, body: Value) -> Value {
+    let (status, endpoint) = stack.api("POST", "/v1/webhook-endpoints", Some(body)).await;
+    assert_eq!(status, 201, "{endpoint}");
+    let (status, results) = stack
+        .api("POST", "/v1/events", Some(contract(stack, 1)))
+        .await;
+    assert_eq!(status, 200, "{results}");
+    endpoint
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqs_endpoint_on_a_fifo_queue_dedupes_a_resend() {
     let mut stack = stack().await;
     let (queue_url, _) = queue(&stack.sqs, true).await;
     let body = json!({"kind": "sqs", "queue_url": queue_url, "event_types": ["contract.create"]});
-    let (status, endpoint) = stack.api("POST", "/v1/webhook-endpoints", Some(body)).await;
-    assert_eq!(status, 201, "{endpoint}");
+    let endpoint = endpoint_with_a_contract(&stack, body).await;
     assert_eq!(endpoint["queue_url"].as_str(), Some(queue_url.as_str()));
-    let (status, _) = stack
-        .api("POST", "/v1/events", Some(contract(&stack, 1)))
-        .await;
-    assert_eq!(status, 200);
     run_until(&mut stack, Duration::from_secs(60), async |s: &Stack| {
         deliveries(s, &endpoint)
             .await
@@ -268,12 +274,7 @@ async fn a_refused_put_events_is_retried_on_the_timetable_and_logged() {
     );
     let body =
         json!({"kind": "eventbridge", "event_bus_arn": bus, "event_types": ["contract.create"]});
-    let (status, endpoint) = stack.api("POST", "/v1/webhook-endpoints", Some(body)).await;
-    assert_eq!(status, 201, "{endpoint}");
-    let (status, _) = stack
-        .api("POST", "/v1/events", Some(contract(&stack, 1)))
-        .await;
-    assert_eq!(status, 200);
+    let endpoint = endpoint_with_a_contract(&stack, body).await;
     run_until(&mut stack, Duration::from_secs(60), async |s: &Stack| {
         deliveries(s, &endpoint)
             .await
