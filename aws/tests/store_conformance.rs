@@ -66,6 +66,7 @@ conformance!(
     large_commits_beyond_one_transaction,
     claim_is_exclusive_under_a_lease,
     commit_attempt_records_attempts_in_order,
+    a_slow_attempt_cannot_overwrite_the_next_claims_outcome,
     claims_and_attempts_in_batches,
     add_message_inserts_each_delivery_once,
     deliveries_filter_and_page_newest_first,
@@ -1185,6 +1186,7 @@ async fn claims_and_attempts_in_batches(store: Arc<dyn Store>) {
             AttemptCommit {
                 attempt: attempt(&next, 1, Some(if n == 0 { 500 } else { 204 })),
                 delivery: next,
+                leased_until: None,
             }
         })
         .collect();
@@ -1233,6 +1235,7 @@ async fn commit_attempt_records_attempts_in_order(store: Arc<dyn Store>) {
         .commit_attempt(&AttemptCommit {
             delivery: after_first.clone(),
             attempt: first.clone(),
+            leased_until: None,
         })
         .await
         .unwrap();
@@ -1249,6 +1252,7 @@ async fn commit_attempt_records_attempts_in_order(store: Arc<dyn Store>) {
         .commit_attempt(&AttemptCommit {
             delivery: delivered.clone(),
             attempt: second.clone(),
+            leased_until: None,
         })
         .await
         .unwrap();
@@ -1264,6 +1268,125 @@ async fn commit_attempt_records_attempts_in_order(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// Claimed, leased until `l1`; the attempt is slow, the lease ends, a
+/// second claim takes the delivery until `l2` and delivers it. The first
+/// attempt's failure, recorded last, changes nothing: the delivery stays
+/// delivered with the second attempt's record, and the second claim's
+/// lease was not released by the first.
+async fn a_slow_attempt_cannot_overwrite_the_next_claims_outcome(store: Arc<dyn Store>) {
+    let d = delivery(0, "c_1", "ep_1", EventType::ContractEnd);
+    let message = Message {
+        id: d.webhook_id.clone(),
+        body: "{}".into(),
+    };
+    store
+        .add_message(&message, std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let at = d.created_at;
+    let l1 = at + chrono::Duration::seconds(45);
+    let (first, _) = store
+        .claim_delivery(&d.id, at, l1)
+        .await
+        .unwrap()
+        .expect("claimed");
+    let later = l1 + chrono::Duration::seconds(1);
+    let l2 = later + chrono::Duration::seconds(45);
+    let (second, _) = (store.claim_delivery(&d.id, later, l2).await.unwrap())
+        .expect("due again once the first lease ended");
+    assert_eq!(second.next_attempt_at, Some(l2));
+    let outcome = |claimed: &Delivery, delivered: bool, recorded: Time| {
+        let mut next = claimed.clone();
+        next.attempt_count = claimed.attempt_count + 1;
+        next.updated_at = recorded;
+        next.status = if delivered {
+            DeliveryStatus::Delivered
+        } else {
+            DeliveryStatus::Pending
+        };
+        next.next_attempt_at = (!delivered).then(|| recorded + chrono::Duration::seconds(5));
+        AttemptCommit {
+            attempt: attempt(
+                &next,
+                next.attempt_count,
+                Some(if delivered { 200 } else { 500 }),
+            ),
+            delivery: next,
+            leased_until: claimed.next_attempt_at,
+        }
+    };
+    let won = outcome(&second, true, later + chrono::Duration::seconds(2));
+    store
+        .commit_attempts(std::slice::from_ref(&won))
+        .await
+        .unwrap();
+    let slow = outcome(&first, false, later + chrono::Duration::seconds(3));
+    store
+        .commit_attempts(std::slice::from_ref(&slow))
+        .await
+        .unwrap();
+    let (stored, attempts) = store.delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, DeliveryStatus::Delivered, "{stored:?}");
+    assert_eq!(stored.attempt_count, 1);
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        attempts[0].status_code,
+        Some(200),
+        "the second attempt's record stays"
+    );
+    // And the other order: the slow one recorded while the second is in flight.
+    let d = delivery(1, "c_1", "ep_1", EventType::ContractEnd);
+    let message = Message {
+        id: d.webhook_id.clone(),
+        body: "{}".into(),
+    };
+    store
+        .add_message(&message, std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let at = d.created_at;
+    let l1 = at + chrono::Duration::seconds(45);
+    let (first, _) = store
+        .claim_delivery(&d.id, at, l1)
+        .await
+        .unwrap()
+        .expect("claimed");
+    let later = l1 + chrono::Duration::seconds(1);
+    let l2 = later + chrono::Duration::seconds(45);
+    let (second, _) = store
+        .claim_delivery(&d.id, later, l2)
+        .await
+        .unwrap()
+        .expect("claimed again");
+    let slow = outcome(&first, false, later + chrono::Duration::seconds(1));
+    store
+        .commit_attempts(std::slice::from_ref(&slow))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_delivery(&d.id, later + chrono::Duration::seconds(2), l2)
+            .await
+            .unwrap()
+            .is_none(),
+        "the second claim still holds its lease"
+    );
+    let won = outcome(&second, true, later + chrono::Duration::seconds(3));
+    store
+        .commit_attempts(std::slice::from_ref(&won))
+        .await
+        .unwrap();
+    let (stored, attempts) = store.delivery(&d.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.attempt_count),
+        (DeliveryStatus::Delivered, 1)
+    );
+    assert_eq!(
+        attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(),
+        vec![Some(200)]
+    );
 }
 
 async fn add_message_inserts_each_delivery_once(store: Arc<dyn Store>) {
@@ -1493,6 +1616,7 @@ async fn deliveries_filter_and_page_newest_first(store: Arc<dyn Store>) {
         .commit_attempt(&AttemptCommit {
             delivery: first.clone(),
             attempt: attempt(&first, 1, Some(500)),
+            leased_until: None,
         })
         .await
         .unwrap();

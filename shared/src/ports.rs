@@ -125,6 +125,12 @@ pub struct Message {
 pub struct AttemptCommit {
     pub delivery: Delivery,
     pub attempt: Attempt,
+    /// The lease the attempt ran under (its claim's, or its fire's), if
+    /// any. A store keeps the outcome only while the delivery is still under
+    /// it, so an attempter that outlived its lease (a slow endpoint, a
+    /// throttled write) cannot overwrite the outcome of the attempt that
+    /// claimed the delivery after it: its attempt and state are dropped.
+    pub leased_until: Option<crate::time::Time>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -326,15 +326,58 @@ impl DynamoStore {
     /// an attempt logged whose delivery is still leased: it is attempted
     /// again after the lease, under the same attempt number, which then
     /// replaces the logged one. The webhook is sent at least once either way.
+    ///
+    /// Batched only while the lease clearly holds (`LEASE_MARGIN` before its
+    /// end, as the commit's own time says): nobody else can have claimed the
+    /// delivery then. An outcome recorded later is put on its own, only if
+    /// the delivery is still under its lease at the same attempt count, and
+    /// its attempt after it: an attempter that outlived its lease is dropped.
     pub(super) async fn record_attempts(&self, commits: &[AttemptCommit]) -> StoreResult<()> {
-        let attempts = (commits.iter())
+        let (safe, late): (Vec<&AttemptCommit>, Vec<&AttemptCommit>) =
+            commits.iter().partition(|c| {
+                c.leased_until
+                    .is_none_or(|lease| c.delivery.updated_at + LEASE_MARGIN < lease)
+            });
+        let attempts = (safe.iter())
             .map(|c| self.expiring(attempt_item(&c.attempt), c.attempt.at))
             .collect();
         self.batch_put(attempts).await?;
-        let deliveries = (commits.iter())
+        let deliveries = (safe.iter())
             .map(|c| self.expiring(delivery_item(&c.delivery), c.delivery.created_at))
             .collect();
-        self.batch_put(deliveries).await
+        self.batch_put(deliveries).await?;
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        stream::iter(0..late.len())
+            .map(|i| self.record_late_attempt(late[i]))
+            .buffered(CLAIMS_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(drop)
+    }
+
+    async fn record_late_attempt(&self, commit: &AttemptCommit) -> StoreResult<()> {
+        let lease = commit.leased_until.map(time_key).unwrap_or_default();
+        let values = vec![
+            (":lease", s(lease)),
+            (
+                ":n",
+                super::n(commit.delivery.attempt_count.saturating_sub(1)),
+            ),
+        ];
+        let item = self.expiring(delivery_item(&commit.delivery), commit.delivery.created_at);
+        if !self
+            .put_when(item, "nxt = :lease AND n = :n", values)
+            .await?
+        {
+            tracing::warn!(
+                delivery = %commit.delivery.id,
+                attempt = commit.attempt.number,
+                "an attempt outlived its lease; another claimed the delivery: its outcome is dropped"
+            );
+            return Ok(());
+        }
+        let attempt = self.expiring(attempt_item(&commit.attempt), commit.attempt.at);
+        self.batch_put(vec![attempt]).await
     }
 
     /// Message and deliveries, each inserted at most once: chunks of 100 keep that.
@@ -390,6 +433,10 @@ fn delivery_of(items: &[Item]) -> StoreResult<Option<(Delivery, Vec<Attempt>)>> 
 
 /// Claims of `claim_many` leasing at once.
 const CLAIMS_IN_FLIGHT: usize = 32;
+
+/// How long before its lease ends an attempt's outcome may still be
+/// batched unconditionally: more than a clock's skew and a write's latency.
+const LEASE_MARGIN: chrono::Duration = chrono::Duration::seconds(10);
 
 /// Whether a delivery read at `now` is due for an attempt.
 fn due_by(delivery: &Delivery, now: Time) -> bool {

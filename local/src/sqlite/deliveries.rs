@@ -48,6 +48,26 @@ fn update_delivery(c: &Connection, d: &Delivery, record: &str) -> StoreResult<()
     .map_err(unavailable)
 }
 
+/// An attempt's outcome, if the delivery is still at the attempt count it
+/// was claimed at (a later claim's commit moved it on): whether it was.
+fn update_attempted(c: &Connection, d: &Delivery, record: &str, prior: u32) -> StoreResult<bool> {
+    c.prepare_cached(
+        "UPDATE deliveries SET status = ?2, next_attempt_at = ?3, record = ?4 \
+         WHERE id = ?1 AND json_extract(record, '$.attempt_count') = ?5",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            d.id,
+            d.status.as_str(),
+            d.next_attempt_at.map(millis),
+            record,
+            prior
+        ])
+    })
+    .map(|changed| changed > 0)
+    .map_err(unavailable)
+}
+
 /// A delivery if it is pending and due, with its webhook.
 fn due_with_message(
     c: &Connection,
@@ -196,8 +216,23 @@ impl SqliteStore {
     }
 
     /// Records attempts and their deliveries' new states, in one transaction.
+    /// Each outcome only while its lease is its own: not taken again by a
+    /// later claim (the leases in memory), and the delivery at the attempt
+    /// count it was claimed at. An attempter that outlived its lease is
+    /// dropped, attempt and state, and leaves the later claim's lease held.
     pub(super) async fn record_attempts(&self, commits: Vec<AttemptCommit>) -> StoreResult<()> {
-        let ids: Vec<String> = commits.iter().map(|c| c.delivery.id.clone()).collect();
+        let commits: Vec<AttemptCommit> = (commits.into_iter())
+            .filter(|c| {
+                let stale = (c.leased_until).is_some_and(|l| self.leases.taken_since(&c.delivery.id, l));
+                if stale {
+                    tracing::warn!(delivery = %c.delivery.id, "an attempt outlived its lease; its outcome is dropped");
+                }
+                !stale
+            })
+            .collect();
+        let owned: Vec<(String, Option<Time>)> = (commits.iter())
+            .map(|c| (c.delivery.id.clone(), c.leased_until))
+            .collect();
         let records: Vec<(String, String)> = commits
             .iter()
             .map(|c| (to_json(&c.delivery), to_json(&c.attempt)))
@@ -206,7 +241,13 @@ impl SqliteStore {
         // group of an ingest burst, not for all of it.
         self.grouped(commits.len(), move |tx| {
             for (commit, (delivery, attempt)) in commits.iter().zip(&records) {
-                update_delivery(tx, &commit.delivery, delivery)?;
+                let prior = commit.delivery.attempt_count.saturating_sub(1);
+                if commit.leased_until.is_some() && !update_attempted(tx, &commit.delivery, delivery, prior)? {
+                    continue;
+                }
+                if commit.leased_until.is_none() {
+                    update_delivery(tx, &commit.delivery, delivery)?;
+                }
                 let a = &commit.attempt;
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO attempts (delivery_id, number, record) VALUES (?1, ?2, ?3)",
@@ -219,7 +260,8 @@ impl SqliteStore {
         .await?;
         // Only once recorded: an attempt whose record failed is held until
         // its lease ends, then tried again.
-        self.leases.release(ids.iter().map(String::as_str));
+        self.leases
+            .release_own(owned.iter().map(|(id, lease)| (id.as_str(), *lease)));
         Ok(())
     }
 

@@ -45,6 +45,25 @@ impl Leases {
         }
     }
 
+    /// Whether another claim took `id` since the one that leased it until
+    /// `until` (a lease ends, a claim may take the delivery again).
+    pub(super) fn taken_since(&self, id: &str, until: Time) -> bool {
+        self.map().get(id).is_some_and(|&end| end != until)
+    }
+
+    /// Releases each lease that is still the one given (None: whatever is held).
+    pub(super) fn release_own<'a>(
+        &self,
+        leases: impl IntoIterator<Item = (&'a str, Option<Time>)>,
+    ) {
+        let mut map = self.map();
+        for (id, until) in leases {
+            if until.is_none_or(|until| map.get(id) == Some(&until)) {
+                map.remove(id);
+            }
+        }
+    }
+
     pub(super) fn release<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let mut map = self.map();
         for id in ids {

@@ -355,6 +355,8 @@ impl Service {
             timed_out: sent.timed_out,
             retry_after: sent.retry_after,
         };
+        // A claimed delivery's next attempt time is its lease.
+        let leased_until = delivery.next_attempt_at;
         delivery.attempt_count += 1;
         let attempt = Attempt {
             delivery_id: delivery.id.clone(),
@@ -397,7 +399,14 @@ impl Service {
                 delivery.next_attempt_at = None;
             }
         }
-        (AttemptCommit { delivery, attempt }, outcome)
+        (
+            AttemptCommit {
+                delivery,
+                attempt,
+                leased_until,
+            },
+            outcome,
+        )
     }
 
     /// Keeps an endpoint's failure window: a success closes it; a failure
