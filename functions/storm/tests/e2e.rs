@@ -482,3 +482,37 @@ async fn a_moment_beyond_the_horizon_is_planned_by_the_sweep_and_fires() {
     );
     assert_eq!(arrivals[0].scheduled_for, Some(end));
 }
+
+/// An entity too big for a DynamoDB item (700 KB of JSON that gzip cannot
+/// shrink under 400 KB) is refused with a 422 naming its `data`, before
+/// anything is written: not a 503 that a client would retry for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_too_big_for_an_item_is_refused_naming_it_and_changes_nothing() {
+    let mut stack = stack(100).await;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: String = (0..700_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ALPHABET[(state % 64) as usize] as char
+        })
+        .collect();
+    let now = chrono::Utc::now();
+    let big = json!({"id": "wr_big", "type": "contract.create", "occurred_at": iso(now),
+        "data": {"id": "k_big", "customer_id": "c_big", "name": noise, "starting_at": iso(now)}});
+    let small = contract("wr_small", "create", now, now + Duration::days(30), now);
+    let (status, refused) = stack
+        .api("POST", "/v1/events", Some(json!({"events": [small, big]})))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "events[1].data", "{refused}");
+    stack.drain().await;
+    let (_, upcoming) = stack.api("GET", "/v1/customers/c_1/upcoming", None).await;
+    assert_eq!(upcoming["data"].as_array().map(Vec::len), Some(0), "the batch wrote nothing: {upcoming}");
+    let (status, accepted) = stack
+        .api("POST", "/v1/events", Some(contract("wr_small", "create", now, now + Duration::days(30), now)))
+        .await;
+    assert_eq!((status, accepted["results"][0]["status"].as_str()), (200, Some("accepted")), "{accepted}");
+}
