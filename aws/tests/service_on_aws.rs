@@ -545,3 +545,84 @@ async fn editing_an_offset_moves_the_timers_to_their_new_ticks() {
     // Only the three contract.create webhooks were due at once.
     assert_eq!(stack.near.0.lock().unwrap().len(), 3);
 }
+
+/// A page of the delivery log stays under the budget of a Lambda response
+/// (6 MB; API Gateway answers 500 above it) whatever `limit` asks: 200
+/// deliveries with eight attempts of 4 KiB excerpts each are about 7 MB.
+/// The pages together hold every delivery once, newest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_the_delivery_log_stays_under_a_lambda_response() {
+    use lifecycle_core::event_type::EventType;
+    use lifecycle_core::ports::{AttemptCommit, Message, Store};
+    use lifecycle_core::schedule::{Attempt, Delivery};
+    let stack = stack().await;
+    let at = t("2026-11-25T10:00:00Z");
+    let excerpt = "e".repeat(4096);
+    let mut commits = Vec::new();
+    for n in 0..200 {
+        let webhook = format!("msg_{n:04}");
+        let created = at + chrono::Duration::seconds(n);
+        let mut d = Delivery::direct(
+            &webhook,
+            EventType::ContractEnd,
+            "ep_1",
+            "c_1",
+            None,
+            created,
+        );
+        let message = Message {
+            id: webhook.clone(),
+            body: "{}".into(),
+        };
+        stack
+            .store
+            .add_message(&message, std::slice::from_ref(&d))
+            .await
+            .unwrap();
+        for number in 1..=8 {
+            d.attempt_count = number;
+            commits.push(AttemptCommit {
+                attempt: Attempt {
+                    delivery_id: d.id.clone(),
+                    number,
+                    at: created + chrono::Duration::seconds(number as i64),
+                    endpoint_id: "ep_1".into(),
+                    status_code: Some(500),
+                    latency_ms: 3,
+                    error: None,
+                    response: Some(excerpt.clone()),
+                    manual: false,
+                },
+                delivery: d.clone(),
+                leased_until: None,
+            });
+        }
+    }
+    stack.store.commit_attempts(&commits).await.unwrap();
+    let filter = DeliveryFilter::default();
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let page = (stack.service)
+            .deliveries(&filter, cursor.as_deref(), 500)
+            .await
+            .unwrap();
+        let body = json!({"data": page.data.iter().map(|(d, a)| d.view(a)).collect::<Vec<_>>(),
+                          "next_cursor": page.next_cursor});
+        let bytes = body.to_string().len();
+        assert!(bytes < 6 * 1024 * 1024, "page {pages} is {bytes} bytes");
+        assert!(page.data.iter().all(|(_, a)| a.len() == 8));
+        seen.extend(page.data.into_iter().map(|(d, _)| d.id));
+        pages += 1;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages >= 2, "the log did not fit one page");
+    let distinct: std::collections::HashSet<&String> = seen.iter().collect();
+    assert_eq!(
+        (seen.len(), distinct.len()),
+        (200, 200),
+        "each delivery once across the pages"
+    );
+}

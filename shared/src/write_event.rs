@@ -215,7 +215,10 @@ mod tests {
         big["data"]["name"] = json!(name);
         let batch = json!({"events": [contract("k_1"), big]});
         let refused = parse_events(&batch).unwrap_err();
-        assert_eq!((refused.status, refused.field.as_deref()), (422, Some("events[1].data")));
+        assert_eq!(
+            (refused.status, refused.field.as_deref()),
+            (422, Some("events[1].data"))
+        );
         let mut fits = contract("k_2");
         fits["data"]["name"] = json!("x".repeat(MAX_ENTITY_BYTES - 200));
         assert!(parse_events(&fits).is_ok());

@@ -510,9 +510,27 @@ async fn an_entity_too_big_for_an_item_is_refused_naming_it_and_changes_nothing(
     assert_eq!(refused["error"]["field"], "events[1].data", "{refused}");
     stack.drain().await;
     let (_, upcoming) = stack.api("GET", "/v1/customers/c_1/upcoming", None).await;
-    assert_eq!(upcoming["data"].as_array().map(Vec::len), Some(0), "the batch wrote nothing: {upcoming}");
+    assert_eq!(
+        upcoming["data"].as_array().map(Vec::len),
+        Some(0),
+        "the batch wrote nothing: {upcoming}"
+    );
     let (status, accepted) = stack
-        .api("POST", "/v1/events", Some(contract("wr_small", "create", now, now + Duration::days(30), now)))
+        .api(
+            "POST",
+            "/v1/events",
+            Some(contract(
+                "wr_small",
+                "create",
+                now,
+                now + Duration::days(30),
+                now,
+            )),
+        )
         .await;
-    assert_eq!((status, accepted["results"][0]["status"].as_str()), (200, Some("accepted")), "{accepted}");
+    assert_eq!(
+        (status, accepted["results"][0]["status"].as_str()),
+        (200, Some("accepted")),
+        "{accepted}"
+    );
 }
