@@ -99,6 +99,9 @@ impl From<crate::ports::StoreError> for ApiError {
                 ApiError::invalid("cursor", "`cursor` is not one this list gave out")
             }
             crate::ports::StoreError::Unavailable(message) => ApiError::internal(message),
+            too_large @ crate::ports::StoreError::TooLarge { .. } => {
+                ApiError::invalid("data", too_large.to_string())
+            }
         }
     }
 }

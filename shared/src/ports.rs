@@ -25,6 +25,14 @@ pub enum StoreError {
     InvalidCursor,
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// An entity the store cannot hold (DynamoDB's 400 KB item, after
+    /// compression): refused as the client's input, never retried.
+    #[error("{} {} takes {bytes} bytes stored; the store holds {limit} at most", entity.kind.as_str(), entity.id)]
+    TooLarge {
+        entity: crate::entity::EntityKey,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

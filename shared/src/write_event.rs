@@ -35,14 +35,6 @@ impl Event {
 
 pub const MAX_BATCH: usize = 500;
 
-/// Bytes of an entity's JSON (`data`), at most: a DynamoDB item holds
-/// 400 KB, and the entity's item keeps its keys and index attributes beside
-/// it. Refused up front in both runtimes, so no store answers a write that
-/// cannot fit with an error a client would retry for ever. (Transactions
-/// stay under DynamoDB's 4 MB: a request's entities are at most the 1 MB
-/// body together, and a transaction holds at most 100 items.)
-pub const MAX_ENTITY_BYTES: usize = 350 * 1024;
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct WriteEvent {
     pub id: String,
@@ -143,16 +135,7 @@ fn parse_any(value: &Value) -> Result<Event, ApiError> {
                 customer_id: d.id("customer_id").map_err(|e| e.under("data"))?,
             }
         }
-        _ => {
-            let size = serde_json::to_string(data).map_or(0, |text| text.len());
-            if size > MAX_ENTITY_BYTES {
-                return Err(ApiError::invalid(
-                    "data",
-                    format!("`data` is {size} bytes of JSON; an entity takes at most {MAX_ENTITY_BYTES}"),
-                ));
-            }
-            Change::Put(Entity::parse(kind, data).map_err(|e| e.under("data"))?)
-        }
+        _ => Change::Put(Entity::parse(kind, data).map_err(|e| e.under("data"))?),
     };
     Ok(Event::Write(WriteEvent {
         id,
@@ -206,22 +189,6 @@ mod tests {
                 id: "k_2".into()
             }
         );
-    }
-
-    #[test]
-    fn an_entity_over_the_item_size_is_refused_naming_its_data() {
-        let mut big = contract("k_2");
-        let name = "x".repeat(MAX_ENTITY_BYTES);
-        big["data"]["name"] = json!(name);
-        let batch = json!({"events": [contract("k_1"), big]});
-        let refused = parse_events(&batch).unwrap_err();
-        assert_eq!(
-            (refused.status, refused.field.as_deref()),
-            (422, Some("events[1].data"))
-        );
-        let mut fits = contract("k_2");
-        fits["data"]["name"] = json!("x".repeat(MAX_ENTITY_BYTES - 200));
-        assert!(parse_events(&fits).is_ok());
     }
 
     #[test]

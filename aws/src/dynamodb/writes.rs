@@ -6,11 +6,37 @@ use super::tx::{Action, OnFail, MAX_ACTIONS};
 use super::{key, n, record, s, text, DynamoStore, Item};
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
-use lifecycle_core::ports::{StoreResult, WriteCommit, WriteState};
+use lifecycle_core::ports::{StoreError, StoreResult, WriteCommit, WriteState};
 use lifecycle_core::schedule::Schedule;
 use lifecycle_core::time::Time;
 use serde::de::DeserializeOwned;
 use std::collections::{HashMap, HashSet};
+
+/// DynamoDB's item size limit, attribute names included.
+const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An item's size as DynamoDB counts it, near enough: names and values in
+/// bytes (numbers as their text, which is at least what DynamoDB counts).
+fn item_bytes(item: &Item) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    fn value(v: &V) -> usize {
+        match v {
+            V::S(s) | V::N(s) => s.len(),
+            V::B(b) => b.as_ref().len(),
+            V::Ss(all) | V::Ns(all) => all.iter().map(String::len).sum(),
+            V::Bs(all) => all.iter().map(|b| b.as_ref().len()).sum(),
+            V::L(all) => 3 + all.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            V::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value(v))
+                    .sum::<usize>()
+            }
+            _ => 1,
+        }
+    }
+    item.iter().map(|(name, v)| name.len() + value(v)).sum()
+}
 
 /// Plan transactions of one large write batch in flight at once.
 const PLAN_TRANSACTIONS_IN_FLIGHT: usize = 16;
@@ -209,15 +235,22 @@ impl DynamoStore {
             entity_key.kind.as_str(),
             entity_key.id
         );
+        let item = entity_item(entity, deferred);
+        let bytes = item_bytes(&item);
+        if bytes > MAX_ITEM_BYTES {
+            // Before anything is written: DynamoDB would refuse the whole
+            // transaction with a ValidationException, a 500 a client retries.
+            return Err(StoreError::TooLarge {
+                entity: entity_key,
+                bytes,
+                limit: MAX_ITEM_BYTES,
+            });
+        }
         match expected {
-            None => Action::insert(
-                &self.table,
-                entity_item(entity, deferred),
-                OnFail::Conflict(reason),
-            ),
+            None => Action::insert(&self.table, item, OnFail::Conflict(reason)),
             Some(version) => Action::put_if(
                 &self.table,
-                entity_item(entity, deferred),
+                item,
                 Some("v = :expected"),
                 vec![(":expected", n(version))],
                 OnFail::Conflict(reason),

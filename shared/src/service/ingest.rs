@@ -113,12 +113,31 @@ impl Service {
                     return Ok(results.into_iter().map(|(_, r)| r).collect());
                 }
                 Err(StoreError::Conflict(_)) => continue,
+                Err(too_large @ StoreError::TooLarge { .. }) => {
+                    return Err(name_the_event(too_large, &events, batch))
+                }
                 Err(error) => return Err(error.into()),
             }
         }
         Err(ApiError::conflict(
             "the entities changed concurrently too often; retry the request",
         ))
+    }
+}
+
+/// A store's refusal of an entity too large, as the refusal of the event
+/// that wrote it (`events[3].data`, or `data` alone).
+fn name_the_event(error: StoreError, events: &[Event], batch: bool) -> ApiError {
+    let StoreError::TooLarge { entity, .. } = &error else {
+        return error.into();
+    };
+    let index = events
+        .iter()
+        .position(|e| matches!(e, Event::Write(w) if w.key() == *entity));
+    let refusal = ApiError::from(error.clone());
+    match (index, batch) {
+        (Some(i), true) => refusal.under(&format!("events[{i}]")),
+        _ => refusal,
     }
 }
 
