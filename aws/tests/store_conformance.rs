@@ -1276,27 +1276,6 @@ async fn commit_attempt_records_attempts_in_order(store: Arc<dyn Store>) {
 /// delivered with the second attempt's record, and the second claim's
 /// lease was not released by the first.
 async fn a_slow_attempt_cannot_overwrite_the_next_claims_outcome(store: Arc<dyn Store>) {
-    let d = delivery(0, "c_1", "ep_1", EventType::ContractEnd);
-    let message = Message {
-        id: d.webhook_id.clone(),
-        body: "{}".into(),
-    };
-    store
-        .add_message(&message, std::slice::from_ref(&d))
-        .await
-        .unwrap();
-    let at = d.created_at;
-    let l1 = at + chrono::Duration::seconds(45);
-    let (first, _) = store
-        .claim_delivery(&d.id, at, l1)
-        .await
-        .unwrap()
-        .expect("claimed");
-    let later = l1 + chrono::Duration::seconds(1);
-    let l2 = later + chrono::Duration::seconds(45);
-    let (second, _) = (store.claim_delivery(&d.id, later, l2).await.unwrap())
-        .expect("due again once the first lease ended");
-    assert_eq!(second.next_attempt_at, Some(l2));
     let outcome = |claimed: &Delivery, delivered: bool, recorded: Time| {
         let mut next = claimed.clone();
         next.attempt_count = claimed.attempt_count + 1;
@@ -1317,17 +1296,20 @@ async fn a_slow_attempt_cannot_overwrite_the_next_claims_outcome(store: Arc<dyn 
             leased_until: claimed.next_attempt_at,
         }
     };
-    let won = outcome(&second, true, later + chrono::Duration::seconds(2));
+    let seconds = chrono::Duration::seconds;
+    // The slow attempt recorded after the second.
+    let (first, second, later) = claimed_twice(&store, 0).await;
+    let won = outcome(&second, true, later + seconds(2));
     store
         .commit_attempts(std::slice::from_ref(&won))
         .await
         .unwrap();
-    let slow = outcome(&first, false, later + chrono::Duration::seconds(3));
+    let slow = outcome(&first, false, later + seconds(3));
     store
         .commit_attempts(std::slice::from_ref(&slow))
         .await
         .unwrap();
-    let (stored, attempts) = store.delivery(&d.id).await.unwrap().unwrap();
+    let (stored, attempts) = store.delivery(&first.id).await.unwrap().unwrap();
     assert_eq!(stored.status, DeliveryStatus::Delivered, "{stored:?}");
     assert_eq!(stored.attempt_count, 1);
     assert_eq!(attempts.len(), 1);
@@ -1336,49 +1318,28 @@ async fn a_slow_attempt_cannot_overwrite_the_next_claims_outcome(store: Arc<dyn 
         Some(200),
         "the second attempt's record stays"
     );
-    // And the other order: the slow one recorded while the second is in flight.
-    let d = delivery(1, "c_1", "ep_1", EventType::ContractEnd);
-    let message = Message {
-        id: d.webhook_id.clone(),
-        body: "{}".into(),
-    };
-    store
-        .add_message(&message, std::slice::from_ref(&d))
-        .await
-        .unwrap();
-    let at = d.created_at;
-    let l1 = at + chrono::Duration::seconds(45);
-    let (first, _) = store
-        .claim_delivery(&d.id, at, l1)
-        .await
-        .unwrap()
-        .expect("claimed");
-    let later = l1 + chrono::Duration::seconds(1);
-    let l2 = later + chrono::Duration::seconds(45);
-    let (second, _) = store
-        .claim_delivery(&d.id, later, l2)
-        .await
-        .unwrap()
-        .expect("claimed again");
-    let slow = outcome(&first, false, later + chrono::Duration::seconds(1));
+    // The slow attempt recorded while the second is in flight.
+    let (first, second, later) = claimed_twice(&store, 1).await;
+    let slow = outcome(&first, false, later + seconds(1));
     store
         .commit_attempts(std::slice::from_ref(&slow))
         .await
         .unwrap();
+    let lease = second.next_attempt_at.unwrap();
     assert!(
-        store
-            .claim_delivery(&d.id, later + chrono::Duration::seconds(2), l2)
+        (store
+            .claim_delivery(&first.id, later + seconds(2), lease)
             .await
-            .unwrap()
-            .is_none(),
+            .unwrap())
+        .is_none(),
         "the second claim still holds its lease"
     );
-    let won = outcome(&second, true, later + chrono::Duration::seconds(3));
+    let won = outcome(&second, true, later + seconds(3));
     store
         .commit_attempts(std::slice::from_ref(&won))
         .await
         .unwrap();
-    let (stored, attempts) = store.delivery(&d.id).await.unwrap().unwrap();
+    let (stored, attempts) = store.delivery(&first.id).await.unwrap().unwrap();
     assert_eq!(
         (stored.status, stored.attempt_count),
         (DeliveryStatus::Delivered, 1)
@@ -1387,6 +1348,29 @@ async fn a_slow_attempt_cannot_overwrite_the_next_claims_outcome(store: Arc<dyn 
         attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(),
         vec![Some(200)]
     );
+}
+
+/// Delivery `n` claimed until 45 s after it was made, then, a second after
+/// that lease ended, claimed again for 45 s: (the first claim's, the
+/// second's, when the second claimed).
+async fn claimed_twice(store: &Arc<dyn Store>, n: usize) -> (Delivery, Delivery, Time) {
+    let d = delivery(n, "c_1", "ep_1", EventType::ContractEnd);
+    let message = Message {
+        id: d.webhook_id.clone(),
+        body: "{}".into(),
+    };
+    (store.add_message(&message, std::slice::from_ref(&d)))
+        .await
+        .unwrap();
+    let l1 = d.created_at + chrono::Duration::seconds(45);
+    let (first, _) =
+        (store.claim_delivery(&d.id, d.created_at, l1).await.unwrap()).expect("claimed");
+    let later = l1 + chrono::Duration::seconds(1);
+    let l2 = later + chrono::Duration::seconds(45);
+    let (second, _) = (store.claim_delivery(&d.id, later, l2).await.unwrap())
+        .expect("due again once the first lease ended");
+    assert_eq!(second.next_attempt_at, Some(l2));
+    (first, second, later)
 }
 
 async fn add_message_inserts_each_delivery_once(store: Arc<dyn Store>) {
