@@ -7,8 +7,9 @@
 //! Sends that arrive together are batched as the services allow (ten entries
 //! to a `PutEvents`, ten messages to a queue's `SendMessageBatch`, each call
 //! under 256 KB, one bus or queue to a call); every notification keeps its own entry, its own result and
-//! its own attempt. The first send of a batch waits `LINGER` for company; a
-//! send that fills one sends it at once.
+//! its own attempt. A batch waits `LINGER` from its first send for company,
+//! then the first of its sends awake sends it; a send that fills one sends
+//! it at once.
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -25,7 +26,7 @@ use tokio::sync::oneshot;
 pub const BATCH: usize = 10;
 /// Bytes of one call's entries, under both services' 256 KB.
 const BATCH_BYTES: usize = 240 * 1024;
-/// How long the first send of a batch waits for others.
+/// How long a send waits for others to join its batch before sending it.
 const LINGER: Duration = Duration::from_millis(5);
 pub const SOURCE: &str = "lifecycle.notifications";
 
@@ -95,8 +96,8 @@ impl AwsSender {
     }
 
     /// Adds the send to its target's group: the batch to send now, if this
-    /// send filled it, or the generation to send after lingering, if it
-    /// opened it.
+    /// send filled it, or else the generation it joined, to send after
+    /// lingering unless another send of it took it first.
     fn join(&self, target: &Target, waiting: Waiting) -> (Option<Vec<Waiting>>, Option<u64>) {
         let mut groups = self.groups.lock().expect("the groups' lock");
         let group = groups.entry(target.clone()).or_default();
@@ -105,7 +106,7 @@ impl AwsSender {
         if !group.waiting.is_empty() && group.bytes + size > BATCH_BYTES {
             full = Some(take(group));
         }
-        let opened = group.waiting.is_empty().then_some(group.generation);
+        let joined = Some(group.generation);
         group.bytes += size;
         group.waiting.push(waiting);
         if group.waiting.len() >= BATCH {
@@ -115,7 +116,7 @@ impl AwsSender {
                 None,
             );
         }
-        (full, opened)
+        (full, joined)
     }
 
     fn take_if(&self, target: &Target, generation: u64) -> Option<Vec<Waiting>> {
@@ -305,11 +306,13 @@ impl Sender for AwsSender {
             webhook: webhook.clone(),
             answer,
         };
-        let (now, opened) = self.join(&target, waiting);
+        let (now, joined) = self.join(&target, waiting);
         if let Some(batch) = now {
             self.flush(&target, batch).await;
         }
-        if let Some(generation) = opened {
+        // Every send of a batch lingers and the first awake sends it, so a
+        // batch never waits on one send whose caller went away.
+        if let Some(generation) = joined {
             tokio::time::sleep(LINGER).await;
             if let Some(batch) = self.take_if(&target, generation) {
                 self.flush(&target, batch).await;

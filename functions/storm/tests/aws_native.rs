@@ -511,3 +511,44 @@ async fn the_local_runtime_sends_to_an_sqs_queue_where_aws_is_configured() {
         "the body is the webhook's: {sent}"
     );
 }
+
+/// A batch does not hang on the send that opened it: that send's caller
+/// goes away while it lingers, and the next send of its batch sends both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_sent_when_the_send_that_opened_it_is_dropped() {
+    use lifecycle_core::endpoint_kind::EndpointKind;
+    use lifecycle_core::event_type::EventType;
+    use lifecycle_core::ports::{OutgoingWebhook, Sender};
+    let sdk = moto::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (url, _) = queue(&sqs, false).await;
+    let sender = lifecycle_aws_sender::AwsSender::new(&sdk);
+    let webhook = |id: &str| OutgoingWebhook {
+        kind: EndpointKind::Sqs,
+        url: url.clone(),
+        event_type: EventType::ContractCreate,
+        webhook_id: id.into(),
+        timestamp: 0,
+        signature: String::new(),
+        body: json!({"id": id}).to_string(),
+    };
+    let first = webhook("msg_first");
+    let abandoned = tokio::time::timeout(Duration::from_millis(1), sender.send(&first)).await;
+    assert!(abandoned.is_err(), "the first send was still lingering");
+    let second = webhook("msg_second");
+    let sent = tokio::time::timeout(Duration::from_secs(10), sender.send(&second))
+        .await
+        .expect("the second send did not wait on the dropped one");
+    assert_eq!(sent.status, Some(200), "{sent:?}");
+    let ids: std::collections::BTreeSet<String> = messages(&sqs, &url)
+        .await
+        .iter()
+        .filter_map(|m| {
+            m.message_attributes()?
+                .get("webhook_id")?
+                .string_value()
+                .map(String::from)
+        })
+        .collect();
+    assert!(ids.contains("msg_second"), "{ids:?}");
+}
