@@ -38,9 +38,6 @@ fn item_bytes(item: &Item) -> usize {
     item.iter().map(|(name, v)| name.len() + value(v)).sum()
 }
 
-/// Plan transactions of one large write batch in flight at once.
-const PLAN_TRANSACTIONS_IN_FLIGHT: usize = 16;
-
 impl DynamoStore {
     /// Puts the item unless its key exists: whether it was put.
     pub(super) async fn insert_once(&self, item: Item) -> StoreResult<bool> {
@@ -179,7 +176,6 @@ impl DynamoStore {
                 None => groups.push((owner, vec![action])),
             }
         }
-        let mut transactions = Vec::new();
         for (owner, actions) in groups {
             let check = match owner
                 .as_ref()
@@ -191,18 +187,9 @@ impl DynamoStore {
             for chunk in actions.chunks(MAX_ACTIONS - 1) {
                 let mut chunk = chunk.to_vec();
                 chunk.extend(check.clone());
-                transactions.push(chunk);
+                self.transact(chunk).await?;
             }
         }
-        // Side by side: each stands on its own (its entity's version checked),
-        // and a full batch of 500 must not wait for hundreds of round trips
-        // one after another inside API Gateway's 29 s.
-        use futures::stream::{self, StreamExt, TryStreamExt};
-        stream::iter(transactions)
-            .map(|chunk| self.transact(chunk))
-            .buffer_unordered(PLAN_TRANSACTIONS_IN_FLIGHT)
-            .try_collect::<Vec<()>>()
-            .await?;
         self.transact_chunks(signals).await?;
         self.transact_chunks(entities).await?;
         self.transact_chunks(events).await
