@@ -53,6 +53,9 @@ the 5,000-contract fan-out test took 20 minutes to ingest because of them:
   (the same 405,000-byte limit), and a condition's parse is kept by its
   text, names and values (moto's operators hold no state).
 
+- Transactions are isolated from each other and honour ClientRequestToken
+  (scripts/moto_transactions.py).
+
 Everything else is moto's own server and wire protocol.
 
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT
@@ -495,6 +498,8 @@ models.get_filter_expression = _get_filter_expression
 
 _sqs_models.Queue.attributes = property(_attributes)
 _sqs_models.SQSBackend.send_message = _send_message_cheaply
+
+import moto_transactions  # noqa: E402,F401  (isolation and ClientRequestToken)
 
 if __name__ == "__main__":
     sys.exit(main())

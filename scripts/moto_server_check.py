@@ -5,6 +5,12 @@ partitions and indexes with pages and directions, scans, gets and
 updates of binary and nested values) is run against
 both servers, and every answer must be the same.
 
+Then the two guarantees scripts/moto_transactions.py adds, which stock moto
+lacks, are checked on the launcher alone, as DynamoDB documents them: a
+transaction sent again with its ClientRequestToken writes nothing again,
+and transactions cancelled side by side with committed ones undo nothing
+of theirs.
+
 Usage: python scripts/moto_server_check.py   (the venv's Python)
 """
 
@@ -12,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import boto3
@@ -169,6 +176,61 @@ def scenario(port):
     return answers
 
 
+def transactions(port):
+    """What DynamoDB guarantees of transactions and stock moto does not: the
+    failures found, none when the launcher keeps them."""
+    url = f"http://127.0.0.1:{port}"
+    d = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+    S = lambda v: {"S": v}  # noqa: E731
+    d.create_table(
+        TableName="x",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    add = lambda pk: {"Update": {  # noqa: E731
+        "TableName": "x", "Key": {"pk": S(pk)}, "UpdateExpression": "ADD n :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}}}}
+    count = lambda pk: int(d.get_item(TableName="x", Key={"pk": S(pk)}, ConsistentRead=True)  # noqa: E731
+                           .get("Item", {}).get("n", {"N": "0"})["N"])
+    failures = []
+    for _ in range(2):
+        d.transact_write_items(TransactItems=[add("token")], ClientRequestToken="t-1")
+    if count("token") != 1:
+        failures.append(f"a transaction sent twice with its token counted {count('token')} times")
+    try:
+        d.transact_write_items(TransactItems=[add("other")], ClientRequestToken="t-1")
+        failures.append("the token of another transaction was taken")
+    except d.exceptions.IdempotentParameterMismatchException:
+        pass
+    for _ in range(2):
+        d.transact_write_items(TransactItems=[add("no-token")], ClientRequestToken=f"t-{time.time()}")
+    if count("no-token") != 2:
+        failures.append(f"two transactions with their own tokens counted {count('no-token')} times")
+    # One thread commits increments of an item while another's transactions
+    # touch it and are cancelled: no increment may be undone.
+    rounds = 150
+    fail = {"ConditionCheck": {"TableName": "x", "Key": {"pk": S("absent")},
+                               "ConditionExpression": "attribute_exists(pk)"}}
+    def commit():
+        for _ in range(rounds):
+            d.transact_write_items(TransactItems=[add("shared")])
+    def cancel():
+        for _ in range(rounds):
+            try:
+                d.transact_write_items(TransactItems=[add("shared"), add("mine"), fail])
+            except d.exceptions.TransactionCanceledException:
+                pass
+    threads = [threading.Thread(target=commit), threading.Thread(target=cancel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if count("shared") != rounds:
+        failures.append(f"{rounds} committed increments beside cancelled transactions left {count('shared')}")
+    return failures
+
+
 def main():
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
@@ -188,6 +250,14 @@ def main():
     if len(stock) != len(patched) or len(stock) < 10:
         raise SystemExit("the scenario did not run through")
     print(f"moto_server.py: the same {len(stock)} answers as moto_server")
+    process, port = start([sys.executable, os.path.join(HERE, "moto_server.py")])
+    try:
+        failures = transactions(port)
+    finally:
+        process.terminate()
+    if failures:
+        raise SystemExit("moto_server.py breaks DynamoDB's transactions:\n" + "\n".join(failures))
+    print("moto_server.py: transactions isolated, ClientRequestToken honoured")
 
 
 if __name__ == "__main__":

@@ -60,14 +60,7 @@ struct Eventbridge {
 async fn eventbridge() -> Eventbridge {
     let config = common::sdk_config().await;
     let client = aws_sdk_scheduler::Client::new(&config);
-    let group = common::unique("lifecycle");
-    // moto answers a schedule in a missing group with HTTP 500: create it first.
-    client
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .expect("create the schedule group on moto");
+    let group = common::schedule_group(&client).await;
     let near = Arc::new(NearSink::default());
     let scheduler = EventBridgeScheduler::new(
         client.clone(),

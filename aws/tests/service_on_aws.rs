@@ -129,13 +129,7 @@ async fn a_contract_is_scheduled_fired_moved_and_archived_on_aws_adapters() {
     let config = common::sdk_config().await;
     let store = Arc::new(common::dynamo_store().await);
     let scheduler_client = aws_sdk_scheduler::Client::new(&config);
-    let group = common::unique("lifecycle");
-    scheduler_client
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .unwrap();
+    let group = common::schedule_group(&scheduler_client).await;
     let clock = Arc::new(FixedClock::new(t("2026-11-25T10:00:00Z")));
     let near = Arc::new(NearSink::default());
     let scheduler = EventBridgeScheduler::new(
@@ -350,13 +344,7 @@ struct Stack {
 async fn stack() -> Stack {
     let config = common::sdk_config().await;
     let scheduler = aws_sdk_scheduler::Client::new(&config);
-    let group = common::unique("lifecycle");
-    scheduler
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .unwrap();
+    let group = common::schedule_group(&scheduler).await;
     let clock = Arc::new(FixedClock::new(t("2026-11-25T10:00:00Z")));
     let near = Arc::new(NearSink::default());
     let store = Arc::new(common::dynamo_store().await);

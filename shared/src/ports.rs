@@ -77,6 +77,11 @@ pub struct SignalState {
     pub balances: HashMap<String, Balance>,
     pub spends: HashMap<String, Spend>,
     pub usage: HashMap<UsageKey, f64>,
+    /// The usage events each stored total already counts that may not be
+    /// remembered as seen yet: a store that writes a batch in several
+    /// transactions puts the totals before the events' records, and a
+    /// retry after a failure between them must not count them again.
+    pub counted: HashMap<UsageKey, HashSet<String>>,
     /// By (notification id, customer id).
     pub alerts: HashMap<(String, String), AlertState>,
 }
@@ -87,6 +92,9 @@ pub struct SignalChanges {
     pub balances: Vec<(String, Balance)>,
     pub spends: Vec<(String, Spend)>,
     pub usage: Vec<(UsageKey, f64)>,
+    /// Per total written, the events it counts that were not remembered as
+    /// seen when it was read, and this batch's (`SignalState::counted`).
+    pub counted: HashMap<UsageKey, Vec<String>>,
     pub alerts: Vec<AlertState>,
     pub messages: Vec<Message>,
     pub deliveries: Vec<Delivery>,

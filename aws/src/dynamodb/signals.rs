@@ -11,6 +11,7 @@ use lifecycle_core::ports::{
 use lifecycle_core::threshold::AlertState;
 use lifecycle_core::time::Time;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 #[derive(Serialize, Deserialize)]
 struct Aggregate {
@@ -19,6 +20,11 @@ struct Aggregate {
     period: String,
     #[serde(default)]
     occurred_at: Option<Time>,
+    /// A usage total's events that may not be remembered as seen yet
+    /// (`SignalState::counted`): written only by a batch that puts its
+    /// event records in later transactions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    counted: Vec<String>,
 }
 
 fn usage_sk(metric: &str, month: &str) -> String {
@@ -40,8 +46,13 @@ fn aggregate_item(customer: &str, sk: &str, t: &str, lookup: &str, value: &Aggre
 
 impl DynamoStore {
     /// Upserts of aggregates and alert states; crossings' messages and
-    /// deliveries inserted at most once.
-    pub(super) fn signal_actions(&self, changes: &SignalChanges) -> StoreResult<Vec<Action>> {
+    /// deliveries inserted at most once. A usage total keeps the events it
+    /// counts but for those `remembered` in the same transaction.
+    pub(super) fn signal_actions(
+        &self,
+        changes: &SignalChanges,
+        remembered: &HashSet<&str>,
+    ) -> StoreResult<Vec<Action>> {
         let table = &self.table;
         let mut actions = Vec::new();
         for (customer, b) in &changes.balances {
@@ -49,6 +60,7 @@ impl DynamoStore {
                 value: b.value,
                 period: String::new(),
                 occurred_at: Some(b.occurred_at),
+                counted: Vec::new(),
             };
             actions.push(Action::put(
                 table,
@@ -60,17 +72,24 @@ impl DynamoStore {
                 value: spend.value,
                 period: spend.period.clone(),
                 occurred_at: Some(spend.occurred_at),
+                counted: Vec::new(),
             };
             actions.push(Action::put(
                 table,
                 aggregate_item(customer, "SPEND", "SPD", "M#SPEND", &value),
             )?);
         }
-        for ((customer, metric, month), total) in &changes.usage {
+        for (usage, total) in &changes.usage {
+            let (customer, metric, month) = usage;
+            let counted = (changes.counted.get(usage).into_iter().flatten())
+                .filter(|id| !remembered.contains(id.as_str()))
+                .cloned()
+                .collect();
             let value = Aggregate {
                 value: *total,
                 period: month.clone(),
                 occurred_at: None,
+                counted,
             };
             actions.push(Action::put(
                 table,
@@ -152,9 +171,12 @@ impl DynamoStore {
                         .and_then(|rest| rest.strip_suffix(&format!("#{}", value.period)))
                         .unwrap_or_default()
                         .to_string();
-                    state
-                        .usage
-                        .insert((customer, metric, value.period), value.value);
+                    let usage = (customer, metric, value.period);
+                    if !value.counted.is_empty() {
+                        let counted = value.counted.into_iter().collect();
+                        state.counted.insert(usage.clone(), counted);
+                    }
+                    state.usage.insert(usage, value.value);
                 }
                 _ => {}
             }
@@ -179,7 +201,8 @@ impl DynamoStore {
     /// beyond one transaction are written in chunks.
     pub(super) async fn save_signal_changes(&self, changes: &SignalChanges) -> StoreResult<()> {
         self.note_timeline(changes.deliveries.iter()).await?;
-        self.transact_chunks(self.signal_actions(changes)?).await
+        self.transact_chunks(self.signal_actions(changes, &HashSet::new())?)
+            .await
     }
 
     pub(super) async fn load_current_values(

@@ -121,7 +121,9 @@ impl DynamoStore {
     /// One transaction when it fits in 100 actions (atomic, as in SQLite).
     /// Beyond that, in order: the plan and signal items (upserts and
     /// insert-once items, each with the entity versions they were planned
-    /// from checked), then the entities, then the write-event records.
+    /// from checked), then the entities, then the write-event records. The
+    /// usage totals then keep the events they count until a later write
+    /// finds their records, so a retry does not count them again.
     pub(super) async fn commit_write_batch(&self, commit: &WriteCommit) -> StoreResult<()> {
         let table = &self.table;
         let ttl = chrono::Utc::now().timestamp() + self.event_dedupe_days * 86_400;
@@ -156,7 +158,8 @@ impl DynamoStore {
             .collect();
         self.defer_sooner(&commit.plan.deferred).await?;
         let plan = self.plan_actions(&commit.plan, &written)?;
-        let signals = self.signal_actions(&commit.signals)?;
+        let remembered: HashSet<&str> = commit.events.iter().map(|(id, _)| id.as_str()).collect();
+        let signals = self.signal_actions(&commit.signals, &remembered)?;
         if events.len() + entities.len() + plan.len() + signals.len() <= MAX_ACTIONS {
             let mut all = events;
             all.extend(entities);
@@ -190,6 +193,9 @@ impl DynamoStore {
                 self.transact(chunk).await?;
             }
         }
+        // The totals keep the events they count until their records are
+        // stored: a retry after a failure in between counts them once.
+        let signals = self.signal_actions(&commit.signals, &HashSet::new())?;
         self.transact_chunks(signals).await?;
         self.transact_chunks(entities).await?;
         self.transact_chunks(events).await

@@ -108,6 +108,19 @@ pub async fn dynamo_store() -> DynamoStore {
     DynamoStore::new(client, table)
 }
 
+/// A fresh schedule group on the moto server (moto answers a schedule in a
+/// missing group with HTTP 500).
+pub async fn schedule_group(client: &aws_sdk_scheduler::Client) -> String {
+    let group = unique("lifecycle");
+    client
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .expect("create the schedule group on moto");
+    group
+}
+
 pub const ACCOUNT: &str = "123456789012";
 
 pub fn deliver_arn() -> String {

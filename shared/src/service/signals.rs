@@ -6,12 +6,12 @@ use super::Service;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::notification::Notification;
-use crate::ports::{Balance, Measure, Message, SignalChanges, SignalState, Spend};
+use crate::ports::{Balance, Measure, Message, SignalChanges, SignalState, Spend, UsageKey};
 use crate::schedule::Delivery;
 use crate::signal::{month_of, Measure as Reading, Signal};
 use crate::threshold::{evaluate, measure_of, AlertState, Crossing, Observation};
 use crate::time::Time;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A period start as fixed-width text, so that periods order as text.
 pub fn period_key(start: Time) -> String {
@@ -38,6 +38,15 @@ pub(super) fn decide_signals(
         events: Vec::new(),
         changes: SignalChanges::default(),
     };
+    // What a stored total counts beyond the events remembered as seen.
+    let mut counted: HashMap<UsageKey, Vec<String>> = std::mem::take(&mut state.counted)
+        .into_iter()
+        .map(|(key, ids)| {
+            let mut ids: Vec<String> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
+            ids.sort();
+            (key, ids)
+        })
+        .collect();
     let (mut balances, mut spends, mut totals, mut alerts) = (
         BTreeSet::new(),
         BTreeSet::new(),
@@ -96,7 +105,13 @@ pub(super) fn decide_signals(
             } => {
                 let key = (customer.clone(), metric.clone(), month_of(*timestamp));
                 let total = state.usage.entry(key.clone()).or_insert(0.0);
-                *total += quantity;
+                let ids = counted.entry(key.clone()).or_default();
+                // Counted by a write whose event records were not all
+                // stored: in the total already.
+                if !ids.contains(&signal.id) {
+                    *total += quantity;
+                    ids.push(signal.id.clone());
+                }
                 let total = *total;
                 totals.insert(key.clone());
                 Some((Measure::Usage, Some(metric.as_str()), total, key.2))
@@ -157,6 +172,9 @@ pub(super) fn decide_signals(
             let s = state.spends[&c].clone();
             (c, s)
         })
+        .collect();
+    changes.counted = (totals.iter())
+        .filter_map(|k| Some((k.clone(), counted.remove(k)?)))
         .collect();
     changes.usage = totals
         .into_iter()
@@ -419,6 +437,44 @@ mod tests {
             notification(json!({"event_type": "alerts.spend_threshold_reached", "threshold": 100}));
         let (statuses, types) = run(&older_period, &[n], SignalState::default());
         assert_eq!((statuses, types.len()), (vec!["accepted", "stale"], 0));
+    }
+
+    #[test]
+    fn a_usage_event_a_stored_total_counts_already_is_not_counted_again() {
+        let record = |id: &str, quantity: f64| {
+            signal(
+                id,
+                "usage.record",
+                "2026-11-20T00:00:00Z",
+                json!({"customer_id": "c_1", "metric": "calls", "quantity": quantity,
+                       "timestamp": "2026-11-20T00:00:00Z"}),
+            )
+        };
+        let key: UsageKey = ("c_1".into(), "calls".into(), "2026-11".into());
+        // A batch of three wrote the total 6 + 5 (u_0 remembered since, u_1
+        // and u_2 not), then failed before its event records: retried.
+        let mut state = SignalState::default();
+        state.usage.insert(key.clone(), 11.0);
+        let ids = ["u_0", "u_1"].map(String::from).into_iter().collect();
+        state.counted.insert(key.clone(), ids);
+        let batch = [record("u_1", 5.0), record("u_2", 7.0)];
+        let indexed: Vec<_> = batch.iter().enumerate().collect();
+        let outcome = decide_signals(
+            &indexed,
+            &mut HashSet::from(["u_0".to_string()]),
+            state,
+            &[],
+            &[endpoint()],
+            t("2026-11-25T00:00:00Z"),
+        );
+        let statuses: Vec<_> = outcome.results.iter().map(|(_, r)| r.status).collect();
+        assert_eq!(statuses, ["accepted", "accepted"]);
+        assert_eq!(outcome.changes.usage, vec![(key.clone(), 18.0)], "u_1 once");
+        assert_eq!(
+            outcome.changes.counted[&key],
+            ["u_1", "u_2"],
+            "u_0 is remembered as seen: no longer carried"
+        );
     }
 
     #[test]
