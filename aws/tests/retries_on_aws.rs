@@ -63,11 +63,12 @@ impl Intercept for Injector {
         let body = context.request().body().bytes().unwrap_or_default();
         let records_events = String::from_utf8_lossy(body).contains(r#""t":{"S":"EVT"}"#);
         if records_events && self.0.fail_event_records.load(Ordering::SeqCst) {
-            let passed = &self.0.fail_event_records_after;
-            if passed.load(Ordering::SeqCst) == 0 {
+            let to_pass = &self.0.fail_event_records_after;
+            let passes =
+                to_pass.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if passes.is_err() {
                 return Err("the function stopped before the event records".into());
             }
-            passed.fetch_sub(1, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -199,9 +200,9 @@ async fn a_transaction_whose_answer_was_lost_answers_as_the_first_time() {
 }
 
 /// A batch too big for one transaction puts the usage totals before the
-/// event records. Stopped after the first transaction of records (100 of
-/// 150), it is sent again: the 100 are duplicates, the 50 accepted, and
-/// every customer's total counts its event once.
+/// event records. Stopped after the first transaction of records (of two:
+/// 100 and 50), it is sent again: those recorded are duplicates, the rest
+/// accepted, and every customer's total counts its event once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_usage_batch_retried_after_a_failure_counts_each_event_once() {
     let stack = stack().await;
@@ -220,7 +221,11 @@ async fn a_usage_batch_retried_after_a_failure_counts_each_event_once() {
     let results = stack.service.ingest(&batch).await.unwrap();
     let duplicates = results.iter().filter(|r| r.status == "duplicate").count();
     let accepted = results.iter().filter(|r| r.status == "accepted").count();
-    assert_eq!((duplicates, accepted), (100, 50), "{results:?}");
+    // The two transactions of records run side by side: either went first.
+    assert!(
+        matches!((duplicates, accepted), (100, 50) | (50, 100)),
+        "{duplicates} duplicates, {accepted} accepted"
+    );
     let keys: Vec<_> = (customers.iter())
         .map(|c| (c.clone(), "calls".to_string(), "2026-11".to_string()))
         .collect();

@@ -14,6 +14,9 @@ use std::collections::HashMap;
 /// The most actions one `TransactWriteItems` takes.
 pub(crate) const MAX_ACTIONS: usize = 100;
 
+/// Transactions of one write in flight at once (`transact_side_by_side`).
+const TRANSACTIONS_IN_FLIGHT: usize = 16;
+
 /// What a failed condition of an action means.
 #[derive(Clone, Debug)]
 pub(crate) enum OnFail {
@@ -300,11 +303,39 @@ impl DynamoStore {
     /// Runs the actions in transactions of at most 100, in order: only for
     /// writes whose parts stand on their own (upserts, inserts at most once).
     pub(crate) async fn transact_chunks(&self, actions: Vec<Action>) -> StoreResult<()> {
-        let mut actions = one_per_item(actions).into_iter().peekable();
-        while actions.peek().is_some() {
-            let chunk: Vec<Action> = actions.by_ref().take(MAX_ACTIONS).collect();
+        for chunk in chunks(actions) {
             self.transact(chunk).await?;
         }
         Ok(())
     }
+
+    /// Runs transactions that stand on their own side by side, a few at a
+    /// time, and answers the first failure once all have ended: a full ingest batch of 500 makes hundreds, which one after
+    /// another would not finish inside API Gateway's 29 s. Two that meet
+    /// on an item cancel each other (`TransactionConflict`) and are tried
+    /// again (`transact`).
+    pub(crate) async fn transact_side_by_side(
+        &self,
+        transactions: Vec<Vec<Action>>,
+    ) -> StoreResult<()> {
+        use futures::stream::{self, StreamExt};
+        // Every one runs to its end, even after another failed: one dropped
+        // in flight could still commit after the write was answered (and
+        // after a retry of it had read the table).
+        let outcomes: Vec<StoreResult<()>> = stream::iter(transactions)
+            .map(|actions| self.transact(actions))
+            .buffer_unordered(TRANSACTIONS_IN_FLIGHT)
+            .collect()
+            .await;
+        outcomes.into_iter().collect()
+    }
+}
+
+/// Transactions of at most 100 actions, one per item.
+pub(crate) fn chunks(actions: Vec<Action>) -> Vec<Vec<Action>> {
+    let actions = one_per_item(actions);
+    actions
+        .chunks(MAX_ACTIONS)
+        .map(<[Action]>::to_vec)
+        .collect()
 }

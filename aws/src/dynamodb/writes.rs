@@ -2,7 +2,7 @@
 
 use super::keys::{entity_item, entity_pk, event_pk, kind_lookup, notification_item, ENTITY_SK};
 use super::reads::Query;
-use super::tx::{Action, OnFail, MAX_ACTIONS};
+use super::tx::{chunks, Action, OnFail, MAX_ACTIONS};
 use super::{key, n, record, s, text, DynamoStore, Item};
 use lifecycle_core::entity::{EntityKey, EntityKind, EntityRecord};
 use lifecycle_core::notification::Notification;
@@ -179,6 +179,7 @@ impl DynamoStore {
                 None => groups.push((owner, vec![action])),
             }
         }
+        let mut transactions = Vec::new();
         for (owner, actions) in groups {
             let check = match owner
                 .as_ref()
@@ -190,15 +191,17 @@ impl DynamoStore {
             for chunk in actions.chunks(MAX_ACTIONS - 1) {
                 let mut chunk = chunk.to_vec();
                 chunk.extend(check.clone());
-                self.transact(chunk).await?;
+                transactions.push(chunk);
             }
         }
+        self.transact_side_by_side(transactions).await?;
         // The totals keep the events they count until their records are
-        // stored: a retry after a failure in between counts them once.
+        // stored: a retry after a failure in between counts them once. In
+        // order, since a crossing's message precedes its deliveries.
         let signals = self.signal_actions(&commit.signals, &HashSet::new())?;
         self.transact_chunks(signals).await?;
-        self.transact_chunks(entities).await?;
-        self.transact_chunks(events).await
+        self.transact_side_by_side(chunks(entities)).await?;
+        self.transact_side_by_side(chunks(events)).await
     }
 
     /// That an entity is still at a version (None: still absent).
