@@ -12,6 +12,7 @@ use crate::calls::Counter;
 use crate::moto;
 use crate::stream_filter;
 use aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent};
 use lifecycle_core::destination::Network;
@@ -59,6 +60,9 @@ pub struct Options {
     pub fanout_pages: usize,
     /// The retry timetable (`RETRY_DELAYS`), if not the default one.
     pub retry_delays: Option<String>,
+    /// An interceptor on the functions' DynamoDB client, after the counter
+    /// (a fault inside a function).
+    pub dynamodb_fault: Option<SharedInterceptor>,
 }
 
 impl Default for Options {
@@ -67,6 +71,7 @@ impl Default for Options {
             environments: 4,
             fanout_pages: 100,
             retry_delays: None,
+            dynamodb_fault: None,
         }
     }
 }
@@ -110,12 +115,13 @@ impl Stack {
     pub async fn new(options: Options) -> Stack {
         let sdk = moto::sdk_config().await;
         let counter = Counter::default();
+        let mut dynamodb =
+            aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone());
+        if let Some(fault) = options.dynamodb_fault.clone() {
+            dynamodb.push_interceptor(fault);
+        }
         let clients = Clients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&sdk)
-                    .interceptor(counter.clone())
-                    .build(),
-            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             sqs: aws_sdk_sqs::Client::from_conf(
                 aws_sdk_sqs::config::Builder::from(&sdk)
                     .interceptor(counter.clone())
