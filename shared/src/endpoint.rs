@@ -36,11 +36,22 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Secret {
     pub value: String,
     /// None for the current secret.
     pub expires_at: Option<Time>,
+}
+
+/// Without the value: an endpoint logged or shown in an error (`{:?}`)
+/// must not carry its signing secret into logs.
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("value", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// What an endpoint may deliver to in this runtime.
@@ -305,6 +316,21 @@ mod tests {
             allow_http,
             aws: None,
         }
+    }
+
+    #[test]
+    fn an_endpoint_printed_for_a_log_does_not_show_its_secret() {
+        let endpoint = Endpoint::create(
+            &serde_json::json!({"url": "https://example.com/hook"}),
+            &rules(false),
+            now(),
+        )
+        .unwrap();
+        let secret = endpoint.secrets[0].value.clone();
+        let printed = format!("{endpoint:?} {endpoint:#?}");
+        assert!(!printed.contains(&secret), "{printed}");
+        assert!(!printed.contains(secret.trim_start_matches("whsec_")));
+        assert!(printed.contains("<redacted>"), "{printed}");
     }
 
     #[test]
