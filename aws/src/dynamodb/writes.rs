@@ -167,19 +167,24 @@ impl DynamoStore {
             all.extend(signals);
             return self.transact(all).await;
         }
-        // Too big for one transaction: each entity's plan items go first, in
-        // transactions that check the entity is still at the version planned
-        // from; then the signals, the entities and last the event records.
+        // Too big for one transaction: each entity's plan items go first, with
+        // a check that the entity is still at the version planned from; then
+        // the signals, the entities and last the event records.
         let expected: HashMap<EntityKey, Option<u64>> =
             commit.records.iter().map(|(r, v)| (r.key(), *v)).collect();
         let mut groups: Vec<(Option<EntityKey>, Vec<Action>)> = Vec::new();
+        let mut group_of: HashMap<Option<EntityKey>, usize> = HashMap::new();
         for (owner, action) in plan {
-            match groups.iter_mut().find(|(o, _)| *o == owner) {
-                Some((_, actions)) => actions.push(action),
-                None => groups.push((owner, vec![action])),
-            }
+            let at = *group_of.entry(owner.clone()).or_insert_with(|| {
+                groups.push((owner, Vec::new()));
+                groups.len() - 1
+            });
+            groups[at].1.push(action);
         }
-        let mut transactions = Vec::new();
+        // Several entities' groups share a transaction, each with its own
+        // check: one that fails refuses the write whole either way, and a
+        // full batch makes tens of transactions instead of one per entity.
+        let mut transactions: Vec<Vec<Action>> = vec![Vec::new()];
         for (owner, actions) in groups {
             let check = match owner
                 .as_ref()
@@ -189,9 +194,14 @@ impl DynamoStore {
                 None => None,
             };
             for chunk in actions.chunks(MAX_ACTIONS - 1) {
-                let mut chunk = chunk.to_vec();
-                chunk.extend(check.clone());
-                transactions.push(chunk);
+                let mut part = chunk.to_vec();
+                part.extend(check.clone());
+                let last = transactions.last_mut().expect("one at least");
+                if last.len() + part.len() <= MAX_ACTIONS {
+                    last.extend(part);
+                } else {
+                    transactions.push(part);
+                }
             }
         }
         self.transact_side_by_side(transactions).await?;

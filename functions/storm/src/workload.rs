@@ -28,7 +28,7 @@ fn iso(t: Time) -> String {
 
 /// Contracts per ingest request: a contract and its commit are two events,
 /// and a request takes 500.
-const CONTRACTS_PER_REQUEST: usize = 250;
+pub const CONTRACTS_PER_REQUEST: usize = 250;
 
 /// The write events of contract `n` and its commit.
 pub fn events(n: usize, occurred_at: Time) -> [Value; 2] {
