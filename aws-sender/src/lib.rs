@@ -191,23 +191,11 @@ impl AwsSender {
     async fn send_messages(&self, url: &str, webhooks: &[&OutgoingWebhook]) -> Vec<Option<String>> {
         let fifo = url.ends_with(".fifo");
         let entries = webhooks.iter().enumerate().map(|(i, w)| {
-            let attribute = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(&w.webhook_id)
-                .build()
-                .map_err(|e| e.to_string())?;
             let mut entry = SendMessageBatchRequestEntry::builder()
                 .id(format!("m{i}"))
                 .message_body(&w.body)
-                .message_attributes("webhook_id", attribute)
-                .message_attributes(
-                    "event_type",
-                    MessageAttributeValue::builder()
-                        .data_type("String")
-                        .string_value(w.event_type.as_str())
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                );
+                .message_attributes("webhook_id", text_attribute(&w.webhook_id)?)
+                .message_attributes("event_type", text_attribute(w.event_type.as_str())?);
             if fifo {
                 entry = entry
                     .message_deduplication_id(&w.webhook_id)
@@ -323,4 +311,13 @@ impl Sender for AwsSender {
             ..SendResult::default()
         })
     }
+}
+
+/// An SQS message attribute of type `String`.
+pub fn text_attribute(value: impl Into<String>) -> Result<MessageAttributeValue, String> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| e.to_string())
 }

@@ -11,7 +11,7 @@
 
 use crate::Runtime;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use aws_sdk_sqs::types::MessageAttributeValue;
+use lifecycle_aws_sender::text_attribute;
 use lifecycle_core::error::ApiError;
 use serde::Serialize;
 
@@ -35,11 +35,7 @@ pub struct DeadLetters {
 impl DeadLetters {
     /// The message, with the API's error body (`{"error": {...}}`) as its `error` attribute.
     async fn put(&self, body: &str, error: &ApiError) -> Result<(), String> {
-        let attribute = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(serde_json::json!({ "error": error }).to_string())
-            .build()
-            .map_err(|e| e.to_string())?;
+        let attribute = text_attribute(serde_json::json!({ "error": error }).to_string())?;
         self.client
             .send_message()
             .queue_url(&self.url)

@@ -59,6 +59,9 @@ pub struct Runtime {
     /// What both services count, written as CloudWatch metrics (EMF lines on
     /// standard output) at the end of each invocation.
     pub metrics: Arc<EmfMetrics>,
+    /// The SQS client of this execution environment (the timer queue's,
+    /// the AWS sender's, and the ingest function's dead letters).
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 /// What ends an invocation, apart from the runtime (the api's router holds one).
@@ -152,7 +155,10 @@ impl Runtime {
                 .with_event_dedupe_days(settings.event_dedupe_days)
                 .with_delivery_retention_days(settings.delivery_retention_days),
         ));
-        let queue = (settings.timer_queue_url.clone()).map(|url| TimerQueue { client: sqs, url });
+        let queue = (settings.timer_queue_url.clone()).map(|url| TimerQueue {
+            client: sqs.clone(),
+            url,
+        });
         let scheduler = settings.scheduler.clone().map(|config| {
             let near: Arc<dyn NearTimers> = match &queue {
                 Some(queue) => Arc::new(SqsTimers {
@@ -209,6 +215,7 @@ impl Runtime {
             service,
             api_service,
             metrics,
+            sqs,
         }
     }
 

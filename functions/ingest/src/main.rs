@@ -12,9 +12,8 @@ async fn main() -> Result<(), Error> {
     lifecycle_functions::logging::init();
     let rt = Arc::new(Runtime::from_env().await?);
     let url = std::env::var("INGEST_DLQ_URL").map_err(|_| "INGEST_DLQ_URL is not set")?;
-    let sdk = lifecycle_functions::wiring::sdk_config().await;
     let dead_letters = Arc::new(DeadLetters {
-        client: aws_sdk_sqs::Client::new(&sdk),
+        client: rt.sqs.clone(),
         url,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

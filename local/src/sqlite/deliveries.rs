@@ -241,12 +241,19 @@ impl SqliteStore {
         // group of an ingest burst, not for all of it.
         self.grouped(commits.len(), move |tx| {
             for (commit, (delivery, attempt)) in commits.iter().zip(&records) {
-                let prior = commit.delivery.attempt_count.saturating_sub(1);
-                if commit.leased_until.is_some() && !update_attempted(tx, &commit.delivery, delivery, prior)? {
+                // A leased outcome only at the attempt count it was claimed at.
+                let written = match commit.leased_until {
+                    Some(_) => {
+                        let prior = commit.delivery.attempt_count.saturating_sub(1);
+                        update_attempted(tx, &commit.delivery, delivery, prior)?
+                    }
+                    None => {
+                        update_delivery(tx, &commit.delivery, delivery)?;
+                        true
+                    }
+                };
+                if !written {
                     continue;
-                }
-                if commit.leased_until.is_none() {
-                    update_delivery(tx, &commit.delivery, delivery)?;
                 }
                 let a = &commit.attempt;
                 tx.prepare_cached(
