@@ -48,7 +48,11 @@ async fn a_data_folder_of_the_release_of_2026_12_04_opens_migrates_and_serves() 
         kind: EntityKind::Contract,
         id: "k_1".into(),
     };
-    let record = store.entity(&contract).await.unwrap().expect("the contract");
+    let record = store
+        .entity(&contract)
+        .await
+        .unwrap()
+        .expect("the contract");
     assert_eq!(record.entity.customer_id(), "c_1");
     let upcoming = store
         .customer_schedules("c_1", ScheduleState::Pending, None, None, 50)
@@ -59,10 +63,21 @@ async fn a_data_folder_of_the_release_of_2026_12_04_opens_migrates_and_serves() 
         .deliveries(&DeliveryFilter::default(), None, 50)
         .await
         .unwrap();
-    let types: Vec<&str> = log.data.iter().map(|(d, _)| d.event_type.as_str()).collect();
+    let types: Vec<&str> = log
+        .data
+        .iter()
+        .map(|(d, _)| d.event_type.as_str())
+        .collect();
     assert!(types.contains(&"contract.create"), "{types:?}");
-    assert!(types.contains(&"alerts.usage_threshold_reached"), "{types:?}");
-    let usage = ("c_1".to_string(), "calls".to_string(), "2026-12".to_string());
+    assert!(
+        types.contains(&"alerts.usage_threshold_reached"),
+        "{types:?}"
+    );
+    let usage = (
+        "c_1".to_string(),
+        "calls".to_string(),
+        "2026-12".to_string(),
+    );
     let signals = store
         .signal_state(&["c_1".into()], std::slice::from_ref(&usage))
         .await
@@ -77,7 +92,9 @@ async fn a_data_folder_of_the_release_of_2026_12_04_opens_migrates_and_serves() 
     assert_eq!(read.description.as_deref(), Some("after the upgrade"));
     drop(store);
     let connection = rusqlite::Connection::open(&path).unwrap();
-    let pending = schema::migrations().pending_migrations(&connection).unwrap();
+    let pending = schema::migrations()
+        .pending_migrations(&connection)
+        .unwrap();
     assert_eq!(pending, 0, "at the latest schema");
     assert!(user_version(&path) >= 1);
 

@@ -90,18 +90,3 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
-
-impl From<crate::ports::StoreError> for ApiError {
-    fn from(error: crate::ports::StoreError) -> Self {
-        match error {
-            crate::ports::StoreError::Conflict(message) => ApiError::conflict(message),
-            crate::ports::StoreError::InvalidCursor => {
-                ApiError::invalid("cursor", "`cursor` is not one this list gave out")
-            }
-            crate::ports::StoreError::Unavailable(message) => ApiError::internal(message),
-            too_large @ crate::ports::StoreError::TooLarge { .. } => {
-                ApiError::invalid("data", too_large.to_string())
-            }
-        }
-    }
-}

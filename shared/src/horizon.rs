@@ -8,21 +8,11 @@
 
 use crate::entity::{EntityKey, EntityRecord};
 use crate::notification::Notification;
+pub use crate::planner::Deferral;
 use crate::planner::{desired, plan, time_schedule, wanted_moments, Plan, TimerChange};
 use crate::schedule::{Schedule, ScheduleState};
 use crate::time::Time;
 use std::collections::HashSet;
-
-/// The earliest deferred moment of an entity after a plan.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Deferral {
-    pub entity: EntityKey,
-    pub earliest: Option<Time>,
-    /// Planned under every notification, so `earliest` replaces what the
-    /// entity had; otherwise (one notification's fan-out) it can only
-    /// bring it sooner.
-    pub whole: bool,
-}
 
 /// One entity's plan with the moments beyond `edge` deferred: `plan`, then
 /// `defer_beyond`. A new entity (nothing stored) has all of its later

@@ -2,9 +2,8 @@
 //! schedules that should exist, and the changes that get there from the
 //! schedules that do exist. Pure: no I/O, time passed in.
 
-use crate::entity::{Entity, EntityRecord};
+use crate::entity::{Entity, EntityKey, EntityRecord};
 use crate::event_type::{Edge, EventType};
-use crate::horizon::Deferral;
 use crate::ids::hashed_id;
 use crate::notification::Notification;
 use crate::schedule::{Delivery, Schedule, ScheduleState, SegmentRef, WriteInfo};
@@ -12,6 +11,17 @@ use crate::time::{format_time, Time};
 use crate::write_event::WriteEvent;
 use chrono::Duration;
 use std::collections::HashMap;
+
+/// The earliest deferred moment of an entity after a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deferral {
+    pub entity: EntityKey,
+    pub earliest: Option<Time>,
+    /// Planned under every notification, so `earliest` replaces what the
+    /// entity had; otherwise (one notification's fan-out) it can only
+    /// bring it sooner.
+    pub whole: bool,
+}
 
 /// A time-based moment of an entity.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,6 +5,7 @@
 
 use crate::endpoint::Endpoint;
 use crate::entity::{EntityKey, EntityKind, EntityRecord};
+use crate::error::ApiError;
 use crate::event_type::EventType;
 use crate::metrics::Backlog;
 use crate::notification::Notification;
@@ -100,13 +101,7 @@ pub struct SignalChanges {
     pub deliveries: Vec<Delivery>,
 }
 
-/// Which measure a threshold watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Measure {
-    Balance,
-    Spend,
-    Usage,
-}
+pub use crate::threshold::Measure;
 
 /// The outcome of a batch of writes, committed all at once or not at all.
 #[derive(Clone, Debug, Default)]
@@ -344,4 +339,20 @@ pub struct SendResult {
 #[async_trait]
 pub trait Sender: Send + Sync {
     async fn send(&self, webhook: &OutgoingWebhook) -> SendResult;
+}
+
+/// A store refusal as the API answers it.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(message) => ApiError::conflict(message),
+            StoreError::InvalidCursor => {
+                ApiError::invalid("cursor", "`cursor` is not one this list gave out")
+            }
+            StoreError::Unavailable(message) => ApiError::internal(message),
+            too_large @ StoreError::TooLarge { .. } => {
+                ApiError::invalid("data", too_large.to_string())
+            }
+        }
+    }
 }

@@ -7,11 +7,18 @@
 use crate::event_type::EventType;
 use crate::ids::hashed_id;
 use crate::notification::Notification;
-use crate::ports::Measure;
 use crate::signal::Signal;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// Which measure a threshold watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    Balance,
+    Spend,
+    Usage,
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertState {

@@ -1,7 +1,7 @@
 //! `POST /v1/events`: a batch of writes applied all at once or not at all.
 
 use super::fire::fire_one;
-use super::signals::decide_signals;
+use super::signal_decision::decide_signals;
 use super::Service;
 use crate::endpoint::Endpoint;
 use crate::entity::EntityRecord;

@@ -7,6 +7,7 @@ mod fire;
 mod horizon;
 mod ingest;
 mod notifications;
+mod signal_decision;
 mod signals;
 mod stats;
 mod views;
@@ -14,7 +15,7 @@ mod views;
 pub use fire::Fired;
 pub use ingest::WriteResult;
 pub use notifications::FanOutPage;
-pub use signals::period_key;
+pub use signal_decision::period_key;
 
 use crate::ports::{Scheduler, Sender, Store};
 use crate::retry::RetryPolicy;
