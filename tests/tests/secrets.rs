@@ -218,7 +218,8 @@ async fn a_database_with_plain_secrets_is_sealed_on_its_first_start() {
     app.kill9();
     let data = app.data_dir();
     // Back to the shape of a database from before sealing: the secret in
-    // the clear, no meta table, no main key file.
+    // the clear, no meta table, no main key file, and (from before numbered
+    // migrations too) user_version 0.
     {
         let db = rusqlite::Connection::open(data.join("lifecycle.db")).unwrap();
         let record: String = db
@@ -233,7 +234,8 @@ async fn a_database_with_plain_secrets_is_sealed_on_its_first_start() {
             rusqlite::params![id, record.to_string()],
         )
         .unwrap();
-        db.execute_batch("DROP TABLE meta").unwrap();
+        db.execute_batch("DROP TABLE meta; PRAGMA user_version = 0")
+            .unwrap();
     }
     std::fs::remove_file(data.join("secret_key")).unwrap();
     assert!(folder_bytes(&data)
