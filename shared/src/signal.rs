@@ -11,11 +11,12 @@ pub struct Signal {
     pub id: String,
     pub occurred_at: Time,
     pub customer_id: String,
-    pub measure: Measure,
+    pub reading: Reading,
 }
 
+/// What a signal read (a threshold watches a `threshold::Measure` of these).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Measure {
+pub enum Reading {
     /// The remaining credit balance now.
     Balance {
         credit_balance: f64,
@@ -33,10 +34,10 @@ pub enum Measure {
 
 impl Signal {
     pub fn type_name(&self) -> &'static str {
-        match self.measure {
-            Measure::Balance { .. } => "balance.update",
-            Measure::Spend { .. } => "spend.update",
-            Measure::Usage { .. } => "usage.record",
+        match self.reading {
+            Reading::Balance { .. } => "balance.update",
+            Reading::Spend { .. } => "spend.update",
+            Reading::Usage { .. } => "usage.record",
         }
     }
 
@@ -68,19 +69,19 @@ impl Signal {
                 }
             }
         };
-        let measure = match type_name {
-            "balance.update" => Measure::Balance {
+        let reading = match type_name {
+            "balance.update" => Reading::Balance {
                 credit_balance: number("credit_balance", false)?,
                 currency: f.optional_string("currency").map_err(under)?,
             },
-            "spend.update" => Measure::Spend {
+            "spend.update" => Reading::Spend {
                 period_start: f.time("period_start").map_err(under)?,
                 spend: number("spend", true)?,
             },
             _ => {
                 let metric = f.id("metric").map_err(under)?;
                 check_metric(&metric).map_err(|e| e.under("data"))?;
-                Measure::Usage {
+                Reading::Usage {
                     metric,
                     quantity: number("quantity", true)?,
                     timestamp: f.time("timestamp").map_err(under)?,
@@ -91,22 +92,22 @@ impl Signal {
             id,
             occurred_at,
             customer_id,
-            measure,
+            reading,
         })
     }
 
     /// The signal as the payloads show it.
     pub fn view(&self) -> Value {
-        let data = match &self.measure {
-            Measure::Balance {
+        let data = match &self.reading {
+            Reading::Balance {
                 credit_balance,
                 currency,
             } => json!({"credit_balance": credit_balance, "currency": currency}),
-            Measure::Spend {
+            Reading::Spend {
                 period_start,
                 spend,
             } => json!({"period_start": period_start, "spend": spend}),
-            Measure::Usage {
+            Reading::Usage {
                 metric,
                 quantity,
                 timestamp,
@@ -159,14 +160,14 @@ mod tests {
     #[test]
     fn the_three_signals_parse() {
         let usage = parse("usage.record", json!({"customer_id": "c_1", "metric": "api_calls", "quantity": 3, "timestamp": "2026-11-30T23:59:59Z"})).unwrap();
-        assert!(matches!(usage.measure, Measure::Usage { quantity, .. } if quantity == 3.0));
+        assert!(matches!(usage.reading, Reading::Usage { quantity, .. } if quantity == 3.0));
         let balance = parse(
             "balance.update",
             json!({"customer_id": "c_1", "credit_balance": -5.5}),
         )
         .unwrap();
         assert!(
-            matches!(balance.measure, Measure::Balance { credit_balance, .. } if credit_balance == -5.5)
+            matches!(balance.reading, Reading::Balance { credit_balance, .. } if credit_balance == -5.5)
         );
         assert!(parse(
             "spend.update",

@@ -11,7 +11,7 @@ use crate::notification::Notification;
 use crate::planner::{write_schedules, Plan, TimerChange};
 use crate::ports::UsageKey;
 use crate::ports::{StoreError, WriteCommit, WriteState};
-use crate::signal::{month_of, Measure};
+use crate::signal::{month_of, Reading};
 use crate::time::Time;
 use crate::write_event::{parse_events, Change, Event, WriteEvent};
 use serde::Serialize;
@@ -47,8 +47,8 @@ impl Service {
         customers.dedup();
         let mut usage: Vec<UsageKey> = signals
             .iter()
-            .filter_map(|(_, s)| match &s.measure {
-                Measure::Usage {
+            .filter_map(|(_, s)| match &s.reading {
+                Reading::Usage {
                     metric, timestamp, ..
                 } => Some((s.customer_id.clone(), metric.clone(), month_of(*timestamp))),
                 _ => None,

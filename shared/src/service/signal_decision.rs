@@ -7,7 +7,7 @@ use crate::endpoint::Endpoint;
 use crate::notification::Notification;
 use crate::ports::{Balance, Measure, Message, SignalChanges, SignalState, Spend, UsageKey};
 use crate::schedule::Delivery;
-use crate::signal::{month_of, Measure as Reading, Signal};
+use crate::signal::{month_of, Reading, Signal};
 use crate::threshold::{evaluate, measure_of, Crossing, Observation};
 use crate::time::Time;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -62,7 +62,7 @@ pub(super) fn decide_signals(
             continue;
         }
         let customer = &signal.customer_id;
-        let reading = match &signal.measure {
+        let reading = match &signal.reading {
             Reading::Balance { credit_balance, .. } => {
                 let stale = state
                     .balances
