@@ -42,7 +42,7 @@ impl AlertState {
             "event_type": notification.event_type, "threshold": notification.threshold,
             "metric": notification.metric, "customer_id": self.customer_id,
             "state": if self.in_alarm { "in_alarm" } else { "ok" }, "since": self.since,
-            "value": self.value, "period": self.period,
+            "value": self.value, "period": self.period, "enabled": notification.enabled,
         })
     }
 }

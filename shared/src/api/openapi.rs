@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 description of the HTTP API, served at `/v1/openapi.json`.
 //!
 //! The tests below keep it in step with the router: every route of
-//! `api/mod.rs` (path and method) is described, and nothing else is.
+//! `api/mod.rs` (path and method) is described, and nothing else is; those
+//! of `openapi_fields.rs`, with the views the handlers answer.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -11,6 +12,10 @@ const SPEC: &str = include_str!("openapi.json");
 pub async fn spec() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], SPEC)
 }
+
+#[cfg(test)]
+#[path = "openapi_fields.rs"]
+mod fields;
 
 #[cfg(test)]
 mod tests {

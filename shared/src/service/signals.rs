@@ -99,7 +99,6 @@ impl Service {
             if state.value.is_nan() {
                 view["since"] = serde_json::Value::Null;
             }
-            view["enabled"] = serde_json::json!(n.enabled);
             views.push(view);
         }
         Ok(views)
