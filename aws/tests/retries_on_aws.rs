@@ -15,11 +15,12 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::body::SdkBody;
 use lifecycle_aws::{DynamoStore, EventBridgeScheduler, NearTimers, SchedulerConfig};
-use lifecycle_core::ports::Store;
+use lifecycle_core::ports::{SignalChanges, Store, StoreError, WriteCommit};
 use lifecycle_core::service::{Config, Service};
 use lifecycle_core::time::{parse_time, FixedClock};
 use lifecycle_local::sender::HttpSender;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -104,6 +105,8 @@ struct Stack {
     service: Service,
     store: Arc<DynamoStore>,
     faults: Arc<Faults>,
+    sdk: aws_config::SdkConfig,
+    group: String,
 }
 
 async fn stack() -> Stack {
@@ -118,13 +121,25 @@ async fn stack() -> Stack {
     let table = common::unique("lifecycle");
     lifecycle_aws::create_table(&client, &table).await.unwrap();
     let store = Arc::new(DynamoStore::new(client, table));
-    let scheduler_client = aws_sdk_scheduler::Client::new(&config);
-    let group = common::schedule_group(&scheduler_client).await;
+    let group = common::schedule_group(&aws_sdk_scheduler::Client::new(&config)).await;
+    let service = service_over(&config, &group, store.clone());
+    service.install().await.unwrap();
+    Stack {
+        service,
+        store,
+        faults,
+        sdk: config,
+        group,
+    }
+}
+
+/// The core over a store, as a deployed function runs it.
+fn service_over(sdk: &aws_config::SdkConfig, group: &str, store: Arc<DynamoStore>) -> Service {
     let clock = Arc::new(FixedClock::new(parse_time("2026-11-25T10:00:00Z").unwrap()));
     let scheduler = EventBridgeScheduler::new(
-        scheduler_client,
+        aws_sdk_scheduler::Client::new(sdk),
         SchedulerConfig::new(
-            &group,
+            group,
             &common::deliver_arn(),
             &common::role_arn(),
             &common::dlq_arn(),
@@ -136,19 +151,13 @@ async fn stack() -> Stack {
         fire_writes_at_ingest: false,
         ..Config::default()
     };
-    let service = Service::new(
-        store.clone(),
+    Service::new(
+        store,
         Arc::new(scheduler),
         Arc::new(HttpSender::new()),
         clock,
         config,
-    );
-    service.install().await.unwrap();
-    Stack {
-        service,
-        store,
-        faults,
-    }
+    )
 }
 
 fn usage(id: &str, customer: &str, quantity: u32) -> Value {
@@ -244,4 +253,86 @@ async fn a_usage_batch_retried_after_a_failure_counts_each_event_once() {
         .unwrap();
     assert_eq!(state.usage[&keys[149]], 1150.0);
     assert!(state.counted.is_empty(), "{:?}", state.counted);
+}
+
+/// Two writers of one customer's usage (two function invocations) read
+/// the same total: the second to commit is refused as a conflict, and
+/// read again it adds to the first one's total. Before totals carried a
+/// version, the second overwrote the first and its increment was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_total_is_written_only_over_the_version_it_was_read_at() {
+    let stack = stack().await;
+    let key = (
+        "c_1".to_string(),
+        "calls".to_string(),
+        "2026-11".to_string(),
+    );
+    let read = || async {
+        (stack.store)
+            .signal_state(&["c_1".into()], std::slice::from_ref(&key))
+            .await
+            .unwrap()
+    };
+    let commit = |event: &str, total: f64, versions: &HashMap<_, u64>| WriteCommit {
+        events: vec![(event.to_string(), "accepted")],
+        signals: SignalChanges {
+            usage: vec![(key.clone(), total)],
+            versions: versions.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let first = read().await;
+    assert!(first.versions.is_empty(), "no total yet");
+    let store = &stack.store;
+    store
+        .commit_writes(&commit("u_a", 5.0, &first.versions))
+        .await
+        .unwrap();
+    let stale = store
+        .commit_writes(&commit("u_b", 3.0, &first.versions))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    let again = read().await;
+    assert_eq!((again.usage[&key], again.versions[&key]), (5.0, 1));
+    store
+        .commit_writes(&commit("u_b", 8.0, &again.versions))
+        .await
+        .unwrap();
+    let last = read().await;
+    assert_eq!((last.usage[&key], last.versions[&key]), (8.0, 2));
+}
+
+/// The same through the core: two services over the same table (two
+/// function invocations) ingest one customer's usage side by side, and the
+/// total counts every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_of_one_customers_usage_lose_no_increment() {
+    let stack = stack().await;
+    let other = DynamoStore::new(
+        stack.store.client().clone(),
+        stack.store.table().to_string(),
+    );
+    let other = service_over(&stack.sdk, &stack.group, Arc::new(other));
+    tokio::join!(ingest_usage(&stack.service, "a"), ingest_usage(&other, "b"));
+    let key = (
+        "c_1".to_string(),
+        "calls".to_string(),
+        "2026-11".to_string(),
+    );
+    let state = (stack.store)
+        .signal_state(&["c_1".into()], std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    assert_eq!(state.usage[&key], 30.0, "every increment counted");
+}
+
+/// Fifteen usage events of one customer, one request each.
+async fn ingest_usage(service: &Service, prefix: &str) {
+    for n in 0..15 {
+        service
+            .ingest(&usage(&format!("{prefix}_{n}"), "c_1", 1))
+            .await
+            .unwrap();
+    }
 }

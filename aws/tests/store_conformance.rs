@@ -1654,6 +1654,7 @@ async fn signal_state_alerts_and_current_values(store: Arc<dyn Store>) {
             (("c_2".into(), "api_calls".into(), "2026-10".into()), 99.0),
         ],
         counted: Default::default(),
+        versions: Default::default(),
         alerts: vec![alert.clone()],
         messages: vec![Message {
             id: crossing.webhook_id.clone(),

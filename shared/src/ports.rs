@@ -83,6 +83,10 @@ pub struct SignalState {
     /// transactions puts the totals before the events' records, and a
     /// retry after a failure between them must not count them again.
     pub counted: HashMap<UsageKey, HashSet<String>>,
+    /// The version each stored usage total was read at, for stores where
+    /// two writers can meet (DynamoDB): a total is written only over the
+    /// version it was computed from. Absent: no total was stored.
+    pub versions: HashMap<UsageKey, u64>,
     /// By (notification id, customer id).
     pub alerts: HashMap<(String, String), AlertState>,
 }
@@ -96,6 +100,9 @@ pub struct SignalChanges {
     /// Per total written, the events it counts that were not remembered as
     /// seen when it was read, and this batch's (`SignalState::counted`).
     pub counted: HashMap<UsageKey, Vec<String>>,
+    /// Per total written, the version it was computed from
+    /// (`SignalState::versions`); absent for a new total.
+    pub versions: HashMap<UsageKey, u64>,
     pub alerts: Vec<AlertState>,
     pub messages: Vec<Message>,
     pub deliveries: Vec<Delivery>,

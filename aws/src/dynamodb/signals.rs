@@ -4,7 +4,7 @@
 use super::keys::{alert_item, customer_pk, delivery_item, measure_lookup, message_item, shard};
 use super::reads::Query;
 use super::tx::{Action, OnFail};
-use super::{key, record, s, text, DynamoStore, Item};
+use super::{key, n, record, s, text, DynamoStore, Item};
 use lifecycle_core::ports::{
     Balance, Measure, SignalChanges, SignalState, Spend, StoreResult, UsageKey,
 };
@@ -91,16 +91,36 @@ impl DynamoStore {
                 occurred_at: None,
                 counted,
             };
-            actions.push(Action::put(
-                table,
-                aggregate_item(
-                    customer,
-                    &usage_sk(metric, month),
-                    "USE",
-                    &usage_lookup(metric, month),
-                    &value,
-                ),
-            )?);
+            let mut item = aggregate_item(
+                customer,
+                &usage_sk(metric, month),
+                "USE",
+                &usage_lookup(metric, month),
+                &value,
+            );
+            // Over the version it was computed from: a batch for the same
+            // customer committed meanwhile makes this one read and add again.
+            let read = changes.versions.get(usage).copied();
+            item.insert("v".into(), n(read.unwrap_or(0) + 1));
+            let reason = format!("the usage total of {customer} changed concurrently");
+            actions.push(match read {
+                None => Action::insert(table, item, OnFail::Conflict(reason))?,
+                // Written before totals had versions: none yet.
+                Some(0) => Action::put_if(
+                    table,
+                    item,
+                    Some("attribute_not_exists(v)"),
+                    vec![],
+                    OnFail::Conflict(reason),
+                )?,
+                Some(version) => Action::put_if(
+                    table,
+                    item,
+                    Some("v = :read"),
+                    vec![(":read", n(version))],
+                    OnFail::Conflict(reason),
+                )?,
+            });
         }
         for alert in &changes.alerts {
             actions.push(Action::put(table, alert_item(alert))?);
@@ -172,6 +192,13 @@ impl DynamoStore {
                         .unwrap_or_default()
                         .to_string();
                     let usage = (customer, metric, value.period);
+                    let version = match item.get("v") {
+                        Some(aws_sdk_dynamodb::types::AttributeValue::N(v)) => {
+                            v.parse().unwrap_or(0)
+                        }
+                        _ => 0,
+                    };
+                    state.versions.insert(usage.clone(), version);
                     if !value.counted.is_empty() {
                         let counted = value.counted.into_iter().collect();
                         state.counted.insert(usage.clone(), counted);

@@ -24,7 +24,7 @@ pub struct WriteResult {
 }
 
 /// Conditional writes that lose a race are retried this many times.
-const ATTEMPTS: usize = 5;
+const ATTEMPTS: usize = 8;
 
 impl Service {
     pub async fn ingest(&self, body: &serde_json::Value) -> Result<Vec<WriteResult>, ApiError> {
@@ -57,6 +57,15 @@ impl Service {
         usage.sort();
         usage.dedup();
         for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                // A conflict: two writers of one entity or total (two
+                // function invocations) met. A random pause, longer each
+                // time and taken before the lock, so the next try does not
+                // meet the other again.
+                let most = 10 * attempt as u64;
+                let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 1..=most);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
             // Batches of writes alone are decided side by side, each one
             // while another commits: their commits are conditional on every
             // event id and entity version they read, so of two that meet on

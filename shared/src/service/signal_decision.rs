@@ -175,6 +175,9 @@ pub(super) fn decide_signals(
     changes.counted = (totals.iter())
         .filter_map(|k| Some((k.clone(), counted.remove(k)?)))
         .collect();
+    changes.versions = (totals.iter())
+        .filter_map(|k| Some((k.clone(), *state.versions.get(k)?)))
+        .collect();
     changes.usage = totals
         .into_iter()
         .map(|k| {
