@@ -184,10 +184,7 @@ impl DynamoStore {
     /// The generation a minute's tick has run at, if any.
     pub async fn tick_generation(&self, minute: Time) -> StoreResult<Option<u32>> {
         let item = self.get(format!("TICK#{}", time_key(minute)), "T").await?;
-        Ok(item.and_then(|item| match item.get("gen") {
-            Some(aws_sdk_dynamodb::types::AttributeValue::N(v)) => v.parse().ok(),
-            _ => None,
-        }))
+        Ok(item.and_then(|item| super::number(&item, "gen")))
     }
 
     /// Moves a shard's cursor of tick generation `gen` from `from` to `to`

@@ -153,6 +153,14 @@ pub(crate) fn text<'a>(item: &'a Item, name: &str) -> StoreResult<&'a str> {
     }
 }
 
+/// A number attribute, if the item has one that parses as `T`.
+pub(crate) fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    match item.get(name) {
+        Some(AttributeValue::N(text)) => text.parse().ok(),
+        _ => None,
+    }
+}
+
 /// The core's record kept in `r`.
 pub(crate) fn record<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
     let value = item

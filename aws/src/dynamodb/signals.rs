@@ -192,12 +192,8 @@ impl DynamoStore {
                         .unwrap_or_default()
                         .to_string();
                     let usage = (customer, metric, value.period);
-                    let version = match item.get("v") {
-                        Some(aws_sdk_dynamodb::types::AttributeValue::N(v)) => {
-                            v.parse().unwrap_or(0)
-                        }
-                        _ => 0,
-                    };
+                    // Written before totals had versions: 0.
+                    let version = super::number(&item, "v").unwrap_or(0);
                     state.versions.insert(usage.clone(), version);
                     if !value.counted.is_empty() {
                         let counted = value.counted.into_iter().collect();
